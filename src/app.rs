@@ -1,0 +1,163 @@
+//! The composition root: [`App::build`] opens the store, enrols the roster
+//! and binds the HTTP port; [`App::run_until`] serves until shutdown.
+//! Only this module sees every part at once.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+
+use anyhow::Context;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use tokio::net::TcpListener;
+
+use crate::clock::Clock;
+use crate::config::Settings;
+use crate::http::{self, AppState};
+use crate::store::{self, NewPerson, Store};
+
+/// A built, bound, not yet running daemon.
+pub struct App {
+    settings: Arc<Settings>,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    listener: TcpListener,
+}
+
+impl App {
+    /// Opens the store (running migrations), adds or updates the roster's
+    /// people, and binds `server.bind` (port 0 picks a free port).
+    pub async fn build(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+        let store = open_store(&settings).await?;
+        sync_roster(&settings, store.as_ref(), clock.as_ref()).await?;
+        let listener = TcpListener::bind(settings.server.bind)
+            .await
+            .with_context(|| format!("cannot listen on {} (server.bind)", settings.server.bind))?;
+        Ok(Self {
+            settings: Arc::new(settings),
+            store,
+            clock,
+            listener,
+        })
+    }
+
+    /// The address actually bound.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound TCP listener has a local address")
+    }
+
+    pub fn store(&self) -> Arc<dyn Store> {
+        self.store.clone()
+    }
+
+    /// Serves until `shutdown` resolves, then lets in-flight requests finish.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let addr = self.local_addr();
+        tracing::info!(
+            %addr,
+            platform = self.settings.chat.platform.as_str(),
+            schedules = self.settings.schedules.list.len(),
+            people = self.settings.people.len(),
+            "nudged listening on http://{addr}"
+        );
+        let router = http::router(AppState {
+            store: self.store,
+            clock: self.clock,
+            settings: self.settings,
+            metrics: metrics_handle(),
+        });
+        axum::serve(self.listener, router)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .context("HTTP server failed")?;
+        tracing::info!("nudged stopped");
+        Ok(())
+    }
+}
+
+/// The process-wide Prometheus recorder, installed on first use. `None` if
+/// another recorder was installed first (an embedding program's own).
+pub fn metrics_handle() -> Option<PrometheusHandle> {
+    static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            PrometheusBuilder::new()
+                .set_buckets(LATENCY_BUCKETS)
+                .and_then(PrometheusBuilder::install_recorder)
+                .inspect_err(|e| tracing::warn!(error = %e, "metrics disabled"))
+                .ok()
+        })
+        .clone()
+}
+
+/// Histogram buckets for request latency, in seconds: fine below Slack's
+/// 3 s deadline, where it matters.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+];
+
+/// Opens the configured store with a message that names the key.
+pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
+    store::open(&settings.storage.url).await.with_context(|| {
+        format!(
+            "cannot open the store (storage.url in {})",
+            settings.file.display()
+        )
+    })
+}
+
+/// Makes sure everyone on the roster exists in the store and is up to date.
+async fn sync_roster(
+    settings: &Settings,
+    store: &dyn Store,
+    clock: &dyn Clock,
+) -> anyhow::Result<()> {
+    let now = clock.now();
+    for person in &settings.people {
+        store
+            .upsert_person(
+                &NewPerson {
+                    id: person.id.clone(),
+                    name: person.name.clone(),
+                    tz: person.tz.map(|tz| tz.name().to_owned()),
+                    enrolled: true,
+                },
+                now,
+            )
+            .await
+            .with_context(|| format!("cannot enrol {} from the roster", person.id))?;
+    }
+    Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!("Ctrl-C received, shutting down"),
+        () = terminate => tracing::info!("SIGTERM received, shutting down"),
+    }
+}

@@ -1,0 +1,427 @@
+//! The `nudged` commands: argument parsing (clap) and one function per
+//! command. Each command loads and validates the configuration first, so a
+//! broken config is reported the same way everywhere.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use chrono::{NaiveDate, Utc};
+use clap::{Parser, Subcommand, ValueEnum};
+use serde::Serialize;
+
+use crate::app::{self, App};
+use crate::clock::{Clock, SystemClock};
+use crate::config::Settings;
+use crate::domain::{Answer, PersonId};
+use crate::history;
+use crate::model::{self, Assessment, History, Replay};
+use crate::schedule::{self, ScheduleZone};
+use crate::store::Store;
+
+/// Weekly micro-check-ins in chat, per-person ownership trends, and one
+/// well-timed readiness nudge.
+#[derive(Debug, Parser)]
+#[command(name = "nudged", version, about)]
+pub struct Cli {
+    /// The configuration file; relative paths in it are resolved against
+    /// its directory.
+    #[arg(
+        long,
+        global = true,
+        default_value = "./config.toml",
+        value_name = "PATH"
+    )]
+    pub config: PathBuf,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the daemon: HTTP server, scheduler and delivery, until Ctrl-C or SIGTERM.
+    Run,
+    /// Validate the configuration and schedules, and print each schedule's next runs.
+    Check,
+    /// Import answer history from CSV (person,week,question,option); all or nothing.
+    Import {
+        /// The CSV file.
+        file: PathBuf,
+    },
+    /// Print stored answers (CSV is the import format).
+    Export {
+        /// Only this person.
+        #[arg(long)]
+        person: Option<String>,
+        #[arg(long, value_enum, default_value_t = Format::Csv)]
+        format: Format,
+    },
+    /// Remove everything stored about a person.
+    Forget { person: String },
+    /// Show a person's weeks, trend, readiness state and its reasons.
+    Trend {
+        person: String,
+        /// Print the stable JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+        /// Assess as of this date (YYYY-MM-DD) instead of today.
+        #[arg(long, value_name = "DATE")]
+        today: Option<NaiveDate>,
+    },
+    /// Replay stored history under the current config: when would nudges have fired?
+    Replay {
+        /// Only this person.
+        #[arg(long)]
+        person: Option<String>,
+        /// Print one JSON object per person instead of text.
+        #[arg(long)]
+        json: bool,
+        /// Replay up to this date (YYYY-MM-DD) instead of today.
+        #[arg(long, value_name = "DATE")]
+        today: Option<NaiveDate>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Csv,
+    Json,
+}
+
+/// Runs the parsed command.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let settings = Settings::load(&cli.config)?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    match cli.command {
+        Command::Run => {
+            let app = App::build(settings, clock).await?;
+            app.run_until(app::shutdown_signal()).await
+        }
+        Command::Check => check(&settings, clock.as_ref()),
+        Command::Import { file } => import(&settings, clock.as_ref(), &file).await,
+        Command::Export { person, format } => export(&settings, person.as_deref(), format).await,
+        Command::Forget { person } => forget(&settings, &person).await,
+        Command::Trend {
+            person,
+            json,
+            today,
+        } => trend(&settings, clock.as_ref(), &person, json, today).await,
+        Command::Replay {
+            person,
+            json,
+            today,
+        } => replay(&settings, clock.as_ref(), person.as_deref(), json, today).await,
+    }
+}
+
+fn parse_person(id: &str) -> anyhow::Result<PersonId> {
+    PersonId::parse(id).map_err(|e| anyhow::anyhow!("person {id:?} {e}"))
+}
+
+fn check(settings: &Settings, clock: &dyn Clock) -> anyhow::Result<()> {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{}: ok ({} chat, {} people, {} schedules)",
+        settings.file.display(),
+        settings.chat.platform.as_str(),
+        settings.people.len(),
+        settings.schedules.list.len()
+    );
+    let now = clock.now();
+    for s in &settings.schedules.list {
+        let _ = writeln!(
+            out,
+            "{} ({}, cron {:?})",
+            s.name,
+            s.kind.as_str(),
+            s.cron_text
+        );
+        let zones = match &s.zone {
+            ScheduleZone::Fixed(tz) => vec![*tz],
+            ScheduleZone::Person { fallback } => {
+                let mut zones: Vec<_> = settings
+                    .people
+                    .iter()
+                    .map(|p| p.tz.unwrap_or(*fallback))
+                    .collect();
+                if zones.is_empty() {
+                    zones.push(*fallback);
+                }
+                zones.sort_by_key(|tz| tz.name());
+                zones.dedup();
+                zones
+            }
+        };
+        for tz in zones {
+            let runs: Vec<String> = schedule::next_runs(s, tz, now, 3)
+                .iter()
+                .map(|t| t.format("%a %Y-%m-%d %H:%M %Z").to_string())
+                .collect();
+            let _ = writeln!(out, "  {:<20} {}", tz.name(), runs.join(" · "));
+        }
+    }
+    print!("{out}");
+    Ok(())
+}
+
+async fn import(settings: &Settings, clock: &dyn Clock, file: &PathBuf) -> anyhow::Result<()> {
+    let reader =
+        std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?;
+    let answers = history::read_csv(std::io::BufReader::new(reader), &settings.catalogue)
+        .with_context(|| format!("{}: nothing imported", file.display()))?;
+    let store = app::open_store(settings).await?;
+    let outcome = store.import_answers(&answers, clock.now()).await?;
+    println!(
+        "imported {}: {} new, {} changed, {} unchanged answers; {} new people",
+        file.display(),
+        outcome.inserted,
+        outcome.changed,
+        outcome.unchanged,
+        outcome.new_people
+    );
+    Ok(())
+}
+
+async fn export(settings: &Settings, person: Option<&str>, format: Format) -> anyhow::Result<()> {
+    let person = person.map(parse_person).transpose()?;
+    let store = app::open_store(settings).await?;
+    if let Some(id) = &person {
+        known_person(store.as_ref(), id).await?;
+    }
+    let mut answers: Vec<Answer> = store
+        .answers(person.as_ref())
+        .await?
+        .into_iter()
+        .map(|row| row.answer)
+        .collect();
+    history::sort_for_export(&mut answers, &settings.catalogue);
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    match format {
+        Format::Csv => history::write_csv(&mut out, &answers)?,
+        Format::Json => history::write_json(&mut out, &answers)?,
+    }
+    out.flush()?;
+    Ok(())
+}
+
+async fn known_person(store: &dyn Store, id: &PersonId) -> anyhow::Result<()> {
+    if store.person(id).await?.is_none() {
+        bail!("unknown person {id}: nothing is stored about them");
+    }
+    Ok(())
+}
+
+async fn forget(settings: &Settings, person: &str) -> anyhow::Result<()> {
+    let id = parse_person(person)?;
+    let store = app::open_store(settings).await?;
+    known_person(store.as_ref(), &id).await?;
+    let report = store.forget(&id).await?;
+    println!(
+        "forgot {id}: {} rows ({} person, {} answers, {} check-ins, {} schedule runs, {} assessments, {} nudges, {} outbox messages)",
+        report.total(),
+        report.people,
+        report.answers,
+        report.checkins,
+        report.schedule_runs,
+        report.assessments,
+        report.nudges,
+        report.outbox
+    );
+    if settings.people.iter().any(|p| p.id == id) {
+        println!(
+            "note: {id} is still on the roster in {}; remove them there or they are enrolled again at the next `nudged run`",
+            settings.file.display()
+        );
+    }
+    Ok(())
+}
+
+/// Today's date where the person lives (their zone, else UTC).
+fn today_for(settings: &Settings, tz: Option<&str>, clock: &dyn Clock, id: &PersonId) -> NaiveDate {
+    let zone = settings
+        .people
+        .iter()
+        .find(|p| &p.id == id)
+        .and_then(|p| p.tz)
+        .or_else(|| tz.and_then(|tz| tz.parse().ok()));
+    match zone {
+        Some(tz) => clock.now().with_timezone(&tz).date_naive(),
+        None => clock.now().with_timezone(&Utc).date_naive(),
+    }
+}
+
+/// What `trend --json` prints.
+#[derive(Serialize)]
+struct TrendJson<'a> {
+    person: &'a PersonId,
+    #[serde(flatten)]
+    assessment: &'a Assessment,
+}
+
+async fn trend(
+    settings: &Settings,
+    clock: &dyn Clock,
+    person: &str,
+    json: bool,
+    today: Option<NaiveDate>,
+) -> anyhow::Result<()> {
+    let id = parse_person(person)?;
+    let store = app::open_store(settings).await?;
+    let Some(row) = store.person(&id).await? else {
+        bail!("unknown person {id}: nothing is stored about them");
+    };
+    let answers: Vec<Answer> = store
+        .answers(Some(&id))
+        .await?
+        .into_iter()
+        .map(|r| r.answer)
+        .collect();
+    let nudges: Vec<NaiveDate> = store
+        .nudges(&id)
+        .await?
+        .into_iter()
+        .map(|n| n.sent_at.date_naive())
+        .collect();
+    let today = today.unwrap_or_else(|| today_for(settings, row.tz.as_deref(), clock, &id));
+    let assessment = model::assess(
+        &History {
+            answers: &answers,
+            nudges: &nudges,
+        },
+        &settings.catalogue,
+        &settings.model,
+        today,
+    );
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&TrendJson {
+                person: &id,
+                assessment: &assessment
+            })?
+        );
+    } else {
+        print!(
+            "{}",
+            render_trend(&id, row.name.as_deref(), &assessment, settings)
+        );
+    }
+    Ok(())
+}
+
+fn render_trend(id: &PersonId, name: Option<&str>, a: &Assessment, settings: &Settings) -> String {
+    let mut out = String::new();
+    let _ = match name {
+        Some(name) => writeln!(out, "{id} ({name})"),
+        None => writeln!(out, "{id}"),
+    };
+    let _ = writeln!(out, "{:<9} {:>5}  answers", "week", "index");
+    for w in &a.weeks {
+        let index = match w.index {
+            Some(i) if w.counted => format!("{i:.2}"),
+            _ => "–".to_owned(),
+        };
+        let mut answers: Vec<_> = w.answers.iter().collect();
+        answers.sort_by_key(|(q, _)| {
+            settings
+                .catalogue
+                .position(q.as_str())
+                .unwrap_or(usize::MAX)
+        });
+        let answers: Vec<String> = answers.iter().map(|(q, o)| format!("{q}={o}")).collect();
+        let _ = writeln!(
+            out,
+            "{:<9} {:>5}  {}",
+            w.week.to_string(),
+            index,
+            answers.join(" ")
+        );
+    }
+    let num = |v: Option<f64>, signed: bool| match v {
+        Some(v) if signed => format!("{v:+.3}"),
+        Some(v) => format!("{v:.2}"),
+        None => "–".to_owned(),
+    };
+    let _ = writeln!(
+        out,
+        "trend {}  ewma {}  slope {}/week",
+        a.sparkline,
+        num(a.ewma, false),
+        num(a.slope, true)
+    );
+    let _ = writeln!(out, "state {}", a.state.as_str());
+    for r in &a.reasons {
+        let _ = writeln!(out, "  {} {}", if r.holds { "✓" } else { "✗" }, r.detail);
+    }
+    out
+}
+
+/// What `replay --json` prints, one per line.
+#[derive(Serialize)]
+struct ReplayJson<'a> {
+    person: &'a PersonId,
+    #[serde(flatten)]
+    replay: &'a Replay,
+}
+
+async fn replay(
+    settings: &Settings,
+    clock: &dyn Clock,
+    person: Option<&str>,
+    json: bool,
+    today: Option<NaiveDate>,
+) -> anyhow::Result<()> {
+    let only = person.map(parse_person).transpose()?;
+    let store = app::open_store(settings).await?;
+    if let Some(id) = &only {
+        known_person(store.as_ref(), id).await?;
+    }
+    let people = match only {
+        Some(id) => vec![id],
+        None => store.people().await?.into_iter().map(|p| p.id).collect(),
+    };
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    for id in people {
+        let answers: Vec<Answer> = store
+            .answers(Some(&id))
+            .await?
+            .into_iter()
+            .map(|r| r.answer)
+            .collect();
+        let tz = store.person(&id).await?.and_then(|p| p.tz);
+        let until = today.unwrap_or_else(|| today_for(settings, tz.as_deref(), clock, &id));
+        let result = model::replay(&answers, &settings.catalogue, &settings.model, until);
+        if json {
+            serde_json::to_writer(
+                &mut out,
+                &ReplayJson {
+                    person: &id,
+                    replay: &result,
+                },
+            )?;
+            writeln!(out)?;
+        } else {
+            writeln!(out, "{id}")?;
+            if result.nudges.is_empty() && result.held.is_empty() {
+                writeln!(out, "  no nudge")?;
+            }
+            for hold in &result.held {
+                writeln!(out, "  {} held: {}", hold.week, hold.reason.detail)?;
+            }
+            for nudge in &result.nudges {
+                writeln!(out, "  {} nudge", nudge.week)?;
+                for r in &nudge.reasons {
+                    writeln!(out, "    {} {}", if r.holds { "✓" } else { "✗" }, r.detail)?;
+                }
+            }
+        }
+    }
+    out.flush()?;
+    Ok(())
+}

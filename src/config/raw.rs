@@ -1,0 +1,264 @@
+//! The configuration exactly as written: strict serde structs with defaults,
+//! read through the `config` crate (file, then environment). Nothing here
+//! is validated beyond types; see [`super::validate`].
+
+use std::path::Path;
+
+use config::{Config, Environment, File, FileFormat};
+use secrecy::SecretString;
+use serde::Deserialize;
+
+use super::{ConfigError, ENV_PREFIX, ENV_SEPARATOR, Platform};
+use crate::model::Params;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSettings {
+    #[serde(default)]
+    pub server: RawServer,
+    #[serde(default)]
+    pub storage: RawStorage,
+    #[serde(default)]
+    pub chat: RawChat,
+    #[serde(default)]
+    pub schedules: RawSchedules,
+    #[serde(default)]
+    pub model: Params,
+    /// Replaces the built-in catalogue when present.
+    #[serde(default)]
+    pub questions: Option<Vec<RawQuestion>>,
+    #[serde(default)]
+    pub people: Vec<RawPerson>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct RawServer {
+    pub bind: String,
+}
+
+impl Default for RawServer {
+    fn default() -> Self {
+        Self {
+            bind: "127.0.0.1:3000".into(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct RawStorage {
+    pub url: String,
+}
+
+impl Default for RawStorage {
+    fn default() -> Self {
+        Self {
+            url: "sqlite://data/nudged.db".into(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawChat {
+    #[serde(default = "default_platform")]
+    pub platform: Platform,
+    #[serde(default)]
+    pub slack: RawSlack,
+    #[serde(default)]
+    pub webhook: RawWebhook,
+}
+
+fn default_platform() -> Platform {
+    Platform::Console
+}
+
+impl Default for RawChat {
+    fn default() -> Self {
+        Self {
+            platform: default_platform(),
+            slack: RawSlack::default(),
+            webhook: RawWebhook::default(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct RawSlack {
+    pub bot_token: Option<SecretString>,
+    pub signing_secret: Option<SecretString>,
+    pub api_base_url: String,
+}
+
+impl Default for RawSlack {
+    fn default() -> Self {
+        Self {
+            bot_token: None,
+            signing_secret: None,
+            api_base_url: "https://slack.com/api".into(),
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct RawWebhook {
+    pub url: Option<SecretString>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct RawSchedules {
+    pub dir: String,
+    pub grace_hours: u32,
+}
+
+impl Default for RawSchedules {
+    fn default() -> Self {
+        Self {
+            dir: "schedules".into(),
+            grace_hours: 24,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawQuestion {
+    pub id: String,
+    pub text: String,
+    pub options: Vec<RawOption>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawOption {
+    pub key: String,
+    pub label: Option<String>,
+    pub score: f64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawPerson {
+    pub id: String,
+    pub name: Option<String>,
+    pub tz: Option<String>,
+}
+
+/// Reads `path` and the `NUDGED__…` variables of `env` into [`RawSettings`].
+pub(super) fn read(
+    path: &Path,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Result<RawSettings, ConfigError> {
+    if !path.is_file() {
+        return Err(ConfigError::new(
+            path,
+            "",
+            "no such config file (pass --config PATH)",
+        ));
+    }
+    let env: config::Map<String, String> = env
+        .into_iter()
+        .filter(|(k, _)| k.starts_with(&format!("{ENV_PREFIX}{ENV_SEPARATOR}")))
+        .collect();
+    let built = Config::builder()
+        .add_source(File::from(path).format(FileFormat::Toml))
+        .add_source(
+            // Values stay strings (no `try_parsing`): serde converts them to
+            // the type each key needs, so a token of digits stays a string.
+            Environment::with_prefix(ENV_PREFIX)
+                .prefix_separator(ENV_SEPARATOR)
+                .separator(ENV_SEPARATOR)
+                .source(Some(env)),
+        )
+        .build()
+        .map_err(|e| from_config_error(path, e))?;
+    built
+        .try_deserialize()
+        .map_err(|e| from_config_error(path, e))
+}
+
+/// Turns the `config` crate's error into our one-line `file: key: problem`.
+fn from_config_error(path: &Path, error: config::ConfigError) -> ConfigError {
+    let (key, problem, from_env) = describe(error);
+    let problem = if from_env && !key.is_empty() {
+        format!(
+            "{problem} (set by {ENV_PREFIX}{ENV_SEPARATOR}{})",
+            key.replace('.', ENV_SEPARATOR).to_uppercase()
+        )
+    } else {
+        problem
+    };
+    ConfigError::new(path, key, problem)
+}
+
+/// Returns (key, problem, whether the value came from the environment).
+fn describe(error: config::ConfigError) -> (String, String, bool) {
+    use config::ConfigError as E;
+    match error {
+        E::Type {
+            origin,
+            unexpected,
+            expected,
+            key,
+        } => (
+            key.unwrap_or_default(),
+            format!("expected {expected}, found {unexpected}"),
+            origin.as_deref() == Some("the environment"),
+        ),
+        E::At { error, key, origin } => {
+            let (inner_key, problem, from_env) = describe(*error);
+            let key = key.unwrap_or_default();
+            let from_env = from_env || origin.as_deref() == Some("the environment");
+            // serde reports an unknown key as a message at its parent.
+            if let Some(field) = unknown_field(&problem) {
+                let full = join(&key, &field);
+                return (
+                    full,
+                    "unknown key".to_owned() + &expected_suffix(&problem),
+                    from_env,
+                );
+            }
+            let full = if inner_key.is_empty() {
+                key
+            } else {
+                join(&key, &inner_key)
+            };
+            (full, problem, from_env)
+        }
+        E::NotFound(key) => (key, "is required".into(), false),
+        E::FileParse { cause, .. } => (String::new(), format!("not valid TOML: {cause}"), false),
+        E::Message(message) => match unknown_field(&message) {
+            Some(field) => (
+                field,
+                "unknown key".to_owned() + &expected_suffix(&message),
+                false,
+            ),
+            None => (String::new(), message, false),
+        },
+        other => (String::new(), other.to_string(), false),
+    }
+}
+
+fn join(parent: &str, child: &str) -> String {
+    match (parent.is_empty(), child.starts_with('[')) {
+        (true, _) => child.to_owned(),
+        (false, true) => format!("{parent}{child}"),
+        (false, false) => format!("{parent}.{child}"),
+    }
+}
+
+fn unknown_field(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("unknown field `")?;
+    Some(rest[..rest.find('`')?].to_owned())
+}
+
+fn expected_suffix(message: &str) -> String {
+    match message.find("expected ") {
+        Some(at) => format!("; {}", &message[at..]),
+        None => String::new(),
+    }
+}

@@ -1,0 +1,277 @@
+//! Each configuration problem a person can make, and the line they see.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use secrecy::ExposeSecret;
+
+use super::*;
+
+const SCHEDULE: &str = r#"
+name = "weekly-checkin"
+cron = "0 0 16 * * THU"
+timezone = "person"
+kind = "checkin"
+questions = ["decisions", "capacity"]
+audience = "all"
+"#;
+
+/// A temp directory with `config.toml` holding `body` and one valid schedule.
+fn write_config(body: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    fs::create_dir(dir.path().join("schedules")).unwrap();
+    fs::write(dir.path().join("schedules/weekly.toml"), SCHEDULE).unwrap();
+    let file = dir.path().join("config.toml");
+    fs::write(&file, body).unwrap();
+    (dir, file)
+}
+
+fn load(body: &str) -> Result<Settings, ConfigError> {
+    load_env(body, &[])
+}
+
+fn load_env(body: &str, env: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+    let (_dir, file) = write_config(body);
+    Settings::load_with_env(
+        &file,
+        env.iter().map(|(k, v)| (k.to_string(), v.to_string())),
+    )
+}
+
+fn error(body: &str) -> ConfigError {
+    load(body).expect_err("config should be rejected")
+}
+
+#[test]
+fn the_shipped_config_loads_with_the_embedded_defaults() {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("config.toml");
+    let s = Settings::load_with_env(&file, []).unwrap();
+    assert_eq!(s.server.bind.to_string(), "127.0.0.1:3000");
+    assert_eq!(s.chat.platform, Platform::Console);
+    assert!(s.storage.url.starts_with("sqlite://"));
+    assert!(s.storage.url.ends_with("data/nudged.db"));
+    assert_eq!(s.people.len(), 1);
+    assert_eq!(s.model, Params::default());
+    assert_eq!(s.catalogue, default_catalogue());
+    assert!(!s.schedules.list.is_empty());
+}
+
+#[test]
+fn an_empty_file_means_all_defaults() {
+    let s = load("").unwrap();
+    assert_eq!(s.server.bind.to_string(), "127.0.0.1:3000");
+    assert_eq!(s.chat.platform, Platform::Console);
+    assert_eq!(s.schedules.grace, chrono::Duration::hours(24));
+}
+
+#[test]
+fn errors_name_the_file_the_key_and_the_problem() {
+    let (_dir, file) = write_config("[chat]\nplatform = \"irc\"\n");
+    let e = Settings::load_with_env(&file, []).unwrap_err();
+    let line = e.to_string();
+    assert!(
+        line.starts_with(&format!("{}: chat.platform: ", file.display())),
+        "{line}"
+    );
+    assert!(line.contains("irc"), "{line}");
+    assert!(!line.contains('\n'), "{line}");
+}
+
+#[test]
+fn a_missing_file_is_named() {
+    let e = Settings::load_with_env(Path::new("/nonexistent/nudged.toml"), []).unwrap_err();
+    assert_eq!(e.file, Path::new("/nonexistent/nudged.toml"));
+    assert!(e.problem.contains("no such config file"), "{e}");
+}
+
+#[test]
+fn toml_syntax_errors_are_reported() {
+    let e = error("[server\nbind = 1");
+    assert!(e.problem.contains("not valid TOML"), "{e}");
+}
+
+#[test]
+fn unknown_keys_are_rejected_with_their_path() {
+    let e = error("[chat]\nplaform = \"slack\"\n");
+    assert_eq!(e.key, "chat.plaform");
+    assert!(e.problem.starts_with("unknown key"), "{e}");
+
+    let e = error("[model]\nhigh_threshold = 0.7\n");
+    assert_eq!(e.key, "model.high_threshold", "{e}");
+
+    let e = error("[surver]\nbind = \"x\"\n");
+    assert_eq!(e.key, "surver", "{e}");
+}
+
+#[test]
+fn a_bad_bind_address_is_rejected() {
+    let e = error("[server]\nbind = \"localhost\"\n");
+    assert_eq!(e.key, "server.bind");
+    assert!(e.problem.contains("address with a port"), "{e}");
+}
+
+#[test]
+fn an_unknown_time_zone_is_rejected() {
+    let e = error("[[people]]\nid = \"U1\"\ntz = \"Europe/Berln\"\n");
+    assert_eq!(e.key, "people[0].tz");
+    assert!(
+        e.problem.contains("unknown time zone \"Europe/Berln\""),
+        "{e}"
+    );
+}
+
+#[test]
+fn duplicate_and_malformed_people_are_rejected() {
+    let e = error("[[people]]\nid = \"U1\"\n[[people]]\nid = \"U1\"\n");
+    assert_eq!(e.key, "people[1].id");
+    assert!(e.problem.contains("twice"), "{e}");
+
+    let e = error("[[people]]\nid = \"U 1\"\n");
+    assert_eq!(e.key, "people[0].id");
+}
+
+#[test]
+fn thresholds_out_of_range_are_rejected() {
+    let e = error("[model]\nlow = 0.7\nhigh = 0.6\n");
+    assert!(e.key.starts_with("model."), "{e}");
+    let e = error("[model]\nalpha = 0\n");
+    assert_eq!(e.key, "model.alpha", "{e}");
+    let e = error("[model]\nweights = { decisions = -1.0 }\n");
+    assert!(e.key.starts_with("model.weights"), "{e}");
+}
+
+#[test]
+fn a_weight_for_a_question_that_does_not_exist_is_rejected() {
+    let e = error("[model]\nweights = { decisions = 0.5, mood = 0.5 }\n");
+    assert!(e.key.starts_with("model.weights"), "{e}");
+    assert!(e.problem.contains("mood"), "{e}");
+}
+
+#[test]
+fn slack_without_its_secrets_is_rejected_and_names_the_env_var() {
+    let e = error("[chat]\nplatform = \"slack\"\n");
+    assert_eq!(e.key, "chat.slack.bot_token");
+    assert!(e.problem.contains("NUDGED__CHAT__SLACK__BOT_TOKEN"), "{e}");
+
+    let e = load_env(
+        "[chat]\nplatform = \"slack\"\n",
+        &[("NUDGED__CHAT__SLACK__BOT_TOKEN", "xoxb-1")],
+    )
+    .unwrap_err();
+    assert_eq!(e.key, "chat.slack.signing_secret");
+}
+
+#[test]
+fn webhook_without_a_url_is_rejected() {
+    let e = error("[chat]\nplatform = \"webhook\"\n");
+    assert_eq!(e.key, "chat.webhook.url");
+}
+
+#[test]
+fn environment_overrides_the_file_and_secrets_stay_hidden() {
+    let s = load_env(
+        "[chat]\nplatform = \"console\"\n",
+        &[
+            ("NUDGED__CHAT__PLATFORM", "slack"),
+            ("NUDGED__CHAT__SLACK__BOT_TOKEN", "xoxb-very-secret"),
+            (
+                "NUDGED__CHAT__SLACK__SIGNING_SECRET",
+                "8f742231b10e8888abcd99yyyzzz85a5",
+            ),
+            ("NUDGED__SERVER__BIND", "0.0.0.0:8080"),
+            ("NUDGED__MODEL__HIGH", "0.7"),
+            ("NUDGED__SCHEDULES__GRACE_HOURS", "6"),
+            ("OTHER__SERVER__BIND", "ignored"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(s.chat.platform, Platform::Slack);
+    assert_eq!(s.server.bind.to_string(), "0.0.0.0:8080");
+    assert_eq!(s.model.high, 0.7);
+    assert_eq!(s.schedules.grace, chrono::Duration::hours(6));
+    let token = s.chat.slack.bot_token.as_ref().unwrap();
+    assert_eq!(token.expose_secret(), "xoxb-very-secret");
+    let shown = format!("{s:?}");
+    assert!(!shown.contains("xoxb-very-secret"), "{shown}");
+    assert!(!shown.contains("8f742231b10e"), "{shown}");
+}
+
+#[test]
+fn a_bad_value_from_the_environment_names_the_variable() {
+    let e = load_env("", &[("NUDGED__MODEL__WINDOW", "eight")]).unwrap_err();
+    assert_eq!(e.key, "model.window", "{e}");
+    assert!(e.problem.contains("NUDGED__MODEL__WINDOW"), "{e}");
+}
+
+#[test]
+fn a_bad_schedule_is_reported_against_its_own_file() {
+    let (dir, file) = write_config("");
+    fs::write(
+        dir.path().join("schedules/weekly.toml"),
+        SCHEDULE.replace("0 0 16 * * THU", "0 61 * * * *"),
+    )
+    .unwrap();
+    let e = Settings::load_with_env(&file, []).unwrap_err();
+    assert_eq!(e.file, dir.path().join("schedules/weekly.toml"));
+    assert_eq!(e.key, "cron");
+}
+
+#[test]
+fn a_schedule_asking_an_unknown_question_is_rejected() {
+    let (dir, file) = write_config("");
+    fs::write(
+        dir.path().join("schedules/weekly.toml"),
+        SCHEDULE.replace("\"capacity\"", "\"mood\""),
+    )
+    .unwrap();
+    let e = Settings::load_with_env(&file, []).unwrap_err();
+    assert_eq!(e.key, "questions[1]");
+    assert!(e.problem.contains("mood"), "{e}");
+}
+
+#[test]
+fn questions_can_be_replaced_and_are_validated() {
+    let custom = r#"
+[[questions]]
+id = "decisions"
+text = "Calls you made"
+options = [{ key = "few", score = 0.0 }, { key = "many", label = "Many", score = 1.0 }]
+[[questions]]
+id = "continuity"
+text = "Same product?"
+options = [{ key = "rotated", score = 0.0 }, { key = "same", score = 1.0 }]
+[[questions]]
+id = "capacity"
+text = "Room to learn?"
+options = [{ key = "none", score = 0.0 }, { key = "yes", score = 1.0 }]
+"#;
+    let model = "[model]\nweights = { decisions = 1.0 }\nmin_answered = 1\n";
+    let (dir, file) = write_config(&format!("{model}{custom}"));
+    fs::write(
+        dir.path().join("schedules/weekly.toml"),
+        SCHEDULE.replace("[\"decisions\", \"capacity\"]", "[\"decisions\"]"),
+    )
+    .unwrap();
+    let s = Settings::load_with_env(&file, []).unwrap();
+    assert_eq!(s.catalogue.score("decisions", "many"), Some(1.0));
+    assert_eq!(
+        s.catalogue.get("decisions").unwrap().options[0].label,
+        "few"
+    );
+
+    let e = error(&format!(
+        "{model}{}",
+        custom.replace(
+            "score = 1.0 }]\n[[questions]]\nid = \"continuity\"",
+            "score = 1.5 }]\n[[questions]]\nid = \"continuity\""
+        )
+    ));
+    assert_eq!(e.key, "questions[0].options[1].score", "{e}");
+}
+
+#[test]
+fn a_storage_url_of_another_kind_is_rejected_without_leaking_a_password() {
+    let e = error("[storage]\nurl = \"mysql://root:hunter2@db/nudged\"\n");
+    assert_eq!(e.key, "storage.url");
+    assert!(!e.problem.contains("hunter2"), "{e}");
+}

@@ -1,0 +1,118 @@
+//! The HTTP surface: the axum router, its layers and shared state.
+//!
+//! - `verify.rs`: the [`verify::SlackRequest`] extractor (size, timestamp,
+//!   signature) that every Slack route goes through before parsing.
+//! - `payloads.rs`: thin serde types of what Slack sends.
+//! - `slack.rs`: the events, interactions and `/pulse` handlers.
+//! - this file: routes, layers, `/healthz` and `/metrics`.
+
+pub mod payloads;
+pub mod slack;
+pub mod verify;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{FromRef, MatchedPath, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use metrics_exporter_prometheus::PrometheusHandle;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::clock::Clock;
+use crate::config::Settings;
+use crate::store::Store;
+
+/// Largest request body accepted: Slack's payloads are a few KiB; anything
+/// near this is not Slack.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// Slack expects an answer within 3 s; a request still running after this
+/// is cut off rather than left to pile up.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+    pub settings: Arc<Settings>,
+    pub metrics: Option<PrometheusHandle>,
+}
+
+impl FromRef<AppState> for verify::Verifier {
+    fn from_ref(app: &AppState) -> Self {
+        Self {
+            secret: app.settings.chat.slack.signing_secret.clone(),
+            clock: app.clock.clone(),
+            max_body: MAX_BODY_BYTES,
+        }
+    }
+}
+
+/// The router with every route and layer.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(handle_healthz))
+        .route("/metrics", get(handle_metrics))
+        .route("/slack/events", post(slack::handle_events))
+        .route("/slack/interactions", post(slack::handle_interactions))
+        .route("/slack/commands", post(slack::handle_commands))
+        .with_state(state)
+        .layer(middleware::from_fn(track_requests))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            REQUEST_TIMEOUT,
+        ))
+        .layer(TraceLayer::new_for_http())
+}
+
+/// Counts requests by route and outcome, and records their latency.
+async fn track_requests(request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let started = Instant::now();
+    let response = next.run(request).await;
+    let outcome = match response.status().as_u16() {
+        200..=299 => "ok",
+        400..=499 => "refused",
+        _ => "error",
+    };
+    metrics::counter!("nudged_http_requests_total", "route" => route.clone(), "outcome" => outcome)
+        .increment(1);
+    metrics::histogram!("nudged_http_request_seconds", "route" => route)
+        .record(started.elapsed().as_secs_f64());
+    response
+}
+
+/// Liveness and readiness: answers 200 once the store answers a query.
+async fn handle_healthz(State(state): State<AppState>) -> Response {
+    match state.store.outbox_counts().await {
+        Ok(_) => (StatusCode::OK, "ok\n").into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "health check: store unavailable");
+            (StatusCode::SERVICE_UNAVAILABLE, "store unavailable\n").into_response()
+        }
+    }
+}
+
+/// Prometheus text exposition.
+async fn handle_metrics(State(state): State<AppState>) -> Response {
+    match &state.metrics {
+        Some(handle) => (
+            [(
+                axum::http::header::CONTENT_TYPE,
+                "text/plain; version=0.0.4",
+            )],
+            handle.render(),
+        )
+            .into_response(),
+        None => (StatusCode::NOT_FOUND, "metrics are not enabled\n").into_response(),
+    }
+}

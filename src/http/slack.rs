@@ -1,0 +1,458 @@
+//! Slack's three endpoints. Each handler receives a verified
+//! [`SlackRequest`], parses it into our thin payload types, stores what the
+//! person answered, and only then acknowledges; messages back to Slack go
+//! through the outbox.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::AppState;
+use super::payloads::{Event, EventEnvelope, InteractionPayload, MessageEvent, SlashCommand};
+use super::verify::SlackRequest;
+use crate::domain::PersonId;
+use crate::outbox::{self, Outgoing};
+use crate::render::ButtonValue;
+use crate::reply::{self, PulseCommand};
+use crate::service;
+use crate::store::{AnswerSource, NewPerson, StoreError};
+
+/// An error answered to Slack. Store failures are 5xx so Slack retries;
+/// what Slack sent but we cannot read is 400.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("malformed payload: {0}")]
+    BadPayload(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        match self {
+            Self::BadPayload(problem) => {
+                metrics::counter!("nudged_requests_malformed_total").increment(1);
+                tracing::warn!(%problem, "malformed Slack payload");
+                (
+                    StatusCode::BAD_REQUEST,
+                    format!("malformed payload: {problem}"),
+                )
+                    .into_response()
+            }
+            Self::Store(e) => {
+                tracing::error!(error = %e, "store failed while handling a Slack request");
+                (StatusCode::SERVICE_UNAVAILABLE, "temporarily unavailable").into_response()
+            }
+            Self::Internal(e) => {
+                tracing::error!(error = format!("{e:#}"), "failed to handle a Slack request");
+                (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
+            }
+        }
+    }
+}
+
+fn json_body<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| ApiError::BadPayload(e.to_string()))
+}
+
+fn form_body<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, ApiError> {
+    serde_urlencoded::from_bytes(body).map_err(|e| ApiError::BadPayload(e.to_string()))
+}
+
+fn person_id(raw: &str) -> Result<PersonId, ApiError> {
+    PersonId::parse(raw).map_err(|e| ApiError::BadPayload(format!("user id {e}")))
+}
+
+// ---- events ---------------------------------------------------------------
+
+/// `POST /slack/events`.
+pub async fn handle_events(
+    State(app): State<AppState>,
+    request: SlackRequest,
+) -> Result<Response, ApiError> {
+    match json_body::<EventEnvelope>(&request.body)? {
+        EventEnvelope::UrlVerification { challenge } => {
+            Ok(Json(json!({ "challenge": challenge })).into_response())
+        }
+        EventEnvelope::EventCallback { event_id, event } => {
+            let now = app.clock.now();
+            // Slack re-sends an event it thinks we missed; the id is
+            // recorded once, and a repeat is acknowledged untouched.
+            if !app
+                .store
+                .mark_seen(&format!("event:{event_id}"), now)
+                .await?
+            {
+                metrics::counter!("nudged_duplicates_dropped_total", "kind" => "event")
+                    .increment(1);
+                tracing::debug!(%event_id, retry = ?request.retry, "duplicate event dropped");
+                return Ok(StatusCode::OK.into_response());
+            }
+            match event {
+                Event::Message(message) => handle_message(&app, message).await?,
+                Event::AppHomeOpened { user, tab } => {
+                    if tab.as_deref().is_none_or(|t| t == "home") {
+                        handle_home_opened(&app, &user).await?;
+                    }
+                }
+                Event::Other => {}
+            }
+            Ok(StatusCode::OK.into_response())
+        }
+        EventEnvelope::Other => Ok(StatusCode::OK.into_response()),
+    }
+}
+
+/// A DM to the bot, or a reply in a prompt's thread, read as answers.
+async fn handle_message(app: &AppState, message: MessageEvent) -> Result<(), ApiError> {
+    // Ignore edits, joins and every bot's messages, nudged's own included.
+    if message.bot_id.is_some() || message.subtype.is_some() {
+        return Ok(());
+    }
+    let (Some(user), Some(text)) = (message.user.as_deref(), message.text.as_deref()) else {
+        return Ok(());
+    };
+    let person = person_id(user)?;
+    let store = app.store.as_ref();
+    let now = app.clock.now();
+
+    let checkin = match &message.thread_ts {
+        Some(thread) => store.checkin_by_message(&message.channel, thread).await?,
+        None => None,
+    };
+    let in_dm = message.channel_type.as_deref() == Some("im");
+    // A thread that is not one of our prompts, in a channel, is not for us.
+    if checkin.is_none() && !in_dm {
+        return Ok(());
+    }
+    // Only the prompt's own person answers it.
+    if checkin.as_ref().is_some_and(|c| c.person != person) {
+        return Ok(());
+    }
+    let Some(row) = store.person(&person).await? else {
+        let reply = "You're not enrolled in nudged yet: `/pulse join` to start.".to_owned();
+        enqueue_reply(app, &message, None, reply).await?;
+        return Ok(());
+    };
+    let week = checkin
+        .as_ref()
+        .map(|c| c.week)
+        .unwrap_or_else(|| service::current_week(Some(&row), now));
+    let questions =
+        service::questions_for(&app.settings, checkin.as_ref().map(|c| c.schedule.as_str()));
+    let reply = match reply::parse_answers(text, &app.settings.catalogue, &questions) {
+        Ok(parsed) => {
+            service::record_answers(
+                store,
+                &person,
+                week,
+                &parsed.answers,
+                AnswerSource::Text,
+                now,
+            )
+            .await?;
+            if let Some(checkin) = &checkin {
+                update_prompt(app, checkin, &person).await?;
+            }
+            reply::understood(&parsed, &app.settings.catalogue)
+        }
+        Err(e) => format!(
+            "{e}\n{}",
+            reply::help_text(&app.settings.catalogue, &questions)
+        ),
+    };
+    enqueue_reply(app, &message, Some(&person), reply).await
+}
+
+async fn enqueue_reply(
+    app: &AppState,
+    message: &MessageEvent,
+    person: Option<&PersonId>,
+    text: String,
+) -> Result<(), ApiError> {
+    let thread = message
+        .thread_ts
+        .clone()
+        .or_else(|| Some(message.ts.clone()));
+    let reply = Outgoing::Post {
+        channel: message.channel.clone(),
+        thread_ts: thread,
+        text: crate::render::escape(&text),
+        blocks: Vec::new(),
+    };
+    // One reply per message, even if the handler runs twice.
+    let key = format!("reply:{}:{}", message.channel, message.ts);
+    outbox::enqueue(
+        app.store.as_ref(),
+        &reply,
+        person,
+        Some(key),
+        app.clock.now(),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Re-renders a posted prompt to show what is answered now.
+async fn update_prompt(
+    app: &AppState,
+    checkin: &crate::store::CheckinRow,
+    person: &PersonId,
+) -> Result<(), ApiError> {
+    let (Some(channel), Some(ts)) = (&checkin.channel, &checkin.message_ts) else {
+        return Ok(());
+    };
+    let message = service::render_prompt(
+        &app.settings,
+        app.store.as_ref(),
+        person,
+        checkin.week,
+        &checkin.schedule,
+    )
+    .await?;
+    outbox::enqueue(
+        app.store.as_ref(),
+        &Outgoing::update(channel.clone(), ts.clone(), message),
+        Some(person),
+        None,
+        app.clock.now(),
+    )
+    .await?;
+    Ok(())
+}
+
+async fn handle_home_opened(app: &AppState, user: &str) -> Result<(), ApiError> {
+    let person = person_id(user)?;
+    let text = match app.store.person(&person).await? {
+        Some(_) => {
+            let answers = app.store.answers(Some(&person)).await?;
+            let weeks: std::collections::BTreeSet<_> =
+                answers.iter().map(|a| a.answer.week).collect();
+            format!(
+                "*Your nudged trend*\n{} weeks answered. Type `/pulse trend` for the details.",
+                weeks.len()
+            )
+        }
+        None => "*nudged*\nYou're not enrolled yet: `/pulse join` to start.".to_owned(),
+    };
+    let view = json!({
+        "type": "home",
+        "blocks": [{ "type": "section", "text": { "type": "mrkdwn", "text": text } }],
+    });
+    outbox::enqueue(
+        app.store.as_ref(),
+        &Outgoing::PublishHome {
+            user: person.to_string(),
+            view,
+        },
+        Some(&person),
+        None,
+        app.clock.now(),
+    )
+    .await?;
+    Ok(())
+}
+
+// ---- interactions -----------------------------------------------------------
+
+#[derive(Deserialize)]
+struct InteractionForm {
+    payload: String,
+}
+
+/// `POST /slack/interactions`: button clicks on prompts.
+pub async fn handle_interactions(
+    State(app): State<AppState>,
+    request: SlackRequest,
+) -> Result<Response, ApiError> {
+    let form: InteractionForm = form_body(&request.body)?;
+    let payload: InteractionPayload = json_body(form.payload.as_bytes())?;
+    if payload.kind != "block_actions" {
+        return Ok(StatusCode::OK.into_response());
+    }
+    let clicker = person_id(&payload.user.id)?;
+    let store = app.store.as_ref();
+    let now = app.clock.now();
+    let mut prompt_to_update = None;
+    for action in &payload.actions {
+        let Some(value) = action.value.as_deref().and_then(ButtonValue::parse) else {
+            continue;
+        };
+        if value.person != clicker {
+            metrics::counter!("nudged_clicks_ignored_total", "reason" => "not_own_prompt")
+                .increment(1);
+            tracing::info!(prompt_for = %value.person, clicked_by = %clicker, "ignored a click on someone else's prompt");
+            continue;
+        }
+        if store.person(&clicker).await?.is_none() {
+            metrics::counter!("nudged_clicks_ignored_total", "reason" => "unknown_person")
+                .increment(1);
+            continue;
+        }
+        let recorded = service::record_answers(
+            store,
+            &clicker,
+            value.week,
+            &[(value.question.clone(), value.option.clone())],
+            AnswerSource::Button,
+            now,
+        )
+        .await?;
+        if recorded.changed > 0 {
+            prompt_to_update = Some(value);
+        } else {
+            metrics::counter!("nudged_duplicates_dropped_total", "kind" => "click").increment(1);
+        }
+    }
+    if let Some(value) = prompt_to_update {
+        let channel = payload
+            .container
+            .as_ref()
+            .and_then(|c| c.channel_id.clone())
+            .or_else(|| payload.channel.as_ref().map(|c| c.id.clone()));
+        let ts = payload
+            .container
+            .as_ref()
+            .and_then(|c| c.message_ts.clone());
+        if let (Some(channel), Some(ts)) = (channel, ts) {
+            let message =
+                service::render_prompt(&app.settings, store, &clicker, value.week, &value.schedule)
+                    .await?;
+            outbox::enqueue(
+                store,
+                &Outgoing::update(channel, ts, message),
+                Some(&clicker),
+                None,
+                now,
+            )
+            .await?;
+        }
+    }
+    Ok(StatusCode::OK.into_response())
+}
+
+// ---- /pulse ---------------------------------------------------------------
+
+fn ephemeral(text: impl Into<String>) -> Response {
+    Json(json!({ "response_type": "ephemeral", "text": text.into() })).into_response()
+}
+
+/// `POST /slack/commands`: `/pulse …`. Answers ephemerally, within the ack.
+pub async fn handle_commands(
+    State(app): State<AppState>,
+    request: SlackRequest,
+) -> Result<Response, ApiError> {
+    let command: SlashCommand = form_body(&request.body)?;
+    let person = person_id(&command.user_id)?;
+    let store = app.store.as_ref();
+    let now = app.clock.now();
+    let parsed = match reply::parse_command(&command.text) {
+        Ok(parsed) => parsed,
+        Err(e) => return Ok(ephemeral(e.to_string())),
+    };
+    let row = store.person(&person).await?;
+    let not_enrolled = || ephemeral("You're not enrolled in nudged yet: `/pulse join` to start.");
+    let text = match parsed {
+        PulseCommand::Help => reply::command_help().to_owned(),
+        PulseCommand::Join => {
+            store
+                .upsert_person(
+                    &NewPerson {
+                        id: person.clone(),
+                        name: None,
+                        tz: None,
+                        enrolled: true,
+                    },
+                    now,
+                )
+                .await?;
+            store.set_enrolled(&person, true).await?;
+            "You're in: nudged will ask a few one-click questions each week.".to_owned()
+        }
+        _ if row.is_none() => return Ok(not_enrolled()),
+        PulseCommand::Leave => {
+            store.set_enrolled(&person, false).await?;
+            "You've left: no more check-ins. Your history stays until `/pulse forget`.".to_owned()
+        }
+        PulseCommand::Pause { days } => {
+            let until = now + chrono::Duration::days(i64::from(days));
+            store.set_paused_until(&person, Some(until)).await?;
+            format!(
+                "Paused: no check-ins until {}. `/pulse resume` to come back sooner.",
+                until.format("%Y-%m-%d")
+            )
+        }
+        PulseCommand::Resume => {
+            store.set_paused_until(&person, None).await?;
+            "Resumed: check-ins are back on.".to_owned()
+        }
+        PulseCommand::Now => {
+            let row = row.expect("checked above");
+            let week = service::ask_now(&app.settings, store, &row, now).await?;
+            format!("On its way: your check-in for {week} arrives in your DM.")
+        }
+        PulseCommand::Trend => {
+            let answers = store.answers(Some(&person)).await?;
+            let weeks: std::collections::BTreeSet<_> =
+                answers.iter().map(|a| a.answer.week).collect();
+            format!("{} weeks answered so far.", weeks.len())
+        }
+        PulseCommand::Export => {
+            let mut answers: Vec<_> = store
+                .answers(Some(&person))
+                .await?
+                .into_iter()
+                .map(|r| r.answer)
+                .collect();
+            crate::history::sort_for_export(&mut answers, &app.settings.catalogue);
+            let mut csv = Vec::new();
+            crate::history::write_csv(&mut csv, &answers).map_err(anyhow::Error::from)?;
+            format!(
+                "Your answers ({}):\n```{}```",
+                answers.len(),
+                String::from_utf8_lossy(&csv)
+            )
+        }
+        PulseCommand::Forget { confirmed: false } => {
+            "This deletes everything nudged stores about you: answers, trend and history. \
+             Type `/pulse forget confirm` to go ahead."
+                .to_owned()
+        }
+        PulseCommand::Forget { confirmed: true } => {
+            let report = store.forget(&person).await?;
+            format!("Done: {} rows about you were deleted.", report.total())
+        }
+        PulseCommand::Answer(text) => {
+            let row = row.expect("checked above");
+            let week = service::current_week(Some(&row), now);
+            let questions = service::questions_for(&app.settings, None);
+            match reply::parse_answers(&text, &app.settings.catalogue, &questions) {
+                Ok(parsed) => {
+                    service::record_answers(
+                        store,
+                        &person,
+                        week,
+                        &parsed.answers,
+                        AnswerSource::Command,
+                        now,
+                    )
+                    .await?;
+                    format!(
+                        "{} ({week})",
+                        reply::understood(&parsed, &app.settings.catalogue)
+                    )
+                }
+                Err(e) => format!(
+                    "{e}\n{}",
+                    reply::help_text(&app.settings.catalogue, &questions)
+                ),
+            }
+        }
+    };
+    Ok(ephemeral(crate::render::escape(&text)))
+}

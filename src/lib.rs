@@ -1,0 +1,37 @@
+//! nudged: weekly micro-check-ins in chat, a per-person ownership trend, and
+//! one readiness nudge once that trend shows sustained product ownership.
+//!
+//! # Layout
+//!
+//! Pure core (no IO, time passed in):
+//! - [`domain`]: ids, ISO weeks, answers and the question catalogue.
+//! - [`model`]: the readiness model: `assess()` and replay.
+//! - [`schedule`]: schedule files and when each occurrence is due.
+//! - [`reply`]: text replies and `/pulse` arguments → typed answers and commands.
+//! - [`render`]: prompts and other messages → neutral messages with Block Kit.
+//!
+//! Around it:
+//! - [`config`]: `config.toml` + `NUDGED__` environment → validated [`config::Settings`].
+//! - [`clock`]: where "now" comes from; a manual clock for tests.
+//! - [`store`]: the [`store::Store`] trait and its SQLite engine.
+//! - [`outbox`]: outgoing messages as durable rows.
+//! - [`service`]: use cases shared by HTTP, CLI and console: record answers, ask now.
+//! - [`history`]: CSV/JSON import and export of answers.
+//! - [`http`]: the axum router: Slack's endpoints (verified), `/healthz`, `/metrics`.
+//! - [`app`]: the composition root: build everything, run until shutdown.
+//! - [`cli`]: the `nudged` commands.
+
+pub mod app;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod domain;
+pub mod history;
+pub mod http;
+pub mod model;
+pub mod outbox;
+pub mod render;
+pub mod reply;
+pub mod schedule;
+pub mod service;
+pub mod store;

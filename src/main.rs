@@ -1,0 +1,43 @@
+//! The `nudged` binary: parse the command line, set up logging, run the
+//! command, and turn its error into one line on stderr and exit code 1.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use nudged::cli::{Cli, Command};
+use tracing_subscriber::EnvFilter;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // The daemon logs what it does; one-shot commands only warnings, so
+    // their output stays clean for pipes. RUST_LOG overrides both.
+    let default_level = match cli.command {
+        Command::Run => "info",
+        _ => "warn",
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level)),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    // reqwest and sqlx are built with rustls on the `ring` provider only.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("nudged: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(nudged::cli::run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // One line: the outermost context first, then its causes.
+            let chain: Vec<String> = e.chain().map(ToString::to_string).collect();
+            eprintln!("nudged: {}", chain.join(": "));
+            ExitCode::FAILURE
+        }
+    }
+}

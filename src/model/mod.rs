@@ -1,0 +1,566 @@
+//! The readiness model (DESIGN §2): from a person's weekly answers, the
+//! weekly ownership index, its trend, and whether the role has crossed into
+//! *sustained* ownership, with the reasons as data.
+//!
+//! Pure and deterministic: no IO, no clock (`today` is an argument), so the
+//! daemon, `nudged trend` and `nudged replay` all get the same verdict.
+//!
+//! - `params.rs`: [`Params`], the `[model]` config section, and its validation.
+//! - `trend.rs`: EWMA, least-squares slope, sparkline.
+//! - this file: scoring weeks, the rules, the states, and replay.
+
+mod params;
+mod trend;
+
+use std::collections::BTreeMap;
+
+use chrono::NaiveDate;
+use serde::Serialize;
+
+use crate::domain::{Answer, Catalogue, IsoWeek, OptionKey, QuestionId};
+
+pub use params::{CAPACITY, CONTINUITY, NO_CAPACITY, Params, SAME};
+pub use trend::{GAP, ewma, slope, sparkline};
+
+/// Where a person stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum State {
+    /// Fewer than `min_weeks` counted weeks in the window.
+    InsufficientData,
+    /// Enough data; not (yet) sustained ownership.
+    Building,
+    /// Sustained ownership: the nudge is due.
+    Sustained,
+    /// Sustained, but the latest capacity answer is "none": the nudge waits.
+    WaitingForCapacity,
+    /// A nudge was sent and the model has not re-armed.
+    Nudged,
+}
+
+impl State {
+    /// The stable name used in JSON, the store and the CLI.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InsufficientData => "insufficient-data",
+            Self::Building => "building",
+            Self::Sustained => "sustained",
+            Self::WaitingForCapacity => "waiting-for-capacity",
+            Self::Nudged => "nudged",
+        }
+    }
+}
+
+/// Which rule a [`Reason`] reports on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Rule {
+    EnoughData,
+    StrongWeeks,
+    RecentAverage,
+    Slope,
+    Continuity,
+    Capacity,
+    Cooldown,
+}
+
+/// One rule's verdict, with its numbers, in a sentence a person can read.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Reason {
+    pub rule: Rule,
+    pub holds: bool,
+    pub detail: String,
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.detail)
+    }
+}
+
+/// One ISO week of the window.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WeekScore {
+    pub week: IsoWeek,
+    /// The ownership index over the index questions answered, if any were.
+    pub index: Option<f64>,
+    /// Whether enough index questions were answered for the week to count.
+    pub counted: bool,
+    pub answers: BTreeMap<QuestionId, OptionKey>,
+}
+
+/// The trend of one question's score over the window.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SignalTrend {
+    pub question: QuestionId,
+    pub ewma: Option<f64>,
+    pub slope: Option<f64>,
+}
+
+/// The model's verdict for one person on one day.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Assessment {
+    /// The `window` ISO weeks ending with today's week, oldest first.
+    pub weeks: Vec<WeekScore>,
+    /// EWMA of the counted weekly index over the whole history up to today.
+    pub ewma: Option<f64>,
+    /// Least-squares slope of the counted index over the window, per week.
+    pub slope: Option<f64>,
+    pub state: State,
+    pub reasons: Vec<Reason>,
+    /// One bar per week of the window; `·` where a week did not count.
+    pub sparkline: String,
+    /// Per question, over the window.
+    pub signals: Vec<SignalTrend>,
+}
+
+/// One person's history.
+#[derive(Debug, Clone, Copy)]
+pub struct History<'a> {
+    /// Their answers, in any order.
+    pub answers: &'a [Answer],
+    /// The days readiness nudges were sent to them.
+    pub nudges: &'a [NaiveDate],
+}
+
+/// Assesses `history` as of `today`.
+pub fn assess(
+    history: &History<'_>,
+    catalogue: &Catalogue,
+    params: &Params,
+    today: NaiveDate,
+) -> Assessment {
+    Scored::new(history.answers, catalogue, params).assess(history.nudges, today)
+}
+
+/// A nudge replay would have sent.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReplayNudge {
+    pub week: IsoWeek,
+    pub reasons: Vec<Reason>,
+}
+
+/// A week in which a due nudge was held for capacity.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReplayHold {
+    pub week: IsoWeek,
+    pub reason: Reason,
+}
+
+/// What replaying a history under some params shows.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Replay {
+    pub nudges: Vec<ReplayNudge>,
+    pub held: Vec<ReplayHold>,
+}
+
+/// Walks `answers` week by week, from the first answered week to `until`'s
+/// week, assessing at the end of each week (Sunday, or `until` itself) and
+/// treating every simulated nudge as sent, so cooldown and hysteresis apply
+/// as they would have live.
+pub fn replay(
+    answers: &[Answer],
+    catalogue: &Catalogue,
+    params: &Params,
+    until: NaiveDate,
+) -> Replay {
+    let scored = Scored::new(answers, catalogue, params);
+    let mut out = Replay::default();
+    let Some(&first) = scored.weeks.keys().next() else {
+        return out;
+    };
+    let last = IsoWeek::of(until);
+    let mut nudges = Vec::new();
+    let mut week = first;
+    while week <= last {
+        let sunday = week.monday() + chrono::Duration::days(6);
+        let day = sunday.min(until);
+        let a = scored.assess(&nudges, day);
+        match a.state {
+            State::Sustained => {
+                nudges.push(day);
+                out.nudges.push(ReplayNudge {
+                    week,
+                    reasons: a.reasons,
+                });
+            }
+            State::WaitingForCapacity => {
+                if let Some(reason) = a.reasons.into_iter().find(|r| r.rule == Rule::Capacity) {
+                    out.held.push(ReplayHold { week, reason });
+                }
+            }
+            _ => {}
+        }
+        week = week.plus(1);
+    }
+    out
+}
+
+/// One week's answers by catalogue position: `option index + 1`, 0 if
+/// unanswered. Positions keep scoring free of string work.
+type WeekRow = Vec<u8>;
+
+/// A person's history, scored once and assessable at any day.
+struct Scored<'a> {
+    catalogue: &'a Catalogue,
+    params: &'a Params,
+    /// (catalogue position, weight) of each weighted question.
+    weights: Vec<(usize, f64)>,
+    continuity: Option<usize>,
+    capacity: Option<usize>,
+    weeks: BTreeMap<IsoWeek, WeekRow>,
+}
+
+impl<'a> Scored<'a> {
+    fn new(answers: &[Answer], catalogue: &'a Catalogue, params: &'a Params) -> Self {
+        let n = catalogue.questions().len();
+        let mut weeks: BTreeMap<IsoWeek, WeekRow> = BTreeMap::new();
+        for a in answers {
+            let Some(q) = catalogue.position(a.question.as_str()) else {
+                continue;
+            };
+            let Some(o) = catalogue.questions()[q]
+                .options
+                .iter()
+                .position(|o| o.key == a.option)
+            else {
+                continue;
+            };
+            weeks.entry(a.week).or_insert_with(|| vec![0; n])[q] = u8::try_from(o + 1).unwrap_or(0);
+        }
+        let weights = params
+            .weights
+            .iter()
+            .filter(|(_, w)| **w > 0.0)
+            .filter_map(|(q, w)| catalogue.position(q).map(|p| (p, *w)))
+            .collect();
+        Self {
+            catalogue,
+            params,
+            weights,
+            continuity: catalogue.position(CONTINUITY),
+            capacity: catalogue.position(CAPACITY),
+            weeks,
+        }
+    }
+
+    fn score(&self, row: &WeekRow, q: usize) -> Option<f64> {
+        let o = usize::from(*row.get(q)?).checked_sub(1)?;
+        Some(self.catalogue.questions()[q].options.get(o)?.score)
+    }
+
+    fn option_key(&self, row: &WeekRow, q: usize) -> Option<&'a str> {
+        let o = usize::from(*row.get(q)?).checked_sub(1)?;
+        Some(self.catalogue.questions()[q].options.get(o)?.key.as_str())
+    }
+
+    /// (index, counted) of one week.
+    fn index(&self, row: &WeekRow) -> (Option<f64>, bool) {
+        let (mut sum, mut total, mut answered) = (0.0, 0.0, 0u32);
+        for &(q, w) in &self.weights {
+            if let Some(s) = self.score(row, q) {
+                sum += w * s;
+                total += w;
+                answered += 1;
+            }
+        }
+        let index = (total > 0.0).then(|| sum / total);
+        (
+            index,
+            index.is_some() && answered >= self.params.min_answered,
+        )
+    }
+
+    /// Counted (week, index) pairs in `[from, to]`, oldest first.
+    fn counted(&self, from: IsoWeek, to: IsoWeek) -> Vec<(IsoWeek, f64)> {
+        self.weeks
+            .range(from..=to)
+            .filter_map(|(w, row)| match self.index(row) {
+                (Some(i), true) => Some((*w, i)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The core rules at `current`; returns the reasons and whether all hold.
+    fn rules(&self, current: IsoWeek) -> (Vec<Reason>, bool) {
+        let p = self.params;
+        let start = current.plus(1 - i64::from(p.window));
+        let counted = self.counted(start, current);
+        let n = counted.len();
+        let mut reasons = Vec::with_capacity(7);
+
+        let enough = n >= p.min_weeks as usize;
+        reasons.push(Reason {
+            rule: Rule::EnoughData,
+            holds: enough,
+            detail: format!(
+                "{n} of the last {} weeks answered (need {})",
+                p.window, p.min_weeks
+            ),
+        });
+
+        let strong = counted.iter().filter(|(_, i)| *i >= p.high).count();
+        reasons.push(Reason {
+            rule: Rule::StrongWeeks,
+            holds: strong >= p.min_strong_weeks as usize,
+            detail: format!(
+                "index ≥ {} in {strong} of the last {} weeks (need {})",
+                p.high, p.window, p.min_strong_weeks
+            ),
+        });
+
+        let recent_n = p.recent_weeks as usize;
+        let recent = &counted[n.saturating_sub(recent_n)..];
+        let recent_avg = (!recent.is_empty())
+            .then(|| recent.iter().map(|(_, i)| i).sum::<f64>() / recent.len() as f64);
+        reasons.push(Reason {
+            rule: Rule::RecentAverage,
+            holds: recent.len() >= recent_n && recent_avg.is_some_and(|a| a >= p.high),
+            detail: match recent_avg {
+                Some(a) => format!(
+                    "last {} answered weeks average {a:.2} (need ≥ {})",
+                    recent.len(),
+                    p.high
+                ),
+                None => "no answered weeks to average".to_owned(),
+            },
+        });
+
+        let points: Vec<(f64, f64)> = counted
+            .iter()
+            .map(|(w, i)| (w.weeks_since(start) as f64, *i))
+            .collect();
+        let s = slope(&points);
+        reasons.push(Reason {
+            rule: Rule::Slope,
+            holds: s.is_some_and(|s| s >= p.slope_floor),
+            detail: match s {
+                Some(s) => format!("trend {s:+.3} per week (floor {:+.3})", p.slope_floor),
+                None => "too few answered weeks for a trend".to_owned(),
+            },
+        });
+
+        let (same, total) = self.continuity_share(current);
+        let anchored = total > 0 && same as f64 >= p.min_same_share * total as f64;
+        reasons.push(Reason {
+            rule: Rule::Continuity,
+            holds: anchored,
+            detail: if total == 0 {
+                format!(
+                    "no answers about product continuity in the last {} weeks",
+                    p.continuity_window
+                )
+            } else {
+                format!(
+                    "same product {same} of {total} answered weeks in the last {} (need {:.0}%)",
+                    p.continuity_window,
+                    p.min_same_share * 100.0
+                )
+            },
+        });
+
+        let all = reasons.iter().all(|r| r.holds);
+        (reasons, all)
+    }
+
+    /// (`same` answers, continuity answers) over the continuity window.
+    fn continuity_share(&self, current: IsoWeek) -> (usize, usize) {
+        let Some(q) = self.continuity else {
+            return (0, 0);
+        };
+        let start = current.plus(1 - i64::from(self.params.continuity_window));
+        self.weeks
+            .range(start..=current)
+            .filter_map(|(_, row)| self.option_key(row, q))
+            .fold((0, 0), |(same, total), key| {
+                (same + usize::from(key == SAME), total + 1)
+            })
+    }
+
+    /// The newest capacity answer in the window ending at `current`.
+    fn latest_capacity(&self, current: IsoWeek) -> Option<(IsoWeek, &'a str)> {
+        let q = self.capacity?;
+        let start = current.plus(1 - i64::from(self.params.window));
+        self.weeks
+            .range(start..=current)
+            .rev()
+            .find_map(|(w, row)| self.option_key(row, q).map(|k| (*w, k)))
+    }
+
+    fn assess(&self, nudges: &[NaiveDate], today: NaiveDate) -> Assessment {
+        let p = self.params;
+        let current = IsoWeek::of(today);
+        let start = current.plus(1 - i64::from(p.window));
+
+        // Running EWMA over the whole counted history up to today.
+        let mut running = None;
+        let mut ewma_by_week = Vec::new();
+        for (w, row) in self.weeks.range(..=current) {
+            if let (Some(i), true) = self.index(row) {
+                running = Some(running.map_or(i, |e: f64| p.alpha * i + (1.0 - p.alpha) * e));
+                ewma_by_week.push((*w, running.unwrap_or(i)));
+            }
+        }
+
+        let (mut reasons, sustained) = self.rules(current);
+        let enough = reasons[0].holds;
+
+        let last_nudge = nudges.iter().filter(|d| **d <= today).max().copied();
+        let mut state = match (enough, sustained) {
+            (false, _) => State::InsufficientData,
+            (true, false) => State::Building,
+            (true, true) => State::Sustained,
+        };
+
+        if let Some(nudged_on) = last_nudge {
+            let days = (today - nudged_on).num_days();
+            let cooled = days >= i64::from(p.cooldown_days);
+            let nudge_week = IsoWeek::of(nudged_on);
+            let dipped = ewma_by_week
+                .iter()
+                .any(|(w, e)| *w > nudge_week && *e < p.low);
+            let rearmed = cooled && dipped;
+            reasons.push(Reason {
+                rule: Rule::Cooldown,
+                holds: rearmed,
+                detail: format!(
+                    "nudged on {nudged_on} ({days} days ago); another only after {} days and once the trend has dropped below {}{}",
+                    p.cooldown_days,
+                    p.low,
+                    if dipped { " (it has)" } else { "" }
+                ),
+            });
+            if !rearmed {
+                state = State::Nudged;
+            }
+        }
+
+        if state == State::Sustained
+            && let Some(reason) = self.capacity_gate(current)
+        {
+            if !reason.holds {
+                state = State::WaitingForCapacity;
+            }
+            reasons.push(reason);
+        }
+
+        let weeks: Vec<WeekScore> = (0..p.window)
+            .map(|k| {
+                let week = start.plus(i64::from(k));
+                match self.weeks.get(&week) {
+                    Some(row) => {
+                        let (index, counted) = self.index(row);
+                        let answers = row
+                            .iter()
+                            .enumerate()
+                            .filter_map(|(q, _)| {
+                                let key = self.option_key(row, q)?;
+                                let question = &self.catalogue.questions()[q];
+                                let option = question.option(key)?;
+                                Some((question.id.clone(), option.key.clone()))
+                            })
+                            .collect();
+                        WeekScore {
+                            week,
+                            index,
+                            counted,
+                            answers,
+                        }
+                    }
+                    None => WeekScore {
+                        week,
+                        index: None,
+                        counted: false,
+                        answers: BTreeMap::new(),
+                    },
+                }
+            })
+            .collect();
+        let sparkline = trend::sparkline(weeks.iter().map(|w| w.index.filter(|_| w.counted)));
+        let points: Vec<(f64, f64)> = weeks
+            .iter()
+            .enumerate()
+            .filter_map(|(k, w)| w.index.filter(|_| w.counted).map(|i| (k as f64, i)))
+            .collect();
+        let signals = self
+            .catalogue
+            .questions()
+            .iter()
+            .enumerate()
+            .map(|(q, question)| {
+                let series: Vec<(f64, f64)> = self
+                    .weeks
+                    .range(start..=current)
+                    .filter_map(|(w, row)| {
+                        self.score(row, q).map(|s| (w.weeks_since(start) as f64, s))
+                    })
+                    .collect();
+                SignalTrend {
+                    question: question.id.clone(),
+                    ewma: trend::ewma(series.iter().map(|p| p.1), p.alpha),
+                    slope: slope(&series),
+                }
+            })
+            .collect();
+
+        Assessment {
+            weeks,
+            ewma: running,
+            slope: slope(&points),
+            state,
+            reasons,
+            sparkline,
+            signals,
+        }
+    }
+
+    /// The capacity gate at `current` for a sustained person: `None` if
+    /// they never answered the capacity question in the window.
+    fn capacity_gate(&self, current: IsoWeek) -> Option<Reason> {
+        let p = self.params;
+        let (week, key) = self.latest_capacity(current)?;
+        if key != NO_CAPACITY {
+            return Some(Reason {
+                rule: Rule::Capacity,
+                holds: true,
+                detail: format!("room to learn: {key} ({week})"),
+            });
+        }
+        // How many weeks in a row, ending now, the nudge has been held.
+        let mut held = 1;
+        while held <= p.capacity_hold_weeks {
+            let earlier = current.plus(-i64::from(held));
+            let still_held = self.rules(earlier).1
+                && self
+                    .latest_capacity(earlier)
+                    .is_some_and(|(_, k)| k == NO_CAPACITY);
+            if !still_held {
+                break;
+            }
+            held += 1;
+        }
+        Some(if held > p.capacity_hold_weeks {
+            Reason {
+                rule: Rule::Capacity,
+                holds: true,
+                detail: format!(
+                    "no room to learn for {held} weeks; sent anyway after {} weeks held: the timing is your call",
+                    p.capacity_hold_weeks
+                ),
+            }
+        } else {
+            Reason {
+                rule: Rule::Capacity,
+                holds: false,
+                detail: format!(
+                    "no room to learn right now ({week}); held {held} of at most {} weeks",
+                    p.capacity_hold_weeks
+                ),
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

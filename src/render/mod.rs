@@ -1,0 +1,44 @@
+//! Messages as data: prompts (and later trend posts, reminders and the
+//! nudge) rendered to a neutral [`Message`]: plain text for notifications
+//! and consoles, Block Kit blocks for Slack. Pure: no IO.
+
+mod prompt;
+
+pub use prompt::{ButtonValue, prompt, prompt_progress};
+
+use serde::Serialize;
+
+/// A rendered message.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Message {
+    /// Plain text: the notification preview, and what text-only targets show.
+    pub text: String,
+    /// Slack Block Kit blocks; empty for text-only messages.
+    pub blocks: Vec<serde_json::Value>,
+}
+
+/// Slack refuses messages with more blocks than this.
+pub const MAX_BLOCKS: usize = 50;
+/// Slack's limit on a button's text.
+pub const MAX_BUTTON_TEXT: usize = 75;
+/// Slack's limit on a button's value.
+pub const MAX_BUTTON_VALUE: usize = 2000;
+
+/// Escapes the three characters Slack's mrkdwn treats as control
+/// characters, so user text can never become a mention or a link.
+pub fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// Cuts `text` to at most `max` characters, marking the cut.
+pub fn truncate(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        text.to_owned()
+    } else {
+        let mut cut: String = text.chars().take(max.saturating_sub(1)).collect();
+        cut.push('…');
+        cut
+    }
+}

@@ -1,0 +1,249 @@
+//! The records the store reads and writes.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{Answer, IsoWeek, PersonId};
+
+/// A person as given by the roster or `/pulse join`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewPerson {
+    pub id: PersonId,
+    pub name: Option<String>,
+    /// IANA zone from the roster, or learned from the chat platform.
+    pub tz: Option<String>,
+    /// Whether a new row starts enrolled (roster and join: yes; import: no).
+    pub enrolled: bool,
+}
+
+/// A stored person.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PersonRow {
+    pub id: PersonId,
+    pub name: Option<String>,
+    pub tz: Option<String>,
+    /// Receives prompts. False after `/pulse leave`, or for people known only
+    /// from imported history.
+    pub enrolled: bool,
+    /// No prompts before this instant (`/pulse pause`).
+    pub paused_until: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Where an answer came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AnswerSource {
+    Button,
+    Text,
+    Command,
+    Import,
+}
+
+impl AnswerSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Button => "button",
+            Self::Text => "text",
+            Self::Command => "command",
+            Self::Import => "import",
+        }
+    }
+}
+
+impl fmt::Display for AnswerSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for AnswerSource {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Ok(match s {
+            "button" => Self::Button,
+            "text" => Self::Text,
+            "command" => Self::Command,
+            "import" => Self::Import,
+            other => return Err(format!("unknown answer source {other:?}")),
+        })
+    }
+}
+
+/// A stored answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AnswerRow {
+    pub answer: Answer,
+    pub source: AnswerSource,
+    pub recorded_at: DateTime<Utc>,
+}
+
+/// What [`Store::record_answer`](super::Store::record_answer) did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordOutcome {
+    /// First answer to that question that week.
+    Inserted,
+    /// Replaced a different earlier answer.
+    Changed,
+    /// Same option as already stored: nothing written.
+    Unchanged,
+}
+
+/// What an import did, in answers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct ImportOutcome {
+    pub inserted: u64,
+    pub changed: u64,
+    pub unchanged: u64,
+    /// People who were not known before.
+    pub new_people: u64,
+}
+
+/// One claimed occurrence of a schedule for a person.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScheduleRun {
+    pub person: PersonId,
+    pub schedule: String,
+    /// The occurrence instant; unique with person and schedule.
+    pub period: DateTime<Utc>,
+}
+
+/// A prompt posted to a person for a week.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckinRow {
+    /// Assigned by the store; ignored on insert.
+    pub id: i64,
+    pub person: PersonId,
+    pub schedule: String,
+    pub period: DateTime<Utc>,
+    pub week: IsoWeek,
+    /// Where the prompt landed, once known.
+    pub channel: Option<String>,
+    pub message_ts: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A snapshot of the readiness model's verdict for a person.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AssessmentRow {
+    pub person: PersonId,
+    pub week: IsoWeek,
+    /// The state's stable name (`building`, `sustained`, …).
+    pub state: String,
+    pub ewma: Option<f64>,
+    /// The whole assessment as JSON, for the trend post and App Home.
+    pub detail: String,
+    pub assessed_at: DateTime<Utc>,
+}
+
+/// A readiness nudge that was posted.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NudgeRow {
+    pub person: PersonId,
+    pub week: IsoWeek,
+    pub sent_at: DateTime<Utc>,
+    /// The reasons it was sent, as JSON.
+    pub reasons: String,
+}
+
+/// A message to deliver.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewOutbox {
+    /// Unique if set: a second enqueue with the same key adds nothing.
+    pub dedupe_key: Option<String>,
+    /// The person it is about, so `forget` can remove it.
+    pub person: Option<PersonId>,
+    /// What to do (`post`, `update`, `publish_home`, …), for the worker.
+    pub kind: String,
+    /// Where pacing applies: the chat channel or person.
+    pub channel: String,
+    /// The message, as JSON.
+    pub payload: String,
+    pub not_before: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Delivery state of an outbox row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OutboxStatus {
+    Pending,
+    Sent,
+    Failed,
+}
+
+impl OutboxStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Sent => "sent",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+impl FromStr for OutboxStatus {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Ok(match s {
+            "pending" => Self::Pending,
+            "sent" => Self::Sent,
+            "failed" => Self::Failed,
+            other => return Err(format!("unknown outbox status {other:?}")),
+        })
+    }
+}
+
+/// A stored outbox row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxRow {
+    pub id: i64,
+    pub dedupe_key: Option<String>,
+    pub person: Option<PersonId>,
+    pub kind: String,
+    pub channel: String,
+    pub payload: String,
+    pub status: OutboxStatus,
+    /// Delivery attempts so far.
+    pub attempts: u32,
+    pub not_before: DateTime<Utc>,
+    pub lease_until: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+    pub response: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub sent_at: Option<DateTime<Utc>>,
+}
+
+/// Rows per outbox status.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct OutboxCounts {
+    pub pending: u64,
+    pub sent: u64,
+    pub failed: u64,
+}
+
+/// What `forget` removed, table by table.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct ForgetReport {
+    pub people: u64,
+    pub answers: u64,
+    pub checkins: u64,
+    pub schedule_runs: u64,
+    pub assessments: u64,
+    pub nudges: u64,
+    pub outbox: u64,
+}
+
+impl ForgetReport {
+    pub fn total(&self) -> u64 {
+        self.people
+            + self.answers
+            + self.checkins
+            + self.schedule_runs
+            + self.assessments
+            + self.nudges
+            + self.outbox
+    }
+}

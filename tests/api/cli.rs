@@ -1,0 +1,165 @@
+//! The data commands on a real SQLite file, through the real binary.
+
+use crate::helpers::{HISTORY, TestEnv};
+
+#[test]
+fn check_prints_the_next_runs_of_every_shipped_schedule() {
+    let env = TestEnv::new();
+    let out = env.ok(&["check"]);
+    for name in ["weekly-checkin", "reminder", "weekly-trend"] {
+        assert!(out.contains(name), "{out}");
+    }
+    // The demo person lives in Berlin: each schedule lists three runs there.
+    let berlin: Vec<&str> = out
+        .lines()
+        .filter(|l| l.contains("Europe/Berlin"))
+        .collect();
+    assert_eq!(berlin.len(), 3, "{out}");
+    for line in berlin {
+        assert_eq!(line.matches(" · ").count(), 2, "{line}");
+    }
+    let checkin = out
+        .lines()
+        .skip_while(|l| !l.starts_with("weekly-checkin"))
+        .nth(1)
+        .unwrap();
+    assert_eq!(checkin.matches("Thu ").count(), 3, "{checkin}");
+    assert!(checkin.contains("16:00"), "{checkin}");
+}
+
+#[test]
+fn a_broken_config_prints_one_line_naming_file_key_and_problem() {
+    let env = TestEnv::with_config(|c| c.replace("platform = \"console\"", "platform = \"irc\""));
+    let err = env.fails(&["check"]);
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(err.contains(&env.config().display().to_string()), "{err}");
+    assert!(err.contains("chat.platform"), "{err}");
+    assert!(err.contains("irc"), "{err}");
+
+    // Every command validates first.
+    let err = env.fails(&["export"]);
+    assert!(err.contains("chat.platform"), "{err}");
+}
+
+#[test]
+fn a_missing_config_file_is_a_clear_error() {
+    let env = TestEnv::new();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_nudged"))
+        .arg("check")
+        .arg("--config")
+        .arg(env.dir.path().join("nope.toml"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("nope.toml") && err.contains("no such config file"),
+        "{err}"
+    );
+}
+
+#[test]
+fn import_then_export_round_trips_and_reimport_changes_nothing() {
+    let env = TestEnv::new();
+    let file = env.file("history.csv", HISTORY);
+    let out = env.ok(&["import", file.to_str().unwrap()]);
+    assert!(out.contains("7 new, 0 changed, 0 unchanged"), "{out}");
+    assert!(out.contains("2 new people"), "{out}");
+    assert!(env.db().is_file());
+
+    let exported = env.ok(&["export"]);
+    let mut sorted_in: Vec<&str> = HISTORY.lines().skip(1).collect();
+    let mut sorted_out: Vec<&str> = exported.lines().skip(1).collect();
+    sorted_in.sort();
+    sorted_out.sort();
+    assert_eq!(sorted_in, sorted_out);
+    assert_eq!(exported.lines().next(), Some("person,week,question,option"));
+
+    // The export is itself importable, and changes nothing.
+    let again = env.file("again.csv", &exported);
+    let out = env.ok(&["import", again.to_str().unwrap()]);
+    assert!(out.contains("0 new, 0 changed, 7 unchanged"), "{out}");
+    assert_eq!(env.ok(&["export"]), exported);
+}
+
+#[test]
+fn export_filters_by_person_and_prints_json_lines() {
+    let env = TestEnv::new();
+    let file = env.file("history.csv", HISTORY);
+    env.ok(&["import", file.to_str().unwrap()]);
+
+    let csv = env.ok(&["export", "--person", "U2"]);
+    assert_eq!(csv.lines().count(), 3, "{csv}");
+    assert!(csv.lines().skip(1).all(|l| l.starts_with("U2,")), "{csv}");
+
+    let json = env.ok(&["export", "--format", "json"]);
+    let people: Vec<serde_json::Value> = json
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(people.len(), 2);
+    assert_eq!(people[0]["person"], "U1");
+    assert_eq!(people[0]["weeks"][1]["week"], "2026-W47");
+    assert_eq!(people[0]["weeks"][1]["answers"]["focus"], "deciding");
+
+    let err = env.fails(&["export", "--person", "U9"]);
+    assert!(err.contains("unknown person U9"), "{err}");
+}
+
+#[test]
+fn a_bad_csv_row_is_reported_by_line_and_nothing_is_imported() {
+    let env = TestEnv::new();
+    let good = env.file("good.csv", HISTORY);
+    env.ok(&["import", good.to_str().unwrap()]);
+    let before = env.ok(&["export"]);
+
+    let cases = [
+        (
+            "U3,2026-W47,decisions,3-5\nU3,2026-W47,mood,good\n",
+            "line 3",
+            "unknown question",
+        ),
+        (
+            "U3,2026-W47,decisions,3-5\nU3,2026-W47,decisions,lots\n",
+            "line 3",
+            "not an option",
+        ),
+        (
+            "U3,2026-W47,decisions,3-5\nU3,2026-W99,focus,mixed\n",
+            "line 3",
+            "no ISO week",
+        ),
+        ("U3,2026-W47,decisions\n", "line 2", "expected 4 columns"),
+    ];
+    for (rows, line, problem) in cases {
+        let bad = env.file("bad.csv", &format!("person,week,question,option\n{rows}"));
+        let err = env.fails(&["import", bad.to_str().unwrap()]);
+        assert!(err.contains(line) && err.contains(problem), "{rows}: {err}");
+        assert!(err.contains("nothing imported"), "{err}");
+        assert_eq!(env.ok(&["export"]), before, "{rows}");
+    }
+}
+
+#[test]
+fn forget_removes_everything_of_one_person_and_nothing_of_another() {
+    let env = TestEnv::new();
+    let file = env.file("history.csv", HISTORY);
+    env.ok(&["import", file.to_str().unwrap()]);
+
+    let out = env.ok(&["forget", "U1"]);
+    assert!(out.contains("forgot U1: 6 rows"), "{out}");
+    assert!(out.contains("5 answers"), "{out}");
+
+    let left = env.ok(&["export"]);
+    assert!(!left.contains("U1,"), "{left}");
+    assert_eq!(
+        left.lines().filter(|l| l.starts_with("U2,")).count(),
+        2,
+        "{left}"
+    );
+
+    let err = env.fails(&["forget", "U1"]);
+    assert!(err.contains("unknown person U1"), "{err}");
+    let err = env.fails(&["trend", "U1"]);
+    assert!(err.contains("unknown person U1"), "{err}");
+}

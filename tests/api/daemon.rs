@@ -1,0 +1,111 @@
+//! `nudged run` as a real child process.
+
+use std::process::Stdio;
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+use crate::helpers::{TestEnv, WAIT, http};
+
+/// A running `nudged run` and the address it logged.
+struct Daemon {
+    child: Child,
+    addr: String,
+    stderr: tokio::io::Lines<BufReader<tokio::process::ChildStderr>>,
+}
+
+impl Daemon {
+    /// Starts the daemon and waits for its "listening on" line.
+    async fn start(env: &TestEnv) -> Self {
+        let mut child = Command::from(env.command(&["run"]))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn nudged run");
+        let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
+        let addr = tokio::time::timeout(WAIT, async {
+            while let Some(line) = stderr.next_line().await.unwrap() {
+                if let Some(rest) = line.split("listening on http://").nth(1) {
+                    return rest.split_whitespace().next().unwrap().to_owned();
+                }
+            }
+            panic!("nudged run exited before listening");
+        })
+        .await
+        .expect("nudged run did not log its address in time");
+        Self {
+            child,
+            addr,
+            stderr,
+        }
+    }
+
+    /// Sends SIGTERM and returns the exit status and the rest of stderr.
+    async fn terminate(mut self) -> (std::process::ExitStatus, String) {
+        let pid = self.child.id().unwrap().to_string();
+        let killed = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        let mut rest = String::new();
+        let status = tokio::time::timeout(WAIT, async {
+            while let Some(line) = self.stderr.next_line().await.unwrap() {
+                rest.push_str(&line);
+                rest.push('\n');
+            }
+            self.child.wait().await.unwrap()
+        })
+        .await
+        .expect("nudged run did not stop after SIGTERM");
+        (status, rest)
+    }
+}
+
+#[tokio::test]
+async fn run_answers_healthz_and_exits_cleanly_on_sigterm() {
+    let env = TestEnv::new();
+    let daemon = Daemon::start(&env).await;
+
+    let client = http();
+    let response = client
+        .get(format!("http://{}/healthz", daemon.addr))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.text().await.unwrap().trim(), "ok");
+    let missing = client
+        .get(format!("http://{}/nope", daemon.addr))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+
+    // The roster was enrolled, so the demo person is known to the CLI.
+    assert!(env.db().is_file());
+
+    let (status, log) = daemon.terminate().await;
+    assert!(status.success(), "exit {status}; log:\n{log}");
+    assert!(log.contains("SIGTERM received"), "{log}");
+    assert!(log.contains("nudged stopped"), "{log}");
+}
+
+#[tokio::test]
+async fn run_refuses_an_address_in_use_with_a_clear_error() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let env = TestEnv::with_config(|c| c.replace("127.0.0.1:3000", &addr));
+    let out = Command::from(env.command(&["run"]))
+        .stdin(Stdio::null())
+        .output();
+    let out = tokio::time::timeout(WAIT, out).await.unwrap().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("cannot listen on {addr} (server.bind)")),
+        "{err}"
+    );
+}

@@ -1,0 +1,9 @@
+//! The integration tests: the real binary, a real SQLite file, real HTTP on
+//! loopback.
+
+mod cli;
+mod daemon;
+mod helpers;
+mod personas;
+mod slack;
+mod store;

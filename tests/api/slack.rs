@@ -1,0 +1,446 @@
+//! Slack's side of the loop over real HTTP: verification first, then
+//! clicks, thread and DM replies, and `/pulse`, each stored before the ack.
+
+use serde_json::{Value, json};
+
+use crate::helpers::{SIGNING_SECRET, TestApp, WAIT, repo, spawn_app};
+
+fn fixture(name: &str) -> Value {
+    let path = repo().join("tests/data/slack").join(name);
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+}
+
+/// Runs `test` against a fresh app under the suite's timeout.
+async fn with_app<F, Fut>(people: &[&str], test: F)
+where
+    F: FnOnce(TestApp) -> Fut,
+    Fut: std::future::Future<Output = TestApp>,
+{
+    let app = spawn_app(people).await;
+    let app = tokio::time::timeout(WAIT, test(app))
+        .await
+        .expect("test timed out");
+    app.stop().await;
+}
+
+fn click(user: &str, value: &str) -> Value {
+    let mut payload = fixture("block_actions.json");
+    payload["user"]["id"] = json!(user);
+    payload["actions"][0]["value"] = json!(value);
+    payload
+}
+
+#[tokio::test]
+async fn url_verification_echoes_the_challenge() {
+    with_app(&["U0001"], |app| async move {
+        let response = app.event(&fixture("url_verification.json")).await;
+        assert_eq!(response.status(), 200);
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(
+            body["challenge"],
+            "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"
+        );
+        app
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn forged_stale_future_and_unsigned_requests_are_refused_and_change_nothing() {
+    with_app(&["U0001"], |app| async move {
+        let body = serde_urlencoded::to_string([(
+            "payload",
+            click("U0001", "v1|2026-W47|decisions|3-5|U0001|weekly-checkin").to_string(),
+        )])
+        .unwrap();
+        let now = chrono::DateTime::parse_from_rfc3339("2026-11-19T16:05:00Z")
+            .unwrap()
+            .timestamp();
+        let cases: Vec<(&str, Option<String>, Option<String>, u16)> = vec![
+            (
+                "wrong secret",
+                Some(now.to_string()),
+                Some(nudged::http::verify::sign(
+                    "not-the-secret",
+                    now,
+                    body.as_bytes(),
+                )),
+                401,
+            ),
+            (
+                "stale",
+                Some((now - 301).to_string()),
+                Some(nudged::http::verify::sign(
+                    SIGNING_SECRET,
+                    now - 301,
+                    body.as_bytes(),
+                )),
+                401,
+            ),
+            (
+                "future",
+                Some((now + 301).to_string()),
+                Some(nudged::http::verify::sign(
+                    SIGNING_SECRET,
+                    now + 301,
+                    body.as_bytes(),
+                )),
+                401,
+            ),
+            ("no signature", Some(now.to_string()), None, 401),
+            (
+                "no timestamp",
+                None,
+                Some(nudged::http::verify::sign(
+                    SIGNING_SECRET,
+                    now,
+                    body.as_bytes(),
+                )),
+                401,
+            ),
+            (
+                "signature of other body",
+                Some(now.to_string()),
+                Some(nudged::http::verify::sign(
+                    SIGNING_SECRET,
+                    now,
+                    b"payload=%7B%7D",
+                )),
+                401,
+            ),
+        ];
+        for (name, ts, signature, status) in cases {
+            let mut request = app
+                .client
+                .post(app.url("/slack/interactions"))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(body.clone());
+            if let Some(ts) = ts {
+                request = request.header("x-slack-request-timestamp", ts);
+            }
+            if let Some(signature) = signature {
+                request = request.header("x-slack-signature", signature);
+            }
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status().as_u16(), status, "{name}");
+        }
+        assert!(app.answers().await.is_empty());
+
+        // The same body, correctly signed, is accepted.
+        let ok = app
+            .post_signed(
+                "/slack/interactions",
+                "application/x-www-form-urlencoded",
+                &body,
+            )
+            .await;
+        assert_eq!(ok.status(), 200);
+        assert_eq!(app.answers().await, ["U0001,2026-W47,decisions,3-5"]);
+
+        let metrics = app
+            .client
+            .get(app.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            metrics.contains("nudged_verification_failures_total"),
+            "{metrics}"
+        );
+        app
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn oversized_and_malformed_bodies_are_refused() {
+    with_app(&["U0001"], |app| async move {
+        let huge = format!("payload={}", "x".repeat(1024 * 1024 + 1));
+        let response = app
+            .post_signed(
+                "/slack/interactions",
+                "application/x-www-form-urlencoded",
+                &huge,
+            )
+            .await;
+        assert_eq!(response.status(), 413);
+
+        for body in [
+            "payload=not-json",
+            "nothing=here",
+            "payload=%7B%22type%22%3A1%7D",
+        ] {
+            let response = app
+                .post_signed(
+                    "/slack/interactions",
+                    "application/x-www-form-urlencoded",
+                    body,
+                )
+                .await;
+            assert_eq!(response.status(), 400, "{body}");
+        }
+        let response = app
+            .post_signed("/slack/events", "application/json", "{\"type\":")
+            .await;
+        assert_eq!(response.status(), 400);
+        let response = app
+            .post_signed(
+                "/slack/commands",
+                "application/x-www-form-urlencoded",
+                "text=now",
+            )
+            .await;
+        assert_eq!(response.status(), 400);
+        assert!(app.answers().await.is_empty());
+        app
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_click_records_the_answer_and_updates_the_prompt() {
+    with_app(&["U0001"], |app| async move {
+        let response = app.interaction(&fixture("block_actions.json")).await;
+        assert_eq!(response.status(), 200);
+        assert_eq!(app.answers().await, ["U0001,2026-W47,decisions,3-5"]);
+        let outbox = app.outbox().await;
+        assert_eq!(outbox.len(), 1);
+        assert_eq!(outbox[0]["op"], "update");
+        assert_eq!(outbox[0]["channel"], "D0001");
+        assert_eq!(outbox[0]["ts"], "1763568000.000100");
+        assert!(
+            outbox[0]["text"]
+                .as_str()
+                .unwrap()
+                .contains("1 of 7 answered"),
+            "{}",
+            outbox[0]
+        );
+        app
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn double_clicks_count_once_and_a_changed_click_overwrites() {
+    with_app(&["U0001"], |app| async move {
+        let first = click("U0001", "v1|2026-W47|focus|mixed|U0001|weekly-checkin");
+        app.interaction(&first).await;
+        app.interaction(&first).await;
+        assert_eq!(app.answers().await, ["U0001,2026-W47,focus,mixed"]);
+        assert_eq!(
+            app.outbox().await.len(),
+            1,
+            "a repeated click updates nothing"
+        );
+
+        app.interaction(&click(
+            "U0001",
+            "v1|2026-W47|focus|deciding|U0001|weekly-checkin",
+        ))
+        .await;
+        assert_eq!(app.answers().await, ["U0001,2026-W47,focus,deciding"]);
+        assert_eq!(app.outbox().await.len(), 2);
+        app
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_click_from_another_user_is_ignored() {
+    with_app(&["U0001", "U0002"], |app| async move {
+        let response = app
+            .interaction(&click(
+                "U0002",
+                "v1|2026-W47|decisions|6+|U0001|weekly-checkin",
+            ))
+            .await;
+        assert_eq!(response.status(), 200);
+        assert!(app.answers().await.is_empty());
+        assert!(app.outbox().await.is_empty());
+        app
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_dm_reply_in_positional_form_records_every_answer_and_says_what_it_understood() {
+    with_app(&["U0001"], |app| async move {
+        let response = app.event(&fixture("message_im.json")).await;
+        assert_eq!(response.status(), 200);
+        let answers = app.answers().await;
+        assert_eq!(answers.len(), 7, "{answers:?}");
+        assert!(answers.contains(&"U0001,2026-W47,stakeholders,4+".to_owned()));
+        assert!(answers.contains(&"U0001,2026-W47,capacity,yes".to_owned()));
+        let outbox = app.outbox().await;
+        assert_eq!(outbox.len(), 1);
+        assert_eq!(outbox[0]["op"], "post");
+        assert_eq!(outbox[0]["channel"], "D0001");
+        assert_eq!(outbox[0]["thread_ts"], "1763568300.000200");
+        assert!(
+            outbox[0]["text"].as_str().unwrap().starts_with("Got it"),
+            "{}",
+            outbox[0]
+        );
+        app
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_dm_reply_in_named_form_and_an_unreadable_one() {
+    with_app(&["U0001"], |app| async move {
+        let mut event = fixture("message_im.json");
+        event["event"]["text"] = json!("Decisions=3–5  capacity = none");
+        event["event_id"] = json!("Ev1");
+        app.event(&event).await;
+        let mut answers = app.answers().await;
+        answers.sort();
+        assert_eq!(
+            answers,
+            [
+                "U0001,2026-W47,capacity,none",
+                "U0001,2026-W47,decisions,3-5"
+            ]
+        );
+
+        event["event"]["text"] = json!("decisions=lots");
+        event["event"]["ts"] = json!("1763568999.000900");
+        event["event_id"] = json!("Ev2");
+        app.event(&event).await;
+        assert_eq!(
+            app.answers().await.len(),
+            2,
+            "nothing recorded from an unreadable reply"
+        );
+        let outbox = app.outbox().await;
+        let help = outbox.last().unwrap()["text"].as_str().unwrap().to_owned();
+        assert!(help.contains("lots") && help.contains("3-5"), "{help}");
+        app
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_retried_event_counts_once_and_bot_messages_are_ignored() {
+    with_app(&["U0001"], |app| async move {
+        let event = fixture("message_im.json");
+        app.event(&event).await;
+        // Slack's retry: same event id, X-Slack-Retry-Num set.
+        let ts = chrono::DateTime::parse_from_rfc3339("2026-11-19T16:05:00Z")
+            .unwrap()
+            .timestamp();
+        let body = event.to_string();
+        let response = app
+            .client
+            .post(app.url("/slack/events"))
+            .header("content-type", "application/json")
+            .header("x-slack-request-timestamp", ts.to_string())
+            .header(
+                "x-slack-signature",
+                nudged::http::verify::sign(SIGNING_SECRET, ts, body.as_bytes()),
+            )
+            .header("x-slack-retry-num", "1")
+            .header("x-slack-retry-reason", "http_timeout")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(app.outbox().await.len(), 1, "one reply only");
+
+        app.event(&fixture("bot_message_im.json")).await;
+        assert_eq!(
+            app.outbox().await.len(),
+            1,
+            "the bot's own message is ignored"
+        );
+        assert_eq!(app.answers().await.len(), 7);
+        app
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn app_home_opened_publishes_the_home_tab() {
+    with_app(&["U0001"], |app| async move {
+        app.event(&fixture("app_home_opened.json")).await;
+        let outbox = app.outbox().await;
+        assert_eq!(outbox.len(), 1);
+        assert_eq!(outbox[0]["op"], "publish_home");
+        assert_eq!(outbox[0]["user"], "U0001");
+        assert_eq!(outbox[0]["view"]["type"], "home");
+        app
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn pulse_subcommands_answer_ephemerally_and_act() {
+    with_app(&["U0001"], |app| async move {
+        assert!(app.pulse("U0001", "help").await.contains("/pulse now"));
+        assert!(app.pulse("U0001", "").await.contains("/pulse now"));
+        assert!(app.pulse("U0001", "dance").await.contains("/pulse help"));
+
+        // Not enrolled yet: told how to join; join enrols.
+        assert!(app.pulse("U0009", "trend").await.contains("/pulse join"));
+        assert!(app.pulse("U0009", "join").await.starts_with("You're in"));
+        let u9 = nudged::domain::PersonId::parse("U0009").unwrap();
+        assert!(app.store.person(&u9).await.unwrap().unwrap().enrolled);
+
+        let reply = app.pulse("U0009", "pause 2w").await;
+        assert!(reply.contains("2026-12-03"), "{reply}");
+        assert!(
+            app.store
+                .person(&u9)
+                .await
+                .unwrap()
+                .unwrap()
+                .paused_until
+                .is_some()
+        );
+        app.pulse("U0009", "resume").await;
+        assert!(
+            app.store
+                .person(&u9)
+                .await
+                .unwrap()
+                .unwrap()
+                .paused_until
+                .is_none()
+        );
+        assert!(app.pulse("U0009", "pause 99w").await.contains("52 weeks"));
+
+        app.pulse("U0009", "leave").await;
+        assert!(!app.store.person(&u9).await.unwrap().unwrap().enrolled);
+        app.pulse("U0009", "join").await;
+
+        let reply = app.pulse("U0009", "decisions=6+ capacity=little").await;
+        assert!(reply.starts_with("Got it"), "{reply}");
+        assert!(reply.contains("2026-W47"), "{reply}");
+        let reply = app.pulse("U0009", "export").await;
+        assert!(reply.contains("U0009,2026-W47,decisions,6+"), "{reply}");
+        assert!(app.pulse("U0009", "trend").await.contains("1 weeks"));
+
+        let reply = app.pulse("U0009", "now").await;
+        assert!(reply.contains("2026-W47"), "{reply}");
+        let prompt = app.outbox().await.pop().unwrap();
+        assert_eq!(prompt["op"], "post");
+        assert_eq!(prompt["channel"], "U0009");
+        assert!(prompt["blocks"].as_array().unwrap().len() > 7);
+
+        // forget asks first, then deletes.
+        let reply = app.pulse("U0009", "forget").await;
+        assert!(reply.contains("/pulse forget confirm"), "{reply}");
+        assert!(app.store.person(&u9).await.unwrap().is_some());
+        let reply = app.pulse("U0009", "forget confirm").await;
+        assert!(reply.starts_with("Done"), "{reply}");
+        assert!(app.store.person(&u9).await.unwrap().is_none());
+        assert!(app.answers().await.is_empty());
+        app
+    })
+    .await;
+}
