@@ -260,7 +260,7 @@ fn today_for(settings: &Settings, tz: Option<&str>, clock: &dyn Clock, id: &Pers
 struct TrendJson<'a> {
     person: &'a PersonId,
     #[serde(flatten)]
-    assessment: &'a Assessment,
+    assessment: &'a Assessment<'a>,
 }
 
 async fn trend(

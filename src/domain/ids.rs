@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
 
 /// Why a string is not a valid identifier.
@@ -46,18 +47,21 @@ const PERSON_EXTRA: &str = "_-.@";
 const QUESTION_EXTRA: &str = "_-";
 const OPTION_EXTRA: &str = "-+_";
 
+/// Ids are short and validated ASCII, so they are kept inline
+/// ([`CompactString`] holds up to 24 bytes without allocating): a history of
+/// answers is one contiguous block the model scans without chasing pointers.
 macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident, $max:expr, $extra:expr) => {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
         #[serde(try_from = "String", into = "String")]
-        pub struct $name(String);
+        pub struct $name(CompactString);
 
         impl $name {
             /// Checks `s` and wraps it.
             pub fn parse(s: &str) -> Result<Self, IdError> {
                 check(s, $max, $extra)?;
-                Ok(Self(s.to_owned()))
+                Ok(Self(CompactString::from(s)))
             }
 
             pub fn as_str(&self) -> &str {
@@ -75,13 +79,13 @@ macro_rules! id_type {
             type Error = IdError;
             fn try_from(s: String) -> Result<Self, IdError> {
                 check(&s, $max, $extra)?;
-                Ok(Self(s))
+                Ok(Self(CompactString::from(s)))
             }
         }
 
         impl From<$name> for String {
             fn from(id: $name) -> String {
-                id.0
+                id.0.into_string()
             }
         }
 
@@ -105,7 +109,7 @@ id_type!(
     /// A question's stable id (`decisions`, `capacity`, …): used in storage,
     /// CSV, button values and text replies, so it never changes with wording.
     QuestionId,
-    32,
+    24,
     QUESTION_EXTRA
 );
 
@@ -133,8 +137,8 @@ mod tests {
     fn rejects_empty_long_and_odd_characters() {
         assert_eq!(PersonId::parse(""), Err(IdError::Empty));
         assert_eq!(
-            QuestionId::parse(&"q".repeat(33)),
-            Err(IdError::TooLong { max: 32 })
+            QuestionId::parse(&"q".repeat(25)),
+            Err(IdError::TooLong { max: 24 })
         );
         assert!(matches!(
             OptionKey::parse("3 5"),

@@ -63,8 +63,29 @@ impl IsoWeek {
 
     /// Whole weeks from `earlier` to `self` (negative if `self` is earlier).
     pub fn weeks_since(self, earlier: IsoWeek) -> i64 {
-        (self.monday() - earlier.monday()).num_weeks()
+        self.ordinal() - earlier.ordinal()
     }
+
+    /// Weeks since the week of 1970-01-01, by integer arithmetic: the model
+    /// computes week distances in its inner loops, where building dates
+    /// would dominate.
+    fn ordinal(self) -> i64 {
+        // ISO week 1 is the week holding 4 January.
+        let jan4 = days_from_civil(i64::from(self.year), 1, 4);
+        let monday_of_week1 = jan4 - (jan4 + 3).rem_euclid(7);
+        (monday_of_week1 + 3).div_euclid(7) + i64::from(self.week) - 1
+    }
+}
+
+/// Days from 1970-01-01 to the proleptic Gregorian date `y-m-d` (Howard
+/// Hinnant's `days_from_civil`).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
 }
 
 impl fmt::Display for IsoWeek {
@@ -146,6 +167,21 @@ mod tests {
         assert_eq!(IsoWeek::of(d).to_string(), "2026-W53");
         let d = NaiveDate::from_ymd_opt(2024, 12, 30).unwrap();
         assert_eq!(IsoWeek::of(d).to_string(), "2025-W01");
+    }
+
+    #[test]
+    fn week_distances_match_the_calendar_for_every_week_of_three_centuries() {
+        let origin = IsoWeek::of(NaiveDate::from_ymd_opt(2000, 1, 1).unwrap());
+        let mut date = NaiveDate::from_ymd_opt(1900, 1, 1).unwrap();
+        while date.year() < 2200 {
+            let week = IsoWeek::of(date);
+            assert_eq!(
+                week.weeks_since(origin),
+                (week.monday() - origin.monday()).num_weeks(),
+                "{week}"
+            );
+            date += chrono::Duration::days(7);
+        }
     }
 
     #[test]

@@ -12,8 +12,6 @@
 mod params;
 mod trend;
 
-use std::collections::BTreeMap;
-
 use chrono::NaiveDate;
 use serde::Serialize;
 
@@ -78,31 +76,43 @@ impl std::fmt::Display for Reason {
     }
 }
 
-/// One ISO week of the window.
+/// One ISO week of the window. Borrows ids from the catalogue, so an
+/// assessment allocates no strings for them.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct WeekScore {
+pub struct WeekScore<'a> {
     pub week: IsoWeek,
     /// The ownership index over the index questions answered, if any were.
     pub index: Option<f64>,
     /// Whether enough index questions were answered for the week to count.
     pub counted: bool,
-    pub answers: BTreeMap<QuestionId, OptionKey>,
+    /// The week's answers in catalogue order; serialized as an object.
+    #[serde(serialize_with = "as_map")]
+    pub answers: Vec<(&'a QuestionId, &'a OptionKey)>,
+}
+
+fn as_map<S: serde::Serializer>(
+    pairs: &[(&QuestionId, &OptionKey)],
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_map(pairs.iter().copied())
 }
 
 /// The trend of one question's score over the window.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct SignalTrend {
-    pub question: QuestionId,
+pub struct SignalTrend<'a> {
+    pub question: &'a QuestionId,
     pub ewma: Option<f64>,
     pub slope: Option<f64>,
 }
 
 /// The model's verdict for one person on one day.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Assessment {
+pub struct Assessment<'a> {
     /// The `window` ISO weeks ending with today's week, oldest first.
-    pub weeks: Vec<WeekScore>,
-    /// EWMA of the counted weekly index over the whole history up to today.
+    pub weeks: Vec<WeekScore<'a>>,
+    /// EWMA of the counted weekly index up to today. Weeks older than
+    /// [`Params::ewma_horizon_weeks`] weigh less than 0.0001 and are left
+    /// out.
     pub ewma: Option<f64>,
     /// Least-squares slope of the counted index over the window, per week.
     pub slope: Option<f64>,
@@ -111,26 +121,50 @@ pub struct Assessment {
     /// One bar per week of the window; `·` where a week did not count.
     pub sparkline: String,
     /// Per question, over the window.
-    pub signals: Vec<SignalTrend>,
+    pub signals: Vec<SignalTrend<'a>>,
 }
 
 /// One person's history.
 #[derive(Debug, Clone, Copy)]
 pub struct History<'a> {
-    /// Their answers, in any order.
+    /// Their answers, sorted by week (as [`crate::store::Store::answers`]
+    /// returns them): [`assess`] reads only the recent weeks it needs.
     pub answers: &'a [Answer],
     /// The days readiness nudges were sent to them.
     pub nudges: &'a [NaiveDate],
 }
 
 /// Assesses `history` as of `today`.
-pub fn assess(
+pub fn assess<'c>(
     history: &History<'_>,
-    catalogue: &Catalogue,
+    catalogue: &'c Catalogue,
     params: &Params,
     today: NaiveDate,
-) -> Assessment {
-    Scored::new(history.answers, catalogue, params).assess(history.nudges, today)
+) -> Assessment<'c> {
+    let current = IsoWeek::of(today);
+    let mut from = current.plus(-i64::from(params.lookback_weeks()));
+    if let Some(nudged) = history.nudges.iter().filter(|d| **d <= today).max() {
+        from = from.min(IsoWeek::of(*nudged).plus(-i64::from(params.ewma_horizon_weeks())));
+    }
+    debug_assert!(
+        history.answers.is_sorted_by_key(|a| a.week),
+        "History::answers must be sorted by week"
+    );
+    // Scan back from the newest answer: the weeks needed are at the end,
+    // and reading them in order is cheaper than a binary search's jumps
+    // through a history that is not in cache.
+    let first = history
+        .answers
+        .iter()
+        .rposition(|a| a.week < from)
+        .map_or(0, |i| i + 1);
+    let mut scored = Scored::new(&history.answers[first..], catalogue, params);
+    // The EWMA decays per counted week: with gaps, the recent weeks may hold
+    // too few of them for older ones to be negligible. Read everything then.
+    if first > 0 && scored.counted_weeks() < params.ewma_horizon_weeks() as usize {
+        scored = Scored::new(history.answers, catalogue, params);
+    }
+    scored.assess(history.nudges, today)
 }
 
 /// A nudge replay would have sent.
@@ -166,7 +200,7 @@ pub fn replay(
 ) -> Replay {
     let scored = Scored::new(answers, catalogue, params);
     let mut out = Replay::default();
-    let Some(&first) = scored.weeks.keys().next() else {
+    let Some(&first) = scored.weeks.first() else {
         return out;
     };
     let last = IsoWeek::of(until);
@@ -196,37 +230,78 @@ pub fn replay(
     out
 }
 
+/// String equality for ids of a few bytes: an inline byte loop, which beats
+/// a call to `memcmp` at this length and dominates scoring otherwise.
+#[inline]
+fn short_eq(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).all(|(x, y)| x == y)
+}
+
 /// One week's answers by catalogue position: `option index + 1`, 0 if
 /// unanswered. Positions keep scoring free of string work.
-type WeekRow = Vec<u8>;
+type WeekRow = [u8];
 
 /// A person's history, scored once and assessable at any day.
-struct Scored<'a> {
+struct Scored<'a, 'p> {
     catalogue: &'a Catalogue,
-    params: &'a Params,
+    params: &'p Params,
     /// (catalogue position, weight) of each weighted question.
     weights: Vec<(usize, f64)>,
     continuity: Option<usize>,
     capacity: Option<usize>,
-    weeks: BTreeMap<IsoWeek, WeekRow>,
+    /// Questions in the catalogue: the length of each row.
+    stride: usize,
+    /// The answered weeks, ascending.
+    weeks: Vec<IsoWeek>,
+    /// `weeks.len()` rows of `stride` bytes, one per answered week.
+    rows: Vec<u8>,
 }
 
-impl<'a> Scored<'a> {
-    fn new(answers: &[Answer], catalogue: &'a Catalogue, params: &'a Params) -> Self {
-        let n = catalogue.questions().len();
-        let mut weeks: BTreeMap<IsoWeek, WeekRow> = BTreeMap::new();
+impl<'a, 'p> Scored<'a, 'p> {
+    /// Scores `answers`, in any order.
+    fn new(answers: &[Answer], catalogue: &'a Catalogue, params: &'p Params) -> Self {
+        let questions = catalogue.questions();
+        let stride = questions.len();
+        // (week, question, option + 1), without any per-week allocation.
+        let mut cells: Vec<(IsoWeek, usize, u8)> = Vec::with_capacity(answers.len());
+        let mut next_q = 0;
         for a in answers {
-            let Some(q) = catalogue.position(a.question.as_str()) else {
-                continue;
+            // Answers usually arrive in catalogue order: try the next
+            // position before searching.
+            let question = a.question.as_str();
+            let q = match questions.get(next_q) {
+                Some(expected) if short_eq(expected.id.as_str(), question) => next_q,
+                _ => match questions
+                    .iter()
+                    .position(|q| short_eq(q.id.as_str(), question))
+                {
+                    Some(q) => q,
+                    None => continue,
+                },
             };
-            let Some(o) = catalogue.questions()[q]
+            next_q = (q + 1) % stride.max(1);
+            let option = a.option.as_str();
+            let Some(o) = questions[q]
                 .options
                 .iter()
-                .position(|o| o.key == a.option)
+                .position(|o| short_eq(o.key.as_str(), option))
             else {
                 continue;
             };
-            weeks.entry(a.week).or_insert_with(|| vec![0; n])[q] = u8::try_from(o + 1).unwrap_or(0);
+            cells.push((a.week, q, u8::try_from(o + 1).unwrap_or(0)));
+        }
+        if !cells.is_sorted_by_key(|c| c.0) {
+            cells.sort_by_key(|c| c.0);
+        }
+        let mut weeks: Vec<IsoWeek> = Vec::new();
+        let mut rows = Vec::new();
+        for (week, q, o) in cells {
+            if weeks.last() != Some(&week) {
+                weeks.push(week);
+                rows.resize(rows.len() + stride, 0);
+            }
+            let row = rows.len() - stride;
+            rows[row + q] = o;
         }
         let weights = params
             .weights
@@ -240,8 +315,37 @@ impl<'a> Scored<'a> {
             weights,
             continuity: catalogue.position(CONTINUITY),
             capacity: catalogue.position(CAPACITY),
+            stride,
             weeks,
+            rows,
         }
+    }
+
+    /// How many answered weeks count.
+    fn counted_weeks(&self) -> usize {
+        (0..self.weeks.len())
+            .filter(|&k| self.index(self.row(k)).1)
+            .count()
+    }
+
+    /// Answered weeks in `[from, to]` with their rows, oldest first.
+    fn range(
+        &self,
+        from: IsoWeek,
+        to: IsoWeek,
+    ) -> impl DoubleEndedIterator<Item = (IsoWeek, &WeekRow)> + '_ {
+        let lo = self.weeks.partition_point(|w| *w < from);
+        let hi = self.weeks.partition_point(|w| *w <= to);
+        (lo..hi.max(lo)).map(move |k| (self.weeks[k], self.row(k)))
+    }
+
+    fn row(&self, k: usize) -> &WeekRow {
+        &self.rows[k * self.stride..(k + 1) * self.stride]
+    }
+
+    /// The row of `week`, if it was answered.
+    fn get(&self, week: IsoWeek) -> Option<&WeekRow> {
+        self.weeks.binary_search(&week).ok().map(|k| self.row(k))
     }
 
     fn score(&self, row: &WeekRow, q: usize) -> Option<f64> {
@@ -273,10 +377,9 @@ impl<'a> Scored<'a> {
 
     /// Counted (week, index) pairs in `[from, to]`, oldest first.
     fn counted(&self, from: IsoWeek, to: IsoWeek) -> Vec<(IsoWeek, f64)> {
-        self.weeks
-            .range(from..=to)
+        self.range(from, to)
             .filter_map(|(w, row)| match self.index(row) {
-                (Some(i), true) => Some((*w, i)),
+                (Some(i), true) => Some((w, i)),
                 _ => None,
             })
             .collect()
@@ -370,8 +473,7 @@ impl<'a> Scored<'a> {
             return (0, 0);
         };
         let start = current.plus(1 - i64::from(self.params.continuity_window));
-        self.weeks
-            .range(start..=current)
+        self.range(start, current)
             .filter_map(|(_, row)| self.option_key(row, q))
             .fold((0, 0), |(same, total), key| {
                 (same + usize::from(key == SAME), total + 1)
@@ -382,13 +484,12 @@ impl<'a> Scored<'a> {
     fn latest_capacity(&self, current: IsoWeek) -> Option<(IsoWeek, &'a str)> {
         let q = self.capacity?;
         let start = current.plus(1 - i64::from(self.params.window));
-        self.weeks
-            .range(start..=current)
+        self.range(start, current)
             .rev()
-            .find_map(|(w, row)| self.option_key(row, q).map(|k| (*w, k)))
+            .find_map(|(w, row)| self.option_key(row, q).map(|k| (w, k)))
     }
 
-    fn assess(&self, nudges: &[NaiveDate], today: NaiveDate) -> Assessment {
+    fn assess(&self, nudges: &[NaiveDate], today: NaiveDate) -> Assessment<'a> {
         let p = self.params;
         let current = IsoWeek::of(today);
         let start = current.plus(1 - i64::from(p.window));
@@ -396,10 +497,11 @@ impl<'a> Scored<'a> {
         // Running EWMA over the whole counted history up to today.
         let mut running = None;
         let mut ewma_by_week = Vec::new();
-        for (w, row) in self.weeks.range(..=current) {
+        let first = self.weeks.first().copied().unwrap_or(current);
+        for (w, row) in self.range(first, current) {
             if let (Some(i), true) = self.index(row) {
                 running = Some(running.map_or(i, |e: f64| p.alpha * i + (1.0 - p.alpha) * e));
-                ewma_by_week.push((*w, running.unwrap_or(i)));
+                ewma_by_week.push((w, running.unwrap_or(i)));
             }
         }
 
@@ -448,17 +550,17 @@ impl<'a> Scored<'a> {
         let weeks: Vec<WeekScore> = (0..p.window)
             .map(|k| {
                 let week = start.plus(i64::from(k));
-                match self.weeks.get(&week) {
+                match self.get(week) {
                     Some(row) => {
                         let (index, counted) = self.index(row);
                         let answers = row
                             .iter()
                             .enumerate()
-                            .filter_map(|(q, _)| {
-                                let key = self.option_key(row, q)?;
+                            .filter_map(|(q, o)| {
                                 let question = &self.catalogue.questions()[q];
-                                let option = question.option(key)?;
-                                Some((question.id.clone(), option.key.clone()))
+                                let option =
+                                    question.options.get(usize::from(*o).checked_sub(1)?)?;
+                                Some((&question.id, &option.key))
                             })
                             .collect();
                         WeekScore {
@@ -472,7 +574,7 @@ impl<'a> Scored<'a> {
                         week,
                         index: None,
                         counted: false,
-                        answers: BTreeMap::new(),
+                        answers: Vec::new(),
                     },
                 }
             })
@@ -490,14 +592,13 @@ impl<'a> Scored<'a> {
             .enumerate()
             .map(|(q, question)| {
                 let series: Vec<(f64, f64)> = self
-                    .weeks
-                    .range(start..=current)
+                    .range(start, current)
                     .filter_map(|(w, row)| {
                         self.score(row, q).map(|s| (w.weeks_since(start) as f64, s))
                     })
                     .collect();
                 SignalTrend {
-                    question: question.id.clone(),
+                    question: &question.id,
                     ewma: trend::ewma(series.iter().map(|p| p.1), p.alpha),
                     slope: slope(&series),
                 }

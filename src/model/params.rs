@@ -84,7 +84,34 @@ impl Default for Params {
 /// one assessment.
 const MAX_WEEKS: u32 = 520;
 
+/// Below this weight a week's contribution to the EWMA is negligible: the
+/// EWMA is a value in [0, 1] shown to two decimals, so leaving such weeks
+/// out moves it by less than 0.0001.
+const EWMA_NEGLIGIBLE: f64 = 1e-4;
+
 impl Params {
+    /// Weeks after which a value's weight in the EWMA, `(1 - alpha)^n`, is
+    /// below 0.0001: older weeks need not be read.
+    pub fn ewma_horizon_weeks(&self) -> u32 {
+        if self.alpha >= 1.0 {
+            return 1;
+        }
+        let n = (EWMA_NEGLIGIBLE.ln() / (1.0 - self.alpha).ln()).ceil();
+        if n.is_finite() {
+            (n as u32).clamp(1, MAX_WEEKS)
+        } else {
+            MAX_WEEKS
+        }
+    }
+
+    /// How far back one assessment reads: the longest of the windows
+    /// (including the weeks a capacity hold looks back) and the EWMA horizon.
+    pub fn lookback_weeks(&self) -> u32 {
+        (self.window + self.capacity_hold_weeks + 1)
+            .max(self.continuity_window)
+            .max(self.ewma_horizon_weeks())
+    }
+
     /// Checks every value; on error returns (`model.KEY`, problem).
     pub fn validate(&self, catalogue: &Catalogue) -> Result<(), (String, String)> {
         let err = |key: &str, problem: String| Err((format!("model.{key}"), problem));

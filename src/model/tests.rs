@@ -1,1 +1,607 @@
-//! Model tests.
+//! Every state and transition of the readiness model, and its invariants
+//! as properties over random histories.
+
+use chrono::{Duration, NaiveDate};
+use proptest::prelude::*;
+
+use std::sync::LazyLock;
+
+use super::*;
+use crate::domain::{PersonId, default_catalogue};
+
+fn catalogue() -> &'static Catalogue {
+    static CATALOGUE: LazyLock<Catalogue> = LazyLock::new(default_catalogue);
+    &CATALOGUE
+}
+
+/// Index answers for a strong week (index 1.0) and a weak one (0.0875).
+const STRONG: [(&str, &str); 5] = [
+    ("decisions", "6+"),
+    ("stakeholders", "4+"),
+    ("tradeoffs", "several"),
+    ("focus", "deciding"),
+    ("reversibility", "hardly"),
+];
+const WEAK: [(&str, &str); 5] = [
+    ("decisions", "1-2"),
+    ("stakeholders", "0-1"),
+    ("tradeoffs", "none"),
+    ("focus", "tracking"),
+    ("reversibility", "easily"),
+];
+
+/// The last week of every built history.
+fn last_week() -> IsoWeek {
+    "2026-W46".parse().unwrap()
+}
+
+/// The Sunday of `last_week()`.
+fn today() -> NaiveDate {
+    last_week().monday() + Duration::days(6)
+}
+
+/// How one week of a built history looks.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Wk {
+    Missing,
+    Strong,
+    Weak,
+}
+
+/// A history ending at `last_week()`: one entry per week, oldest first,
+/// with the given continuity and capacity answers for every answered week
+/// (the last week's capacity is `last_capacity`).
+fn history(weeks: &[Wk], continuity: &str, last_capacity: &str) -> Vec<Answer> {
+    let start = last_week().plus(1 - weeks.len() as i64);
+    let mut out = Vec::new();
+    for (k, wk) in weeks.iter().enumerate() {
+        let week = start.plus(k as i64);
+        let index = match wk {
+            Wk::Missing => continue,
+            Wk::Strong => STRONG,
+            Wk::Weak => WEAK,
+        };
+        let capacity = if k + 1 == weeks.len() {
+            last_capacity
+        } else {
+            "yes"
+        };
+        for (q, o) in index
+            .iter()
+            .copied()
+            .chain([("continuity", continuity), ("capacity", capacity)])
+        {
+            out.push(answer(week, q, o));
+        }
+    }
+    out
+}
+
+fn answer(week: IsoWeek, question: &str, option: &str) -> Answer {
+    Answer {
+        person: PersonId::parse("p").unwrap(),
+        week,
+        question: QuestionId::parse(question).unwrap(),
+        option: OptionKey::parse(option).unwrap(),
+    }
+}
+
+fn run(answers: &[Answer], nudges: &[NaiveDate], today: NaiveDate) -> Assessment<'static> {
+    assess(
+        &History { answers, nudges },
+        catalogue(),
+        &Params::default(),
+        today,
+    )
+}
+
+fn state(answers: &[Answer]) -> State {
+    run(answers, &[], today()).state
+}
+
+use Wk::{Missing as M, Strong as S, Weak as W};
+
+#[test]
+fn the_weekly_index_is_the_renormalised_weighted_mean_of_what_was_answered() {
+    let week = last_week();
+    // decisions 3-5 (0.7, weight .25), focus mixed (0.5, .20), tradeoffs once (0.5, .20)
+    let answers = [
+        answer(week, "decisions", "3-5"),
+        answer(week, "focus", "mixed"),
+        answer(week, "tradeoffs", "once"),
+    ];
+    let a = run(&answers, &[], today());
+    let w = a.weeks.last().unwrap();
+    let expected = (0.25 * 0.7 + 0.2 * 0.5 + 0.2 * 0.5) / 0.65;
+    assert!((w.index.unwrap() - expected).abs() < 1e-12);
+    assert!(w.counted);
+    // Two index answers are not enough for the week to count.
+    let a = run(&answers[..2], &[], today());
+    assert!(!a.weeks.last().unwrap().counted);
+    assert_eq!(a.sparkline.chars().last(), Some(GAP));
+    // Continuity and capacity are not part of the index.
+    let a = run(
+        &[
+            answer(week, "continuity", "same"),
+            answer(week, "capacity", "yes"),
+        ],
+        &[],
+        today(),
+    );
+    assert_eq!(a.weeks.last().unwrap().index, None);
+}
+
+#[test]
+fn states_table() {
+    let cases: Vec<(&str, Vec<Answer>, State)> = vec![
+        ("no answers", vec![], State::InsufficientData),
+        (
+            "three strong weeks",
+            history(&[S, S, S], "same", "yes"),
+            State::InsufficientData,
+        ),
+        (
+            "eight weak weeks",
+            history(&[W; 8], "same", "yes"),
+            State::Building,
+        ),
+        (
+            "four strong of eight",
+            history(&[W, W, W, W, S, S, S, S], "same", "yes"),
+            State::Building,
+        ),
+        (
+            "eight strong weeks",
+            history(&[S; 8], "same", "yes"),
+            State::Sustained,
+        ),
+        (
+            "five strong, recent weak",
+            history(&[S, S, S, S, S, W, W, W], "same", "yes"),
+            State::Building,
+        ),
+        (
+            "strong but rotating",
+            history(&[S; 16], "rotated", "yes"),
+            State::Building,
+        ),
+        (
+            "strong, no capacity now",
+            history(&[S; 8], "same", "none"),
+            State::WaitingForCapacity,
+        ),
+        (
+            "strong, little capacity",
+            history(&[S; 8], "same", "little"),
+            State::Sustained,
+        ),
+        (
+            "gaps but enough",
+            history(&[S, M, S, S, M, S, S, S], "same", "yes"),
+            State::Sustained,
+        ),
+    ];
+    for (name, answers, expected) in cases {
+        let a = run(&answers, &[], today());
+        assert_eq!(a.state, expected, "{name}: {:#?}", a.reasons);
+        assert!(
+            a.reasons.len() >= 5,
+            "{name}: every state carries its reasons"
+        );
+    }
+}
+
+#[test]
+fn a_sinking_trend_is_not_sustained() {
+    // Strong throughout, but each week lower: the slope rule fails.
+    let week0 = last_week().plus(-7);
+    let levels = [
+        ("6+", "4+", "several", "deciding", "hardly"),
+        ("6+", "4+", "several", "deciding", "hardly"),
+        ("6+", "4+", "several", "deciding", "partly"),
+        ("6+", "4+", "several", "mixed", "partly"),
+        ("6+", "4+", "once", "mixed", "partly"),
+        ("6+", "2-3", "once", "mixed", "partly"),
+        ("3-5", "2-3", "once", "deciding", "partly"),
+        ("3-5", "2-3", "once", "deciding", "partly"),
+    ];
+    let mut answers = Vec::new();
+    for (k, (d, s, t, f, r)) in levels.iter().enumerate() {
+        let w = week0.plus(k as i64);
+        for (q, o) in [
+            ("decisions", *d),
+            ("stakeholders", *s),
+            ("tradeoffs", *t),
+            ("focus", *f),
+            ("reversibility", *r),
+            ("continuity", "same"),
+            ("capacity", "yes"),
+        ] {
+            answers.push(answer(w, q, o));
+        }
+    }
+    let a = run(&answers, &[], today());
+    let slope_reason = a.reasons.iter().find(|r| r.rule == Rule::Slope).unwrap();
+    assert!(!slope_reason.holds, "{slope_reason:?}");
+    assert_eq!(a.state, State::Building);
+}
+
+#[test]
+fn reasons_carry_the_numbers() {
+    let a = run(
+        &history(&[W, W, S, S, S, S, S, S], "same", "yes"),
+        &[],
+        today(),
+    );
+    let detail = |rule| {
+        a.reasons
+            .iter()
+            .find(|r| r.rule == rule)
+            .unwrap()
+            .detail
+            .clone()
+    };
+    assert_eq!(
+        detail(Rule::StrongWeeks),
+        "index ≥ 0.6 in 6 of the last 8 weeks (need 5)"
+    );
+    assert_eq!(
+        detail(Rule::EnoughData),
+        "8 of the last 8 weeks answered (need 4)"
+    );
+    assert!(
+        detail(Rule::Continuity).starts_with("same product 8 of 8"),
+        "{}",
+        detail(Rule::Continuity)
+    );
+    assert!(detail(Rule::Capacity).contains("yes"));
+}
+
+#[test]
+fn after_a_nudge_the_state_is_nudged_until_cooldown_and_a_dip_below_low() {
+    let strong = history(&[S; 8], "same", "yes");
+    let nudged_on = today() - Duration::days(7);
+    let a = run(&strong, &[nudged_on], today());
+    assert_eq!(a.state, State::Nudged);
+    let cooldown = a.reasons.iter().find(|r| r.rule == Rule::Cooldown).unwrap();
+    assert!(!cooldown.holds);
+
+    // Cooldown passed but the trend never dipped: still nudged.
+    let long_ago = today() - Duration::days(120);
+    assert_eq!(
+        run(&history(&[S; 20], "same", "yes"), &[long_ago], today()).state,
+        State::Nudged
+    );
+
+    // Dipped below low after the nudge, cooldown passed, strong again: re-armed.
+    let mut weeks = vec![S; 4];
+    weeks.extend([W; 6]);
+    weeks.extend([S; 8]);
+    let answers = history(&weeks, "same", "yes");
+    let nudged_on = last_week().plus(-17).monday() + Duration::days(6);
+    assert!((today() - nudged_on).num_days() >= 90);
+    let a = run(&answers, &[nudged_on], today());
+    assert_eq!(a.state, State::Sustained, "{:#?}", a.reasons);
+
+    // The same dip, but the cooldown has not passed.
+    let recent = today() - Duration::days(60);
+    assert_eq!(run(&answers, &[recent], today()).state, State::Nudged);
+}
+
+#[test]
+fn a_capacity_hold_lasts_at_most_the_configured_weeks() {
+    // Sustained for many weeks; capacity "none" for the last `held` weeks.
+    let with_none_for = |held: usize| {
+        let mut answers = history(&[S; 16], "same", "none");
+        let none_from = last_week().plus(1 - held as i64);
+        for a in &mut answers {
+            if a.question.as_str() == "capacity" && a.week >= none_from {
+                a.option = OptionKey::parse("none").unwrap();
+            }
+        }
+        answers
+    };
+    for held in 1..=6 {
+        let a = run(&with_none_for(held), &[], today());
+        assert_eq!(a.state, State::WaitingForCapacity, "held {held}");
+    }
+    let a = run(&with_none_for(7), &[], today());
+    assert_eq!(a.state, State::Sustained);
+    let reason = a.reasons.iter().find(|r| r.rule == Rule::Capacity).unwrap();
+    assert!(
+        reason.detail.contains("the timing is your call"),
+        "{}",
+        reason.detail
+    );
+}
+
+#[test]
+fn a_capacity_answer_releases_a_held_nudge() {
+    let held = history(&[S; 8], "same", "none");
+    assert_eq!(state(&held), State::WaitingForCapacity);
+    let mut released = held.clone();
+    released.push(answer(last_week(), "capacity", "little"));
+    released.sort_by_key(|a| a.week);
+    released.retain(|a| !(a.week == last_week() && a.option.as_str() == "none"));
+    assert_eq!(state(&released), State::Sustained);
+}
+
+#[test]
+fn replay_nudges_once_and_again_only_after_cooldown_and_a_dip() {
+    let catalogue = default_catalogue();
+    let params = Params::default();
+    let mut weeks = vec![S; 10];
+    weeks.extend([W; 8]);
+    weeks.extend([S; 10]);
+    let answers = history(&weeks, "same", "yes");
+    let r = replay(&answers, &catalogue, &params, today());
+    assert_eq!(r.nudges.len(), 2, "{r:#?}");
+    let gap = r.nudges[1].week.weeks_since(r.nudges[0].week);
+    assert!(
+        gap * 7 >= i64::from(params.cooldown_days),
+        "{gap} weeks apart"
+    );
+    assert!(r.held.is_empty());
+
+    // Only strong weeks: one nudge, however long.
+    let r = replay(
+        &history(&[S; 40], "same", "yes"),
+        &catalogue,
+        &params,
+        today(),
+    );
+    assert_eq!(r.nudges.len(), 1);
+    assert_eq!(
+        r.nudges[0].week,
+        last_week().plus(-35),
+        "after min_strong_weeks strong weeks"
+    );
+}
+
+#[test]
+fn replay_reports_the_weeks_held_for_capacity() {
+    let mut answers = history(&[S; 8], "same", "none");
+    // Capacity none in every week: held from the first sustained week.
+    for a in &mut answers {
+        if a.question.as_str() == "capacity" {
+            a.option = OptionKey::parse("none").unwrap();
+        }
+    }
+    let r = replay(&answers, &default_catalogue(), &Params::default(), today());
+    assert!(r.nudges.is_empty());
+    assert_eq!(r.held.len(), 4, "{r:#?}");
+    assert!(
+        r.held
+            .iter()
+            .all(|h| h.reason.rule == Rule::Capacity && !h.reason.holds)
+    );
+}
+
+#[test]
+fn assessment_json_has_the_documented_shape() {
+    let a = run(&history(&[S; 8], "same", "yes"), &[], today());
+    let json = serde_json::to_value(&a).unwrap();
+    assert_eq!(json["state"], "sustained");
+    assert_eq!(json["weeks"].as_array().unwrap().len(), 8);
+    assert_eq!(json["weeks"][7]["week"], "2026-W46");
+    assert_eq!(json["weeks"][7]["answers"]["decisions"], "6+");
+    assert_eq!(json["weeks"][7]["counted"], true);
+    assert_eq!(json["reasons"][0]["rule"], "enough-data");
+    assert!(json["ewma"].is_f64() && json["slope"].is_f64());
+    assert_eq!(json["signals"].as_array().unwrap().len(), 7);
+}
+
+#[test]
+fn params_validation_names_the_key() {
+    let c = default_catalogue();
+    assert_eq!(Params::default().validate(&c), Ok(()));
+    let check = |p: Params| p.validate(&c).unwrap_err().0;
+    assert_eq!(
+        check(Params {
+            low: 0.7,
+            ..Params::default()
+        }),
+        "model.low"
+    );
+    assert_eq!(
+        check(Params {
+            alpha: 0.0,
+            ..Params::default()
+        }),
+        "model.alpha"
+    );
+    assert_eq!(
+        check(Params {
+            window: 0,
+            ..Params::default()
+        }),
+        "model.window"
+    );
+    assert_eq!(
+        check(Params {
+            min_strong_weeks: 9,
+            ..Params::default()
+        }),
+        "model.min_strong_weeks"
+    );
+    let mut p = Params::default();
+    p.weights.insert("mood".into(), 0.1);
+    assert_eq!(check(p), "model.weights.mood");
+    let mut p = Params::default();
+    p.weights.values_mut().for_each(|w| *w = 0.0);
+    assert_eq!(check(p), "model.weights");
+}
+
+// ---- properties -------------------------------------------------------------
+
+/// One random week: `None` missing, else option indexes for the seven
+/// questions (each may be unanswered).
+fn arb_week() -> impl Strategy<Value = Option<[Option<usize>; 7]>> {
+    prop::option::weighted(
+        0.85,
+        prop::array::uniform7(prop::option::weighted(0.9, 0usize..4)),
+    )
+}
+
+fn arb_history(max_weeks: usize) -> impl Strategy<Value = Vec<Option<[Option<usize>; 7]>>> {
+    prop::collection::vec(arb_week(), 1..max_weeks)
+}
+
+/// Builds answers from random weeks ending at `last_week()`.
+fn build(weeks: &[Option<[Option<usize>; 7]>]) -> Vec<Answer> {
+    let c = default_catalogue();
+    let start = last_week().plus(1 - weeks.len() as i64);
+    let mut out = Vec::new();
+    for (k, week) in weeks.iter().enumerate() {
+        let Some(week) = week else { continue };
+        for (q, pick) in week.iter().enumerate() {
+            let Some(pick) = pick else { continue };
+            let question = &c.questions()[q];
+            let option = &question.options[pick % question.options.len()];
+            out.push(Answer {
+                person: PersonId::parse("p").unwrap(),
+                week: start.plus(k as i64),
+                question: question.id.clone(),
+                option: option.key.clone(),
+            });
+        }
+    }
+    out
+}
+
+fn rank(s: State) -> u8 {
+    match s {
+        State::InsufficientData => 0,
+        State::Building => 1,
+        State::Sustained | State::WaitingForCapacity | State::Nudged => 2,
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn the_index_is_always_within_the_unit_interval(weeks in arb_history(30)) {
+        let a = run(&build(&weeks), &[], today());
+        for w in &a.weeks {
+            if let Some(i) = w.index {
+                prop_assert!((0.0..=1.0).contains(&i));
+            }
+        }
+        if let Some(e) = a.ewma {
+            prop_assert!((0.0..=1.0).contains(&e));
+        }
+    }
+
+    #[test]
+    fn a_missing_week_never_changes_another_weeks_index(weeks in arb_history(12), drop in 0usize..12) {
+        let before = run(&build(&weeks), &[], today());
+        let mut fewer = weeks.clone();
+        if drop < fewer.len() {
+            fewer[drop] = None;
+        }
+        let after = run(&build(&fewer), &[], today());
+        let offset = before.weeks.len() as i64 - weeks.len() as i64;
+        for (k, (b, a)) in before.weeks.iter().zip(&after.weeks).enumerate() {
+            if k as i64 - offset != drop as i64 {
+                prop_assert_eq!(b.index, a.index);
+            }
+        }
+    }
+
+    #[test]
+    fn a_stronger_week_never_moves_the_state_backwards(weeks in arb_history(16), pick in 0usize..16) {
+        let answers = build(&weeks);
+        let before = state(&answers);
+        let mut stronger = weeks.clone();
+        let k = pick % stronger.len();
+        // The same week answered at full strength, continuity and capacity kept.
+        let kept = stronger[k].unwrap_or([None; 7]);
+        let mut week = [Some(3), Some(2), Some(2), Some(2), Some(2), kept[5], kept[6]];
+        if kept.iter().take(5).all(Option::is_none) && stronger[k].is_none() {
+            week[5] = None;
+            week[6] = None;
+        }
+        stronger[k] = Some(week);
+        let after = state(&build(&stronger));
+        prop_assert!(rank(after) >= rank(before), "{:?} -> {:?}", before, after);
+    }
+
+    #[test]
+    fn one_strong_week_in_a_weak_history_is_never_sustained(len in 4usize..20, at in 0usize..20) {
+        let mut weeks = vec![W; len];
+        weeks[at % len] = S;
+        prop_assert_ne!(state(&history(&weeks, "same", "yes")), State::Sustained);
+    }
+
+    #[test]
+    fn a_role_that_rotates_most_weeks_is_never_sustained(weeks in arb_history(24), rotate in prop::collection::vec(any::<bool>(), 24)) {
+        let mut answers = build(&weeks);
+        // Every week answers continuity; most say "rotated".
+        let start = last_week().plus(1 - weeks.len() as i64);
+        answers.retain(|a| a.question.as_str() != "continuity");
+        let rotated = rotate.iter().take(weeks.len()).filter(|r| **r).count();
+        prop_assume!(rotated * 2 > weeks.len());
+        for (k, r) in rotate.iter().take(weeks.len()).enumerate() {
+            answers.push(answer(start.plus(k as i64), "continuity", if *r { "rotated" } else { "same" }));
+        }
+        answers.sort_by_key(|a| a.week);
+        prop_assert_ne!(state(&answers), State::Sustained);
+    }
+
+    #[test]
+    fn no_capacity_in_the_latest_week_always_holds_the_nudge(weeks in arb_history(16)) {
+        let mut answers = build(&weeks);
+        answers.retain(|a| !(a.week == last_week() && a.question.as_str() == "capacity"));
+        answers.push(answer(last_week(), "capacity", "none"));
+        answers.sort_by_key(|a| a.week);
+        // Within the hold (no earlier "none"), never sustained.
+        answers.retain(|a| !(a.question.as_str() == "capacity" && a.week < last_week() && a.option.as_str() == "none"));
+        prop_assert_ne!(state(&answers), State::Sustained);
+    }
+
+    #[test]
+    fn replay_never_nudges_twice_within_cooldown_or_without_a_dip(weeks in arb_history(60)) {
+        let catalogue = default_catalogue();
+        let params = Params::default();
+        let answers = build(&weeks);
+        let r = replay(&answers, &catalogue, &params, today());
+        for pair in r.nudges.windows(2) {
+            let days = pair[1].week.weeks_since(pair[0].week) * 7;
+            prop_assert!(days >= i64::from(params.cooldown_days) - 6, "{} days apart", days);
+            // The EWMA dipped below `low` at some week between the two.
+            let mut week = pair[0].week.plus(1);
+            let mut dipped = false;
+            while week <= pair[1].week {
+                let at = assess(
+                    &History { answers: &answers, nudges: &[] },
+                    &catalogue,
+                    &params,
+                    week.monday() + Duration::days(6),
+                );
+                dipped |= at.ewma.is_some_and(|e| e < params.low);
+                week = week.plus(1);
+            }
+            prop_assert!(dipped, "no dip between {} and {}", pair[0].week, pair[1].week);
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    #[test]
+    fn reading_only_recent_weeks_moves_the_ewma_by_less_than_its_shown_precision(weeks in arb_history(80)) {
+        let answers = build(&weeks);
+        let params = Params::default();
+        let recent = assess(&History { answers: &answers, nudges: &[] }, catalogue(), &params, today());
+        let full = Scored::new(&answers, catalogue(), &params).assess(&[], today());
+        // Without a counted week in the horizon there is no current trend
+        // (`None`), where the whole history would still carry a stale one.
+        if let (Some(r), Some(f)) = (recent.ewma, full.ewma) {
+            prop_assert!((r - f).abs() < 1e-4, "{} vs {}", r, f);
+        }
+        prop_assert!(recent.ewma.is_none() || full.ewma.is_some());
+        prop_assert_eq!(recent.state, full.state);
+    }
+}
