@@ -97,11 +97,9 @@ pub async fn week_answers(
     week: IsoWeek,
 ) -> StoreResult<BTreeMap<QuestionId, OptionKey>> {
     Ok(store
-        .answers(Some(person))
+        .week_answers(person, week)
         .await?
         .into_iter()
-        .filter(|row| row.answer.week == week)
-        .map(|row| (row.answer.question, row.answer.option))
         .collect())
 }
 

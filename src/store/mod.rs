@@ -17,7 +17,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::domain::{Answer, PersonId};
+use crate::domain::{Answer, IsoWeek, OptionKey, PersonId, QuestionId};
 
 pub use rows::*;
 
@@ -101,6 +101,13 @@ pub trait Store: Send + Sync + 'static {
 
     /// Answers, of one person or everyone, ordered by person, week, question.
     async fn answers(&self, person: Option<&PersonId>) -> StoreResult<Vec<AnswerRow>>;
+
+    /// One person's answers for one week, by question.
+    async fn week_answers(
+        &self,
+        person: &PersonId,
+        week: IsoWeek,
+    ) -> StoreResult<Vec<(QuestionId, OptionKey)>>;
 
     /// Records that an inbound chat event or action (`key`, e.g. Slack's
     /// `event_id`) was handled. Returns true the first time only.

@@ -381,6 +381,29 @@ impl Store for SqliteStore {
         rows.iter().map(answer_row).collect()
     }
 
+    async fn week_answers(
+        &self,
+        person: &PersonId,
+        week: IsoWeek,
+    ) -> StoreResult<Vec<(QuestionId, OptionKey)>> {
+        const T: &str = "answers";
+        sqlx::query("SELECT question, option FROM answers WHERE person = ? AND week = ?")
+            .bind(person.as_str())
+            .bind(week.to_string())
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|row| {
+                let question: &str = row.try_get("question")?;
+                let option: &str = row.try_get("option")?;
+                Ok((
+                    QuestionId::parse(question).map_err(|e| corrupt(T, e))?,
+                    OptionKey::parse(option).map_err(|e| corrupt(T, e))?,
+                ))
+            })
+            .collect()
+    }
+
     async fn mark_seen(&self, key: &str, now: DateTime<Utc>) -> StoreResult<bool> {
         let done = sqlx::query(
             "INSERT INTO seen_events (key, seen_at) VALUES (?, ?) ON CONFLICT (key) DO NOTHING",

@@ -444,3 +444,116 @@ async fn pulse_subcommands_answer_ephemerally_and_act() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_reply_in_a_prompts_thread_answers_that_prompts_week_and_updates_it() {
+    with_app(&["U0001", "U0002"], |app| async move {
+        // A prompt for last week, posted in a channel thread nudged knows.
+        let now = crate::helpers::test_now();
+        let checkin = nudged::store::CheckinRow {
+            id: 0,
+            person: nudged::domain::PersonId::parse("U0001").unwrap(),
+            schedule: "weekly-checkin".into(),
+            period: now - chrono::Duration::weeks(1),
+            week: "2026-W46".parse().unwrap(),
+            channel: None,
+            message_ts: None,
+            created_at: now,
+        };
+        assert!(app.store.record_checkin(&checkin).await.unwrap());
+        app.store
+            .set_checkin_message(1, "C0001", "1763000000.000100")
+            .await
+            .unwrap();
+
+        let mut event = fixture("message_im.json");
+        event["event"]["channel"] = json!("C0001");
+        event["event"]["channel_type"] = json!("channel");
+        event["event"]["thread_ts"] = json!("1763000000.000100");
+        event["event"]["text"] = json!("6+, 4+");
+
+        // Someone else replying in that thread answers nothing.
+        event["event"]["user"] = json!("U0002");
+        event["event_id"] = json!("EvT1");
+        app.event(&event).await;
+        assert!(app.answers().await.is_empty());
+
+        event["event"]["user"] = json!("U0001");
+        event["event_id"] = json!("EvT2");
+        app.event(&event).await;
+        let mut answers = app.answers().await;
+        answers.sort();
+        assert_eq!(
+            answers,
+            [
+                "U0001,2026-W46,decisions,6+",
+                "U0001,2026-W46,stakeholders,4+"
+            ]
+        );
+
+        let outbox = app.outbox().await;
+        let update = outbox
+            .iter()
+            .find(|m| m["op"] == "update")
+            .expect("prompt update");
+        assert_eq!(update["channel"], "C0001");
+        assert_eq!(update["ts"], "1763000000.000100");
+        assert!(
+            update["text"]
+                .as_str()
+                .unwrap()
+                .contains("2026-W46: 2 of 7 answered"),
+            "{update}"
+        );
+        let reply = outbox.iter().find(|m| m["op"] == "post").expect("reply");
+        assert_eq!(reply["thread_ts"], "1763000000.000100");
+
+        // A plain channel message outside any prompt thread is not for us.
+        let mut chatter = fixture("message_im.json");
+        chatter["event"]["channel"] = json!("C0001");
+        chatter["event"]["channel_type"] = json!("channel");
+        chatter["event_id"] = json!("EvT3");
+        app.event(&chatter).await;
+        assert_eq!(app.answers().await.len(), 2);
+        app
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn metrics_count_answers_by_source_and_requests_by_route() {
+    with_app(&["U0001"], |app| async move {
+        app.interaction(&fixture("block_actions.json")).await;
+        app.event(&fixture("message_im.json")).await;
+        app.pulse("U0001", "focus=mixed").await;
+        let metrics = app
+            .client
+            .get(app.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        for source in ["button", "text", "command"] {
+            assert!(
+                metrics.contains(&format!(
+                    "nudged_answers_recorded_total{{source=\"{source}\"}}"
+                )),
+                "{source}: {metrics}"
+            );
+        }
+        assert!(
+            metrics.contains(
+                "nudged_http_requests_total{route=\"/slack/interactions\",outcome=\"ok\"}"
+            ),
+            "{metrics}"
+        );
+        assert!(
+            metrics.contains("nudged_http_request_seconds_bucket"),
+            "{metrics}"
+        );
+        app
+    })
+    .await;
+}

@@ -1,0 +1,165 @@
+//! Inbound load: signed `block_actions` clicks over loopback against the
+//! daemon (release build, real SQLite file, durable writes), from 32
+//! concurrent connections. `cargo bench --bench answers`.
+//!
+//! Two runs on the same server: every click recorded (the answer committed
+//! before the 200, the prompt update queued in the outbox), and every click
+//! on someone else's prompt, which is verified and parsed exactly the same
+//! way but refused before the store is touched: the server's rate with the
+//! store write skipped.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use nudged::app::App;
+use nudged::clock::SystemClock;
+use nudged::config::Settings;
+use nudged::http::verify::sign;
+
+const SECRET: &str = "bench-signing-secret";
+const CONNECTIONS: usize = 32;
+const PEOPLE: usize = 1_000;
+const REQUESTS: usize = 40_000;
+const OPTIONS: [&str; 4] = ["0", "1-2", "3-5", "6+"];
+
+fn click(clicker: usize, owner: usize, n: usize) -> String {
+    let option = OPTIONS[n % OPTIONS.len()];
+    let payload = serde_json::json!({
+        "type": "block_actions",
+        "user": { "id": format!("U{clicker:06}") },
+        "container": { "type": "message", "message_ts": "1763568000.000100", "channel_id": "D0001" },
+        "actions": [{
+            "action_id": format!("decisions:{option}"),
+            "value": format!("v1|2026-W47|decisions|{option}|U{owner:06}|weekly-checkin"),
+            "action_ts": "1763568360.111111",
+        }],
+    });
+    serde_urlencoded::to_string([("payload", payload.to_string())]).unwrap()
+}
+
+struct Run {
+    rate: f64,
+    p50: Duration,
+    p99: Duration,
+}
+
+async fn load(url: &str, own_prompt: bool) -> Run {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(CONNECTIONS)
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    let workers: Vec<_> = (0..CONNECTIONS)
+        .map(|w| {
+            let client = client.clone();
+            let url = url.to_owned();
+            tokio::spawn(async move {
+                let mut latencies = Vec::with_capacity(REQUESTS / CONNECTIONS);
+                for i in 0..REQUESTS / CONNECTIONS {
+                    let n = w * (REQUESTS / CONNECTIONS) + i;
+                    let clicker = n % PEOPLE;
+                    let owner = if own_prompt {
+                        clicker
+                    } else {
+                        (clicker + 1) % PEOPLE
+                    };
+                    // Each person's next click picks another option: a real write.
+                    let body = click(clicker, owner, n / PEOPLE);
+                    let ts = chrono::Utc::now().timestamp();
+                    let sent = Instant::now();
+                    let response = client
+                        .post(&url)
+                        .header("content-type", "application/x-www-form-urlencoded")
+                        .header("x-slack-request-timestamp", ts.to_string())
+                        .header("x-slack-signature", sign(SECRET, ts, body.as_bytes()))
+                        .body(body)
+                        .send()
+                        .await
+                        .unwrap();
+                    assert_eq!(response.status(), 200);
+                    latencies.push(sent.elapsed());
+                }
+                latencies
+            })
+        })
+        .collect();
+    let mut latencies = Vec::with_capacity(REQUESTS);
+    for w in workers {
+        latencies.extend(w.await.unwrap());
+    }
+    let elapsed = started.elapsed();
+    latencies.sort_unstable();
+    let at = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
+    Run {
+        rate: latencies.len() as f64 / elapsed.as_secs_f64(),
+        p50: at(0.50),
+        p99: at(0.99),
+    }
+}
+
+fn main() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().unwrap();
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    std::fs::create_dir(dir.path().join("schedules")).unwrap();
+    for entry in std::fs::read_dir(repo.join("schedules")).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(
+            &path,
+            dir.path().join("schedules").join(path.file_name().unwrap()),
+        )
+        .unwrap();
+    }
+    let roster: String = (0..PEOPLE)
+        .map(|p| format!("[[people]]\nid = \"U{p:06}\"\ntz = \"UTC\"\n"))
+        .collect();
+    std::fs::write(
+        dir.path().join("config.toml"),
+        format!("[server]\nbind = \"127.0.0.1:0\"\n[chat]\nplatform = \"slack\"\n{roster}"),
+    )
+    .unwrap();
+    let settings = Settings::load_with_env(
+        &dir.path().join("config.toml"),
+        [
+            (
+                "NUDGED__CHAT__SLACK__BOT_TOKEN".to_owned(),
+                "xoxb-bench".to_owned(),
+            ),
+            (
+                "NUDGED__CHAT__SLACK__SIGNING_SECRET".to_owned(),
+                SECRET.to_owned(),
+            ),
+        ],
+    )
+    .unwrap();
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let app = App::build(settings, Arc::new(SystemClock)).await.unwrap();
+        let url = format!("http://{}/slack/interactions", app.local_addr());
+        let store = app.store();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(app.run_until(async {
+            let _ = stopped.await;
+        }));
+
+        let skipped = load(&url, false).await;
+        let durable = load(&url, true).await;
+        let stored = store.answers(None).await.unwrap().len();
+
+        let _ = stop.send(());
+        server.await.unwrap().unwrap();
+
+        println!("{REQUESTS} signed block_actions clicks, {CONNECTIONS} connections, loopback, release build");
+        for (name, run) in [("durable (SQLite, WAL)", &durable), ("store write skipped", &skipped)] {
+            println!(
+                "{name:<22} {:>8.0} answers/s   p50 {:>6.2} ms   p99 {:>6.2} ms",
+                run.rate,
+                run.p50.as_secs_f64() * 1e3,
+                run.p99.as_secs_f64() * 1e3
+            );
+        }
+        println!("durable / skipped: {:.2}", durable.rate / skipped.rate);
+        println!("answers stored: {stored} (one per person and question)");
+    });
+}
