@@ -19,6 +19,7 @@ use crate::domain::{Answer, PersonId};
 use crate::history;
 use crate::model::{self, Assessment, History, Replay};
 use crate::schedule::{self, ScheduleZone};
+use crate::service;
 use crate::store::Store;
 
 /// Weekly micro-check-ins in chat, per-person ownership trends, and one
@@ -275,12 +276,7 @@ async fn trend(
     let Some(row) = store.person(&id).await? else {
         bail!("unknown person {id}: nothing is stored about them");
     };
-    let answers: Vec<Answer> = store
-        .answers(Some(&id))
-        .await?
-        .into_iter()
-        .map(|r| r.answer)
-        .collect();
+    let answers = service::person_answers(store.as_ref(), &id).await?;
     let nudges: Vec<NaiveDate> = store
         .nudges(&id)
         .await?
@@ -388,12 +384,7 @@ async fn replay(
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     for id in people {
-        let answers: Vec<Answer> = store
-            .answers(Some(&id))
-            .await?
-            .into_iter()
-            .map(|r| r.answer)
-            .collect();
+        let answers = service::person_answers(store.as_ref(), &id).await?;
         let tz = store.person(&id).await?.and_then(|p| p.tz);
         let until = today.unwrap_or_else(|| today_for(settings, tz.as_deref(), clock, &id));
         let result = model::replay(&answers, &settings.catalogue, &settings.model, until);

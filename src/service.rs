@@ -90,6 +90,47 @@ pub async fn record_answers(
     Ok(recorded)
 }
 
+/// Reads `text` as answers to `questions` for `person`'s `week`, stores
+/// what it understood, and returns the reply to show them and whether
+/// anything was recorded. Text it cannot read records nothing; the reply
+/// then says why and how to write it.
+#[allow(clippy::too_many_arguments)]
+pub async fn answer_text(
+    settings: &Settings,
+    store: &dyn Store,
+    person: &PersonId,
+    week: IsoWeek,
+    questions: &[QuestionId],
+    text: &str,
+    source: AnswerSource,
+    now: DateTime<Utc>,
+) -> StoreResult<(String, bool)> {
+    match crate::reply::parse_answers(text, &settings.catalogue, questions) {
+        Ok(parsed) => {
+            record_answers(store, person, week, &parsed.answers, source, now).await?;
+            let understood = crate::reply::understood(&parsed, &settings.catalogue);
+            Ok((format!("{understood} ({week})"), true))
+        }
+        Err(e) => Ok((
+            format!(
+                "{e}\n{}",
+                crate::reply::help_text(&settings.catalogue, questions)
+            ),
+            false,
+        )),
+    }
+}
+
+/// A person's whole history, oldest week first.
+pub async fn person_answers(store: &dyn Store, person: &PersonId) -> StoreResult<Vec<Answer>> {
+    Ok(store
+        .answers(Some(person))
+        .await?
+        .into_iter()
+        .map(|row| row.answer)
+        .collect())
+}
+
 /// The person's answers for one week, by question.
 pub async fn week_answers(
     store: &dyn Store,

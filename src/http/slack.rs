@@ -145,27 +145,20 @@ async fn handle_message(app: &AppState, message: MessageEvent) -> Result<(), Api
         .unwrap_or_else(|| service::current_week(Some(&row), now));
     let questions =
         service::questions_for(&app.settings, checkin.as_ref().map(|c| c.schedule.as_str()));
-    let reply = match reply::parse_answers(text, &app.settings.catalogue, &questions) {
-        Ok(parsed) => {
-            service::record_answers(
-                store,
-                &person,
-                week,
-                &parsed.answers,
-                AnswerSource::Text,
-                now,
-            )
-            .await?;
-            if let Some(checkin) = &checkin {
-                update_prompt(app, checkin, &person).await?;
-            }
-            reply::understood(&parsed, &app.settings.catalogue)
-        }
-        Err(e) => format!(
-            "{e}\n{}",
-            reply::help_text(&app.settings.catalogue, &questions)
-        ),
-    };
+    let (reply, recorded) = service::answer_text(
+        &app.settings,
+        store,
+        &person,
+        week,
+        &questions,
+        text,
+        AnswerSource::Text,
+        now,
+    )
+    .await?;
+    if recorded && let Some(checkin) = &checkin {
+        update_prompt(app, checkin, &person).await?;
+    }
     enqueue_reply(app, &message, Some(&person), reply).await
 }
 
@@ -355,8 +348,6 @@ pub async fn handle_commands(
         Ok(parsed) => parsed,
         Err(e) => return Ok(ephemeral(e.to_string())),
     };
-    let row = store.person(&person).await?;
-    let not_enrolled = || ephemeral("You're not enrolled in nudged yet: `/pulse join` to start.");
     let text = match parsed {
         PulseCommand::Help => reply::command_help().to_owned(),
         PulseCommand::Join => {
@@ -374,41 +365,52 @@ pub async fn handle_commands(
             store.set_enrolled(&person, true).await?;
             "You're in: nudged will ask a few one-click questions each week.".to_owned()
         }
-        _ if row.is_none() => return Ok(not_enrolled()),
+        command => match store.person(&person).await? {
+            Some(row) => handle_enrolled_command(&app, &row, command).await?,
+            None => "You're not enrolled in nudged yet: `/pulse join` to start.".to_owned(),
+        },
+    };
+    Ok(ephemeral(crate::render::escape(&text)))
+}
+
+/// The `/pulse` subcommands for someone nudged knows.
+async fn handle_enrolled_command(
+    app: &AppState,
+    row: &crate::store::PersonRow,
+    command: PulseCommand,
+) -> Result<String, ApiError> {
+    let store = app.store.as_ref();
+    let person = &row.id;
+    let now = app.clock.now();
+    Ok(match command {
+        PulseCommand::Help | PulseCommand::Join => reply::command_help().to_owned(),
         PulseCommand::Leave => {
-            store.set_enrolled(&person, false).await?;
+            store.set_enrolled(person, false).await?;
             "You've left: no more check-ins. Your history stays until `/pulse forget`.".to_owned()
         }
         PulseCommand::Pause { days } => {
             let until = now + chrono::Duration::days(i64::from(days));
-            store.set_paused_until(&person, Some(until)).await?;
+            store.set_paused_until(person, Some(until)).await?;
             format!(
                 "Paused: no check-ins until {}. `/pulse resume` to come back sooner.",
                 until.format("%Y-%m-%d")
             )
         }
         PulseCommand::Resume => {
-            store.set_paused_until(&person, None).await?;
+            store.set_paused_until(person, None).await?;
             "Resumed: check-ins are back on.".to_owned()
         }
         PulseCommand::Now => {
-            let row = row.expect("checked above");
-            let week = service::ask_now(&app.settings, store, &row, now).await?;
+            let week = service::ask_now(&app.settings, store, row, now).await?;
             format!("On its way: your check-in for {week} arrives in your DM.")
         }
         PulseCommand::Trend => {
-            let answers = store.answers(Some(&person)).await?;
-            let weeks: std::collections::BTreeSet<_> =
-                answers.iter().map(|a| a.answer.week).collect();
+            let answers = service::person_answers(store, person).await?;
+            let weeks: std::collections::BTreeSet<_> = answers.iter().map(|a| a.week).collect();
             format!("{} weeks answered so far.", weeks.len())
         }
         PulseCommand::Export => {
-            let mut answers: Vec<_> = store
-                .answers(Some(&person))
-                .await?
-                .into_iter()
-                .map(|r| r.answer)
-                .collect();
+            let mut answers = service::person_answers(store, person).await?;
             crate::history::sort_for_export(&mut answers, &app.settings.catalogue);
             let mut csv = Vec::new();
             crate::history::write_csv(&mut csv, &answers).map_err(anyhow::Error::from)?;
@@ -424,35 +426,24 @@ pub async fn handle_commands(
                 .to_owned()
         }
         PulseCommand::Forget { confirmed: true } => {
-            let report = store.forget(&person).await?;
+            let report = store.forget(person).await?;
             format!("Done: {} rows about you were deleted.", report.total())
         }
         PulseCommand::Answer(text) => {
-            let row = row.expect("checked above");
-            let week = service::current_week(Some(&row), now);
+            let week = service::current_week(Some(row), now);
             let questions = service::questions_for(&app.settings, None);
-            match reply::parse_answers(&text, &app.settings.catalogue, &questions) {
-                Ok(parsed) => {
-                    service::record_answers(
-                        store,
-                        &person,
-                        week,
-                        &parsed.answers,
-                        AnswerSource::Command,
-                        now,
-                    )
-                    .await?;
-                    format!(
-                        "{} ({week})",
-                        reply::understood(&parsed, &app.settings.catalogue)
-                    )
-                }
-                Err(e) => format!(
-                    "{e}\n{}",
-                    reply::help_text(&app.settings.catalogue, &questions)
-                ),
-            }
+            service::answer_text(
+                &app.settings,
+                store,
+                person,
+                week,
+                &questions,
+                &text,
+                AnswerSource::Command,
+                now,
+            )
+            .await?
+            .0
         }
-    };
-    Ok(ephemeral(crate::render::escape(&text)))
+    })
 }
