@@ -5,14 +5,18 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use anyhow::Context;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 
+use crate::chat::{ChatApi, ConsoleChat, SlackChat};
 use crate::clock::Clock;
-use crate::config::Settings;
+use crate::config::{Platform, Settings};
 use crate::http::{self, AppState};
+use crate::outbox;
 use crate::store::{self, NewPerson, Store};
 
 /// A built, bound, not yet running daemon.
@@ -21,7 +25,12 @@ pub struct App {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     listener: TcpListener,
+    /// Where the outbox delivers; `None` runs no delivery worker.
+    chat: Option<Arc<dyn ChatApi>>,
 }
+
+/// How often the delivery worker looks for due outbox rows when idle.
+pub const DELIVERY_POLL: Duration = Duration::from_secs(1);
 
 impl App {
     /// Opens the store (running migrations), adds or updates the roster's
@@ -32,12 +41,21 @@ impl App {
         let listener = TcpListener::bind(settings.server.bind)
             .await
             .with_context(|| format!("cannot listen on {} (server.bind)", settings.server.bind))?;
+        let chat = chat_adapter(&settings)?;
         Ok(Self {
             settings: Arc::new(settings),
             store,
             clock,
             listener,
+            chat,
         })
+    }
+
+    /// Runs without the delivery worker, so a test can drive
+    /// [`outbox::deliver_due`] step by step.
+    pub fn without_delivery(mut self) -> Self {
+        self.chat = None;
+        self
     }
 
     /// The address actually bound.
@@ -64,16 +82,31 @@ impl App {
             people = self.settings.people.len(),
             "nudged listening on http://{addr}"
         );
+        let stop = CancellationToken::new();
+        let worker = self.chat.clone().map(|chat| {
+            tokio::spawn(delivery_worker(
+                self.store.clone(),
+                chat,
+                self.clock.clone(),
+                stop.clone(),
+            ))
+        });
         let router = http::router(AppState {
             store: self.store,
             clock: self.clock,
             settings: self.settings,
             metrics: metrics_handle(),
         });
-        axum::serve(self.listener, router)
+        let served = axum::serve(self.listener, router)
             .with_graceful_shutdown(shutdown)
             .await
-            .context("HTTP server failed")?;
+            .context("HTTP server failed");
+        // The worker finishes recording the send in flight, then stops.
+        stop.cancel();
+        if let Some(worker) = worker {
+            worker.await.context("delivery worker panicked")?;
+        }
+        served?;
         tracing::info!("nudged stopped");
         Ok(())
     }
@@ -99,6 +132,55 @@ pub fn metrics_handle() -> Option<PrometheusHandle> {
 const LATENCY_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
 ];
+
+/// The adapter `chat.platform` names; `None` where delivery is not built
+/// yet (webhook), so messages wait in the outbox.
+fn chat_adapter(settings: &Settings) -> anyhow::Result<Option<Arc<dyn ChatApi>>> {
+    Ok(match settings.chat.platform {
+        Platform::Console => Some(Arc::new(ConsoleChat)),
+        Platform::Slack => {
+            let token = settings
+                .chat
+                .slack
+                .bot_token
+                .as_ref()
+                .context("chat.slack.bot_token is required for the slack platform")?;
+            Some(Arc::new(SlackChat::new(
+                &settings.chat.slack.api_base_url,
+                token,
+            )?))
+        }
+        Platform::Webhook => {
+            tracing::warn!("webhook delivery is not available yet; messages wait in the outbox");
+            None
+        }
+    })
+}
+
+/// Delivers due outbox rows until `stop`: at once while rows are due,
+/// otherwise every [`DELIVERY_POLL`].
+async fn delivery_worker(
+    store: Arc<dyn Store>,
+    chat: Arc<dyn ChatApi>,
+    clock: Arc<dyn Clock>,
+    stop: CancellationToken,
+) {
+    while !stop.is_cancelled() {
+        let idle = match outbox::deliver_due(store.as_ref(), chat.as_ref(), clock.now()).await {
+            Ok(outcome) => outcome.is_idle(),
+            Err(e) => {
+                tracing::error!(error = %e, "outbox delivery failed; retrying");
+                true
+            }
+        };
+        if idle {
+            tokio::select! {
+                () = stop.cancelled() => break,
+                () = tokio::time::sleep(DELIVERY_POLL) => {}
+            }
+        }
+    }
+}
 
 /// Opens the configured store with a message that names the key.
 pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {

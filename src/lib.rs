@@ -14,7 +14,8 @@
 //! - [`config`]: `config.toml` + `NUDGED__` environment → validated [`config::Settings`].
 //! - [`clock`]: where "now" comes from; a manual clock for tests.
 //! - [`store`]: the [`store::Store`] trait and its SQLite engine.
-//! - [`outbox`]: outgoing messages as durable rows.
+//! - [`outbox`]: outgoing messages as durable rows, and their delivery.
+//! - [`chat`]: the [`chat::ChatApi`] trait: Slack's Web API, the console.
 //! - [`service`]: use cases shared by HTTP, CLI and console: record answers, ask now.
 //! - [`history`]: CSV/JSON import and export of answers.
 //! - [`http`]: the axum router: Slack's endpoints (verified), `/healthz`, `/metrics`.
@@ -22,6 +23,7 @@
 //! - [`cli`]: the `nudged` commands.
 
 pub mod app;
+pub mod chat;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -178,7 +178,7 @@ pub async fn ask_now(
         .map(|s| s.name.clone())
         .ok_or_else(|| anyhow::anyhow!("no checkin schedule is configured"))?;
     let week = current_week(Some(person), now);
-    store
+    let checkin = store
         .record_checkin(&CheckinRow {
             id: 0,
             person: person.id.clone(),
@@ -191,14 +191,11 @@ pub async fn ask_now(
         })
         .await?;
     let message = render_prompt(settings, store, &person.id, week, &schedule).await?;
-    outbox::enqueue(
-        store,
-        &Outgoing::post(person.id.as_str(), None, message),
-        Some(&person.id),
-        None,
-        now,
-    )
-    .await?;
+    let mut post = Outgoing::post(person.id.as_str(), None, message);
+    if let Outgoing::Post { checkin: link, .. } = &mut post {
+        *link = checkin;
+    }
+    outbox::enqueue(store, &post, Some(&person.id), None, now).await?;
     Ok(week)
 }
 

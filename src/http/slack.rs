@@ -177,6 +177,7 @@ async fn enqueue_reply(
         thread_ts: thread,
         text: crate::render::escape(&text),
         blocks: Vec::new(),
+        checkin: None,
     };
     // One reply per message, even if the handler runs twice.
     let key = format!("reply:{}:{}", message.channel, message.ts);

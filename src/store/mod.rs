@@ -127,10 +127,11 @@ pub trait Store: Send + Sync + 'static {
         schedule: &str,
     ) -> StoreResult<Option<DateTime<Utc>>>;
 
-    /// Records a prompt that was posted, so a click or thread reply on it
-    /// can be traced back to its person and week. Unique per
-    /// (person, schedule, period); a second insert changes nothing.
-    async fn record_checkin(&self, checkin: &CheckinRow) -> StoreResult<bool>;
+    /// Records a prompt about to be posted, so a click or thread reply on
+    /// it can be traced back to its person and week. Unique per
+    /// (person, schedule, period): returns the new row's id, or `None` if
+    /// it was already recorded.
+    async fn record_checkin(&self, checkin: &CheckinRow) -> StoreResult<Option<i64>>;
 
     /// Sets the chat location of a posted prompt once the chat platform has
     /// answered with it.

@@ -444,10 +444,11 @@ impl Store for SqliteStore {
         opt_time("schedule_runs", last)
     }
 
-    async fn record_checkin(&self, checkin: &CheckinRow) -> StoreResult<bool> {
-        let done = sqlx::query(
+    async fn record_checkin(&self, checkin: &CheckinRow) -> StoreResult<Option<i64>> {
+        let id = sqlx::query_scalar(
             "INSERT INTO checkins (person, schedule, period, week, channel, message_ts, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (person, schedule, period) DO NOTHING",
+             VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (person, schedule, period) DO NOTHING \
+             RETURNING id",
         )
         .bind(checkin.person.as_str())
         .bind(&checkin.schedule)
@@ -456,9 +457,9 @@ impl Store for SqliteStore {
         .bind(checkin.channel.as_deref())
         .bind(checkin.message_ts.as_deref())
         .bind(millis(checkin.created_at))
-        .execute(&self.pool)
+        .fetch_optional(&self.pool)
         .await?;
-        Ok(done.rows_affected() == 1)
+        Ok(id)
     }
 
     async fn set_checkin_message(

@@ -126,6 +126,9 @@ pub fn http() -> reqwest::Client {
         .expect("http client")
 }
 
+/// The bot token the in-process app is configured with.
+pub const BOT_TOKEN: &str = "xoxb-test-token";
+
 /// The signing secret the in-process app is configured with.
 pub const SIGNING_SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
 
@@ -138,6 +141,9 @@ pub struct TestApp {
     pub store: std::sync::Arc<dyn nudged::store::Store>,
     pub clock: nudged::clock::ManualClock,
     pub client: reqwest::Client,
+    /// The fake Slack Web API the app's messages are delivered to.
+    pub slack: crate::fake_slack::FakeSlack,
+    chat: nudged::chat::SlackChat,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
@@ -161,20 +167,25 @@ pub async fn spawn_app(people: &[&str]) -> TestApp {
         let cut = c.find("[[people]]").expect("shipped roster");
         format!("{}{roster}", &c[..cut])
     });
+    let slack = crate::fake_slack::FakeSlack::start().await;
     let settings = nudged::config::Settings::load_with_env(
         &env.config(),
         [
             ("NUDGED__CHAT__PLATFORM", "slack"),
-            ("NUDGED__CHAT__SLACK__BOT_TOKEN", "xoxb-test"),
+            ("NUDGED__CHAT__SLACK__BOT_TOKEN", BOT_TOKEN),
             ("NUDGED__CHAT__SLACK__SIGNING_SECRET", SIGNING_SECRET),
+            ("NUDGED__CHAT__SLACK__API_BASE_URL", slack.base_url.as_str()),
         ]
         .map(|(k, v)| (k.to_owned(), v.to_owned())),
     )
     .expect("test config");
+    let chat = nudged::chat::SlackChat::new(&slack.base_url, &BOT_TOKEN.to_owned().into())
+        .expect("slack client");
     let clock = nudged::clock::ManualClock::new(test_now());
     let app = nudged::app::App::build(settings, std::sync::Arc::new(clock.clone()))
         .await
-        .expect("build app");
+        .expect("build app")
+        .without_delivery();
     let addr = app.local_addr();
     let store = app.store();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -187,6 +198,8 @@ pub async fn spawn_app(people: &[&str]) -> TestApp {
         store,
         clock,
         client: http(),
+        slack,
+        chat,
         shutdown: Some(tx),
         task: Some(task),
     }
@@ -252,6 +265,14 @@ impl TestApp {
         let json: serde_json::Value = response.json().await.unwrap();
         assert_eq!(json["response_type"], "ephemeral");
         json["text"].as_str().unwrap().to_owned()
+    }
+
+    /// Runs one delivery pass of the outbox against the fake Slack, at the
+    /// app's clock.
+    pub async fn deliver(&self) -> nudged::outbox::DeliveryOutcome {
+        nudged::outbox::deliver_due(self.store.as_ref(), &self.chat, self.clock_now())
+            .await
+            .expect("deliver")
     }
 
     fn clock_now(&self) -> chrono::DateTime<chrono::Utc> {

@@ -3,6 +3,8 @@
 
 mod cli;
 mod daemon;
+mod delivery;
+mod fake_slack;
 mod helpers;
 mod personas;
 mod slack;

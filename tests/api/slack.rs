@@ -460,7 +460,7 @@ async fn a_reply_in_a_prompts_thread_answers_that_prompts_week_and_updates_it() 
             message_ts: None,
             created_at: now,
         };
-        assert!(app.store.record_checkin(&checkin).await.unwrap());
+        assert_eq!(app.store.record_checkin(&checkin).await.unwrap(), Some(1));
         app.store
             .set_checkin_message(1, "C0001", "1763000000.000100")
             .await

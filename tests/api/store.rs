@@ -257,9 +257,9 @@ async fn a_checkin_is_found_by_where_its_prompt_landed() {
         message_ts: None,
         created_at: test_now(),
     };
-    assert!(store.record_checkin(&checkin).await.unwrap());
+    assert_eq!(store.record_checkin(&checkin).await.unwrap(), Some(1));
     assert!(
-        !store.record_checkin(&checkin).await.unwrap(),
+        store.record_checkin(&checkin).await.unwrap().is_none(),
         "unique per person, schedule, period"
     );
     assert!(

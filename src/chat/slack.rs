@@ -1,0 +1,155 @@
+//! Slack's Web API: `chat.postMessage`, `chat.update`, `views.publish`.
+//!
+//! Thin serde types of our own over reqwest. Slack answers HTTP 200 with
+//! `{"ok": false, "error": "…"}` for most failures, so both the status and
+//! the error code decide whether a message is retried.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use reqwest::StatusCode;
+use reqwest::header::{AUTHORIZATION, HeaderValue, RETRY_AFTER};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{ChatApi, ChatError, Delivered};
+use crate::outbox::Outgoing;
+
+/// How long one Web API call may take before it counts as failed.
+const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+/// When Slack says `ratelimited` without a `Retry-After`, wait this long.
+const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(1);
+
+/// Error codes worth retrying; every other `ok: false` is permanent.
+const TRANSIENT_CODES: &[&str] = &[
+    "internal_error",
+    "fatal_error",
+    "service_unavailable",
+    "request_timeout",
+];
+
+/// The Slack Web API as a [`ChatApi`].
+pub struct SlackChat {
+    client: reqwest::Client,
+    base_url: String,
+    auth: HeaderValue,
+}
+
+#[derive(Deserialize)]
+struct ApiResponse {
+    ok: bool,
+    #[serde(default)]
+    error: Option<String>,
+    #[serde(default)]
+    channel: Option<String>,
+    #[serde(default)]
+    ts: Option<String>,
+}
+
+impl SlackChat {
+    /// A client for `base_url` (e.g. `https://slack.com/api`) with `token`.
+    pub fn new(base_url: &str, token: &SecretString) -> anyhow::Result<Self> {
+        let mut auth = HeaderValue::from_str(&format!("Bearer {}", token.expose_secret()))
+            .map_err(|_| {
+                anyhow::anyhow!("chat.slack.bot_token contains characters not allowed in a header")
+            })?;
+        auth.set_sensitive(true);
+        let client = reqwest::Client::builder()
+            .timeout(CALL_TIMEOUT)
+            .user_agent(concat!("nudged/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Self {
+            client,
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            auth,
+        })
+    }
+
+    async fn call(&self, method: &str, body: serde_json::Value) -> Result<Delivered, ChatError> {
+        let response = self
+            .client
+            .post(format!("{}/{method}", self.base_url))
+            .header(AUTHORIZATION, self.auth.clone())
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| ChatError::Transient {
+                reason: format!("{method}: {}", e.without_url()),
+            })?;
+        let status = response.status();
+        let retry_after = response
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            return Err(ChatError::RateLimited {
+                retry_after: retry_after.unwrap_or(DEFAULT_RETRY_AFTER),
+            });
+        }
+        if status.is_server_error() {
+            return Err(ChatError::Transient {
+                reason: format!("{method}: HTTP {status}"),
+            });
+        }
+        let parsed: ApiResponse = response.json().await.map_err(|e| ChatError::Transient {
+            reason: format!("{method}: unreadable answer: {}", e.without_url()),
+        })?;
+        if parsed.ok {
+            return Ok(Delivered {
+                channel: parsed.channel,
+                ts: parsed.ts,
+            });
+        }
+        let code = parsed.error.unwrap_or_else(|| format!("HTTP {status}"));
+        Err(match code.as_str() {
+            "ratelimited" => ChatError::RateLimited {
+                retry_after: retry_after.unwrap_or(DEFAULT_RETRY_AFTER),
+            },
+            c if TRANSIENT_CODES.contains(&c) => ChatError::Transient { reason: code },
+            _ => ChatError::Permanent { code },
+        })
+    }
+}
+
+#[async_trait]
+impl ChatApi for SlackChat {
+    async fn send(&self, message: &Outgoing) -> Result<Delivered, ChatError> {
+        match message {
+            Outgoing::Post {
+                channel,
+                thread_ts,
+                text,
+                blocks,
+                ..
+            } => {
+                let mut body = json!({ "channel": channel, "text": text });
+                if !blocks.is_empty() {
+                    body["blocks"] = json!(blocks);
+                }
+                if let Some(thread) = thread_ts {
+                    body["thread_ts"] = json!(thread);
+                }
+                self.call("chat.postMessage", body).await
+            }
+            Outgoing::Update {
+                channel,
+                ts,
+                text,
+                blocks,
+            } => {
+                self.call(
+                    "chat.update",
+                    json!({ "channel": channel, "ts": ts, "text": text, "blocks": blocks }),
+                )
+                .await
+            }
+            Outgoing::PublishHome { user, view } => {
+                self.call("views.publish", json!({ "user_id": user, "view": view }))
+                    .await
+            }
+        }
+    }
+}

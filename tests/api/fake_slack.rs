@@ -1,0 +1,141 @@
+//! A local fake of Slack's Web API: answers like Slack, records every call,
+//! and can be told to fail the next calls (429, 5xx, `ok: false`).
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+use crate::helpers::WAIT;
+
+/// One call the fake received.
+#[derive(Debug, Clone)]
+pub struct Call {
+    pub method: String,
+    pub auth: Option<String>,
+    pub body: Value,
+}
+
+/// A scripted answer for the next call.
+#[derive(Debug, Clone)]
+pub enum Reply {
+    /// HTTP 429 with `Retry-After: secs`.
+    TooManyRequests(u64),
+    /// An HTTP status with an empty body.
+    Status(u16),
+    /// HTTP 200 `{"ok": false, "error": code}`.
+    Error(&'static str),
+}
+
+#[derive(Clone)]
+struct Shared {
+    calls: mpsc::UnboundedSender<Call>,
+    script: Arc<Mutex<VecDeque<Reply>>>,
+    next_ts: Arc<Mutex<u64>>,
+}
+
+/// The running fake.
+pub struct FakeSlack {
+    pub base_url: String,
+    calls: mpsc::UnboundedReceiver<Call>,
+    script: Arc<Mutex<VecDeque<Reply>>>,
+}
+
+impl FakeSlack {
+    pub async fn start() -> Self {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let script = Arc::new(Mutex::new(VecDeque::new()));
+        let shared = Shared {
+            calls: tx,
+            script: script.clone(),
+            next_ts: Arc::new(Mutex::new(1_763_568_000)),
+        };
+        let app = Router::new()
+            .route("/api/{method}", post(handle))
+            .with_state(shared);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base_url = format!("http://{}/api", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Self {
+            base_url,
+            calls: rx,
+            script,
+        }
+    }
+
+    /// Answers the next calls with `replies`, in order, then normally.
+    pub fn script(&self, replies: impl IntoIterator<Item = Reply>) {
+        self.script.lock().unwrap().extend(replies);
+    }
+
+    /// The next call, waiting for it under the suite's timeout.
+    pub async fn next_call(&mut self) -> Call {
+        tokio::time::timeout(WAIT, self.calls.recv())
+            .await
+            .expect("no call reached the fake Slack in time")
+            .expect("fake Slack stopped")
+    }
+
+    /// Every call received so far, without waiting.
+    pub fn received(&mut self) -> Vec<Call> {
+        let mut calls = Vec::new();
+        while let Ok(call) = self.calls.try_recv() {
+            calls.push(call);
+        }
+        calls
+    }
+}
+
+async fn handle(
+    State(shared): State<Shared>,
+    Path(method): Path<String>,
+    headers: HeaderMap,
+    body: String,
+) -> Response {
+    let body: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+    let auth = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let channel = body["channel"].as_str().map(|c| {
+        // Posting to a user id lands in the DM with the bot, as in Slack.
+        if c.starts_with('U') {
+            format!("D{}", &c[1..])
+        } else {
+            c.to_owned()
+        }
+    });
+    let _ = shared.calls.send(Call {
+        method: method.clone(),
+        auth,
+        body: body.clone(),
+    });
+    let scripted = shared.script.lock().unwrap().pop_front();
+    match scripted {
+        Some(Reply::TooManyRequests(secs)) => (
+            StatusCode::TOO_MANY_REQUESTS,
+            [("retry-after", secs.to_string())],
+            "",
+        )
+            .into_response(),
+        Some(Reply::Status(code)) => StatusCode::from_u16(code).unwrap().into_response(),
+        Some(Reply::Error(code)) => {
+            axum::Json(json!({ "ok": false, "error": code })).into_response()
+        }
+        None => {
+            let ts = {
+                let mut next = shared.next_ts.lock().unwrap();
+                *next += 1;
+                format!("{}.000100", *next)
+            };
+            let ts = body["ts"].as_str().map_or(ts, str::to_owned);
+            axum::Json(json!({ "ok": true, "channel": channel, "ts": ts })).into_response()
+        }
+    }
+}
