@@ -105,10 +105,9 @@ async fn handle(
         .map(str::to_owned);
     let channel = body["channel"].as_str().map(|c| {
         // Posting to a user id lands in the DM with the bot, as in Slack.
-        if c.starts_with('U') {
-            format!("D{}", &c[1..])
-        } else {
-            c.to_owned()
+        match c.strip_prefix('U') {
+            Some(rest) => format!("D{rest}"),
+            None => c.to_owned(),
         }
     });
     let _ = shared.calls.send(Call {
