@@ -17,6 +17,7 @@ use crate::clock::Clock;
 use crate::config::{Platform, Settings};
 use crate::http::{self, AppState};
 use crate::outbox;
+use crate::service;
 use crate::store::{self, NewPerson, Store};
 
 /// A built, bound, not yet running daemon.
@@ -49,6 +50,23 @@ impl App {
             listener,
             chat,
         })
+    }
+
+    /// Puts this week's check-in for every enrolled roster person in the
+    /// outbox (`nudged run --ask-now`).
+    pub async fn ask_roster_now(&self) -> anyhow::Result<()> {
+        let now = self.clock.now();
+        for entry in &self.settings.people {
+            let Some(person) = self.store.person(&entry.id).await? else {
+                continue;
+            };
+            if person.enrolled {
+                let week =
+                    service::ask_now(&self.settings, self.store.as_ref(), &person, now).await?;
+                tracing::info!(person = %person.id, %week, "check-in asked now");
+            }
+        }
+        Ok(())
     }
 
     /// Runs without the delivery worker, so a test can drive

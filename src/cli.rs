@@ -43,8 +43,12 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the daemon: HTTP server, scheduler and delivery, until Ctrl-C or SIGTERM.
-    Run,
+    /// Run the daemon: HTTP server and outbox delivery, until Ctrl-C or SIGTERM.
+    Run {
+        /// Ask everyone on the roster this week's check-in at start.
+        #[arg(long)]
+        ask_now: bool,
+    },
     /// Validate the configuration and schedules, and print each schedule's next runs.
     Check,
     /// Import answer history from CSV (person,week,question,option); all or nothing.
@@ -97,8 +101,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let settings = Settings::load(&cli.config)?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     match cli.command {
-        Command::Run => {
+        Command::Run { ask_now } => {
             let app = App::build(settings, clock).await?;
+            if ask_now {
+                app.ask_roster_now().await?;
+            }
             app.run_until(app::shutdown_signal()).await
         }
         Command::Check => check(&settings, clock.as_ref()),

@@ -12,7 +12,7 @@ fn main() -> ExitCode {
     // The daemon logs what it does; one-shot commands only warnings, so
     // their output stays clean for pipes. RUST_LOG overrides both.
     let default_level = match cli.command {
-        Command::Run => "info",
+        Command::Run { .. } => "info",
         _ => "warn",
     };
     tracing_subscriber::fmt()

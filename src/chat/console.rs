@@ -32,7 +32,12 @@ pub fn render(message: &Outgoing) -> String {
             } else {
                 "update for"
             };
-            let mut out = format!("── {verb} {channel} ──\n{text}\n");
+            // With blocks, the text is only the notification preview.
+            let mut out = format!("── {verb} {channel} ──\n");
+            if blocks.is_empty() {
+                out.push_str(text);
+                out.push('\n');
+            }
             for block in blocks {
                 if let Some(text) = block["text"]["text"].as_str() {
                     out.push_str(text);

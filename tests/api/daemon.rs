@@ -94,6 +94,42 @@ async fn run_answers_healthz_and_exits_cleanly_on_sigterm() {
 }
 
 #[tokio::test]
+async fn run_ask_now_prints_the_prompt_on_the_console() {
+    let env = TestEnv::new();
+    let mut child = Command::from(env.command(&["run", "--ask-now"]))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    tokio::time::timeout(WAIT, async {
+        while let Some(line) = stdout.next_line().await.unwrap() {
+            let done = line.contains("[Rotated] [Partly] [Same]");
+            seen.push(line);
+            if done {
+                return;
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no prompt on the console; saw: {seen:#?}"));
+    assert!(seen.iter().any(|l| l == "── to demo ──"), "{seen:#?}");
+    assert!(
+        seen.iter()
+            .any(|l| l.starts_with("*Weekly check-in for ") && l.ends_with("0 of 7 answered*")),
+        "{seen:#?}"
+    );
+    assert!(
+        seen.iter().any(|l| l.contains("[0] [1–2] [3–5] [6+]")),
+        "{seen:#?}"
+    );
+    child.kill().await.unwrap();
+}
+
+#[tokio::test]
 async fn run_refuses_an_address_in_use_with_a_clear_error() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
