@@ -122,6 +122,20 @@ fn too_many_values(given: usize, expected: usize) -> String {
 /// falls in exactly one range key (`4` → `3-5`). `-`, `?`, `skip` and `n/a`
 /// skip a question. Ids in `questions` that the catalogue does not know are
 /// ignored, as are repeated ones.
+///
+/// ```
+/// use nudged::domain::default_catalogue;
+/// use nudged::reply::parse_answers;
+///
+/// let catalogue = default_catalogue();
+/// let asked: Vec<_> = catalogue.questions().iter().map(|q| q.id.clone()).collect();
+/// let reply = parse_answers("3–5, 4+, once", &catalogue, &asked).unwrap();
+/// assert_eq!(reply.answers[0].1.as_str(), "3-5");
+/// assert_eq!(reply.answers.len(), 3);
+///
+/// let named = parse_answers("decisions=6+ capacity=none", &catalogue, &asked).unwrap();
+/// assert_eq!(named.answers.len(), 2);
+/// ```
 pub fn parse_answers(
     text: &str,
     catalogue: &Catalogue,

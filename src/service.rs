@@ -12,9 +12,7 @@ use crate::domain::{Answer, IsoWeek, OptionKey, PersonId, QuestionId};
 use crate::outbox::{self, Outgoing};
 use crate::render;
 use crate::schedule::{Schedule, ScheduleKind};
-use crate::store::{
-    AnswerSource, CheckinRow, PersonRow, RecordOutcome, Store, StoreError, StoreResult,
-};
+use crate::store::{AnswerSource, CheckinRow, PersonRow, RecordOutcome, Store, StoreResult};
 
 /// The ISO week `now` falls in, in the person's zone (UTC if unknown).
 pub fn current_week(person: Option<&PersonRow>, now: DateTime<Utc>) -> IsoWeek {
@@ -197,9 +195,4 @@ pub async fn ask_now(
     }
     outbox::enqueue(store, &post, Some(&person.id), None, now).await?;
     Ok(week)
-}
-
-/// Loads a person, or explains to them that they are not enrolled.
-pub async fn known(store: &dyn Store, id: &PersonId) -> Result<Option<PersonRow>, StoreError> {
-    store.person(id).await
 }

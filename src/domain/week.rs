@@ -17,6 +17,14 @@ pub enum WeekError {
 
 /// An ISO 8601 week (`2026-W47`): Monday to Sunday, numbered within its
 /// ISO year, which may differ from the calendar year around New Year.
+///
+/// ```
+/// use nudged::domain::IsoWeek;
+///
+/// let week: IsoWeek = "2026-W53".parse().unwrap();
+/// assert_eq!(week.plus(1).to_string(), "2027-W01");
+/// assert!("2027-W53".parse::<IsoWeek>().is_err()); // 2027 has 52 weeks
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct IsoWeek {
