@@ -7,5 +7,6 @@ mod delivery;
 mod fake_slack;
 mod helpers;
 mod personas;
+mod purity;
 mod slack;
 mod store;
