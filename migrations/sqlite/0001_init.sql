@@ -18,6 +18,8 @@ CREATE TABLE answers (
     option      TEXT NOT NULL,
     source      TEXT NOT NULL,
     recorded_at BIGINT NOT NULL,
+    -- Writes of this row: 1 when inserted, +1 per change.
+    revision    INTEGER NOT NULL DEFAULT 1,
     PRIMARY KEY (person, week, question)
 );
 

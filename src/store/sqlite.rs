@@ -190,54 +190,44 @@ fn outbox_row(row: &SqliteRow) -> StoreResult<OutboxRow> {
     })
 }
 
-/// Inserts or updates one answer inside `tx`-like executor `conn`.
-async fn upsert_answer(
-    conn: &mut sqlx::SqliteConnection,
+/// Inserts or updates one answer in a single statement, so the write lock
+/// is held for one round trip. `revision` counts the writes of a row: 1 on
+/// insert, +1 on each change; no row comes back when the option was already
+/// stored. An unknown person fails the foreign key.
+async fn upsert_answer<'e>(
+    executor: impl sqlx::SqliteExecutor<'e>,
     answer: &Answer,
     source: AnswerSource,
     now: DateTime<Utc>,
 ) -> StoreResult<RecordOutcome> {
-    let existing: Option<String> = sqlx::query_scalar(
-        "SELECT option FROM answers WHERE person = ? AND week = ? AND question = ?",
+    let revision: Option<i64> = sqlx::query_scalar(
+        "INSERT INTO answers (person, week, question, option, source, recorded_at, revision) \
+         VALUES (?, ?, ?, ?, ?, ?, 1) \
+         ON CONFLICT (person, week, question) DO UPDATE SET \
+           option = excluded.option, source = excluded.source, \
+           recorded_at = excluded.recorded_at, revision = answers.revision + 1 \
+         WHERE answers.option <> excluded.option \
+         RETURNING revision",
     )
     .bind(answer.person.as_str())
     .bind(answer.week.to_string())
     .bind(answer.question.as_str())
-    .fetch_optional(&mut *conn)
-    .await?;
-    match existing {
-        Some(option) if option == answer.option.as_str() => Ok(RecordOutcome::Unchanged),
-        Some(_) => {
-            sqlx::query(
-                "UPDATE answers SET option = ?, source = ?, recorded_at = ? \
-                 WHERE person = ? AND week = ? AND question = ?",
-            )
-            .bind(answer.option.as_str())
-            .bind(source.as_str())
-            .bind(millis(now))
-            .bind(answer.person.as_str())
-            .bind(answer.week.to_string())
-            .bind(answer.question.as_str())
-            .execute(&mut *conn)
-            .await?;
-            Ok(RecordOutcome::Changed)
+    .bind(answer.option.as_str())
+    .bind(source.as_str())
+    .bind(millis(now))
+    .fetch_optional(executor)
+    .await
+    .map_err(|e| match &e {
+        sqlx::Error::Database(db) if db.kind() == sqlx::error::ErrorKind::ForeignKeyViolation => {
+            StoreError::NotFound(format!("unknown person {}", answer.person))
         }
-        None => {
-            sqlx::query(
-                "INSERT INTO answers (person, week, question, option, source, recorded_at) \
-                 VALUES (?, ?, ?, ?, ?, ?)",
-            )
-            .bind(answer.person.as_str())
-            .bind(answer.week.to_string())
-            .bind(answer.question.as_str())
-            .bind(answer.option.as_str())
-            .bind(source.as_str())
-            .bind(millis(now))
-            .execute(&mut *conn)
-            .await?;
-            Ok(RecordOutcome::Inserted)
-        }
-    }
+        _ => StoreError::Database(e),
+    })?;
+    Ok(match revision {
+        None => RecordOutcome::Unchanged,
+        Some(1) => RecordOutcome::Inserted,
+        Some(_) => RecordOutcome::Changed,
+    })
 }
 
 #[async_trait]
@@ -307,27 +297,7 @@ impl Store for SqliteStore {
         source: AnswerSource,
         now: DateTime<Utc>,
     ) -> StoreResult<RecordOutcome> {
-        // BEGIN IMMEDIATE takes the write lock up front, so the read and the
-        // write below see one consistent row even with other writers.
-        let mut conn = self.pool.acquire().await?;
-        sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
-        let result = async {
-            let known: Option<i64> = sqlx::query_scalar("SELECT 1 FROM people WHERE id = ?")
-                .bind(answer.person.as_str())
-                .fetch_optional(&mut *conn)
-                .await?;
-            if known.is_none() {
-                return Err(StoreError::NotFound(format!(
-                    "unknown person {}",
-                    answer.person
-                )));
-            }
-            upsert_answer(&mut conn, answer, source, now).await
-        }
-        .await;
-        let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
-        sqlx::query(end).execute(&mut *conn).await?;
-        result
+        upsert_answer(&self.pool, answer, source, now).await
     }
 
     async fn import_answers(
@@ -352,7 +322,7 @@ impl Store for SqliteStore {
             outcome.new_people += inserted.rows_affected();
         }
         for answer in answers {
-            match upsert_answer(&mut tx, answer, AnswerSource::Import, now).await? {
+            match upsert_answer(&mut *tx, answer, AnswerSource::Import, now).await? {
                 RecordOutcome::Inserted => outcome.inserted += 1,
                 RecordOutcome::Changed => outcome.changed += 1,
                 RecordOutcome::Unchanged => outcome.unchanged += 1,
