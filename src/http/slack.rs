@@ -283,12 +283,7 @@ pub async fn handle_interactions(
             tracing::info!(prompt_for = %value.person, clicked_by = %clicker, "ignored a click on someone else's prompt");
             continue;
         }
-        if store.person(&clicker).await?.is_none() {
-            metrics::counter!("nudged_clicks_ignored_total", "reason" => "unknown_person")
-                .increment(1);
-            continue;
-        }
-        let recorded = service::record_answers(
+        let recorded = match service::record_answers(
             store,
             &clicker,
             value.week,
@@ -296,7 +291,17 @@ pub async fn handle_interactions(
             AnswerSource::Button,
             now,
         )
-        .await?;
+        .await
+        {
+            Ok(recorded) => recorded,
+            // Someone who left and was forgotten, clicking an old prompt.
+            Err(StoreError::NotFound(_)) => {
+                metrics::counter!("nudged_clicks_ignored_total", "reason" => "unknown_person")
+                    .increment(1);
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
         if recorded.changed > 0 {
             prompt_to_update = Some(value);
         } else {

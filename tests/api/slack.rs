@@ -557,3 +557,22 @@ async fn metrics_count_answers_by_source_and_requests_by_route() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_click_from_someone_forgotten_records_nothing() {
+    with_app(&["U0001"], |app| async move {
+        let response = app
+            .interaction(&click(
+                "U0042",
+                "v1|2026-W47|decisions|6+|U0042|weekly-checkin",
+            ))
+            .await;
+        assert_eq!(response.status(), 200);
+        assert!(app.answers().await.is_empty());
+        assert!(app.outbox().await.is_empty());
+        let u42 = nudged::domain::PersonId::parse("U0042").unwrap();
+        assert!(app.store.person(&u42).await.unwrap().is_none());
+        app
+    })
+    .await;
+}
