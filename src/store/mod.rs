@@ -9,6 +9,7 @@
 //! Engines: SQLite ([`sqlite`], the embedded default, WAL). PostgreSQL follows
 //! behind the same trait.
 
+mod migrations;
 mod rows;
 pub mod sqlite;
 

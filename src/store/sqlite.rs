@@ -6,42 +6,143 @@
 //! in the binary and run when the store opens. Queries are plain runtime SQL
 //! (no compile-time checking), written to port to PostgreSQL unchanged where
 //! that costs nothing.
+//!
+//! Every idempotent operation is one statement on a unique row (`INSERT …
+//! ON CONFLICT`, `UPDATE … RETURNING`) whose rows affected or returned say
+//! what happened, so there is no read-then-write window between processes.
+//! Timestamps are stored as Unix milliseconds: anything finer is dropped.
 
-use std::borrow::Cow;
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
     SqliteSynchronous,
 };
-use sqlx::{AssertSqlSafe, Row, SqlSafeStr};
+use sqlx::{QueryBuilder, Row, Sqlite};
 
+use super::migrations;
 use super::*;
 use crate::domain::{Answer, IsoWeek, OptionKey, PersonId, QuestionId};
 
-/// The migrations, oldest first, compiled into the binary.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "init",
-    include_str!("../../migrations/sqlite/0001_init.sql"),
-)];
-
-/// How long a writer waits for another process's write lock before failing.
+/// How long a statement waits for another connection's (or process's) write
+/// lock before failing with "database is locked". Writes here are short, so
+/// this is only reached when something holds the lock far too long.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Connections in the pool. SQLite has one writer at a time; a few readers
 /// beside it is all concurrency buys.
 const MAX_CONNECTIONS: u32 = 4;
 
+/// Answers per `INSERT` statement in an import. Each row binds 6 values
+/// (SQLite allows 32 766 per statement); 500 rows cut the round trips to the
+/// database thread 500-fold, which is what makes 100k answers take well
+/// under a second instead of several.
+const IMPORT_BATCH_ROWS: usize = 500;
+
+/// The columns of each table, as literals so queries can be `concat!`ed
+/// into `&'static str` (sqlx caches one prepared statement per text).
+macro_rules! columns {
+    (people) => {
+        "id, name, tz, enrolled, paused_until, created_at"
+    };
+    (answers) => {
+        "person, week, question, option, source, recorded_at"
+    };
+    (checkins) => {
+        "id, person, schedule, period, week, channel, message_ts, created_at"
+    };
+    (assessments) => {
+        "person, week, state, ewma, detail, assessed_at"
+    };
+    (nudges) => {
+        "person, week, sent_at, reasons"
+    };
+    (outbox) => {
+        "id, dedupe_key, person, kind, channel, payload, status, attempts, \
+         not_before, lease_until, last_error, response, created_at, sent_at"
+    };
+}
+
 /// A SQLite-backed [`Store`].
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens the database named by `sqlite://PATH` (or `sqlite:PATH`; a
+    /// relative path is relative to the working directory), creating the file
+    /// and its parent directory if missing, and runs pending migrations.
+    ///
+    /// In-memory databases (`sqlite::memory:`) and URL parameters (`?mode=…`)
+    /// are refused: the daemon and the CLI must share one file.
+    pub async fn open(url: &str) -> StoreResult<Self> {
+        let path = database_path(url)?;
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            tokio::fs::create_dir_all(dir).await.map_err(|e| {
+                StoreError::Database(sqlx::Error::Io(std::io::Error::new(
+                    e.kind(),
+                    format!("cannot create directory {}: {e}", dir.display()),
+                )))
+            })?;
+        }
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // With WAL, NORMAL syncs at checkpoints rather than at every
+            // commit: a crash of the process loses nothing (the WAL is in the
+            // OS's hands once written); only a power cut or OS crash may lose
+            // the last few commits, never corrupt the file.
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(BUSY_TIMEOUT);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(MAX_CONNECTIONS)
+            .connect_with(options)
+            .await?;
+        migrate(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    /// The connection pool, for tests that inspect or tamper with tables.
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+}
+
+/// The file path in a `sqlite:` URL.
+fn database_path(url: &str) -> StoreResult<&Path> {
+    let path = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .filter(|p| !p.is_empty() && !p.starts_with(':') && !p.contains('?'))
+        .ok_or_else(|| StoreError::UnsupportedUrl(url.to_owned()))?;
+    Ok(Path::new(path))
+}
+
+/// Applies pending migrations.
+///
+/// sqlx takes no lock for SQLite migrations, so two processes opening a new
+/// file at once (the daemon and `nudged import`, say) could both see version
+/// 1 missing and both apply it. `BEGIN IMMEDIATE` takes the write lock before
+/// sqlx reads what is applied: the second process waits, then finds nothing
+/// to do. Each migration runs in a savepoint inside this transaction.
+async fn migrate(pool: &SqlitePool) -> StoreResult<()> {
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    // `Migrator::run(&mut *tx)` would make this future `!Send` (its
+    // `Acquire` bound on a borrowed connection is not general enough);
+    // `run_direct` is sqlx's public way around that, same checks and all.
+    migrations::migrator(migrations::SQLITE)
+        .run_direct(None, &mut *tx, false)
+        .await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 fn millis(t: DateTime<Utc>) -> i64 {
@@ -55,179 +156,204 @@ fn corrupt(table: &'static str, problem: impl std::fmt::Display) -> StoreError {
     }
 }
 
-fn time(table: &'static str, ms: i64) -> StoreResult<DateTime<Utc>> {
-    DateTime::from_timestamp_millis(ms).ok_or_else(|| corrupt(table, format!("bad timestamp {ms}")))
+/// A row being read from `table`: every value that does not decode or
+/// parse becomes [`StoreError::Corrupt`] naming the column, never a panic.
+struct Fields<'r> {
+    row: &'r SqliteRow,
+    table: &'static str,
 }
 
-fn opt_time(table: &'static str, ms: Option<i64>) -> StoreResult<Option<DateTime<Utc>>> {
-    ms.map(|ms| time(table, ms)).transpose()
-}
-
-fn person_id(table: &'static str, s: &str) -> StoreResult<PersonId> {
-    PersonId::parse(s).map_err(|e| corrupt(table, format!("person {s:?} {e}")))
-}
-
-fn week(table: &'static str, s: &str) -> StoreResult<IsoWeek> {
-    s.parse().map_err(|e| corrupt(table, e))
-}
-
-impl SqliteStore {
-    /// Opens (creating if needed) the database named by `sqlite://PATH` and
-    /// runs pending migrations.
-    pub async fn open(url: &str) -> StoreResult<Self> {
-        let path = url
-            .strip_prefix("sqlite://")
-            .or_else(|| url.strip_prefix("sqlite:"))
-            .ok_or_else(|| StoreError::UnsupportedUrl(url.to_owned()))?;
-        if let Some(dir) = Path::new(path)
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty())
-        {
-            std::fs::create_dir_all(dir).map_err(|e| {
-                StoreError::Database(sqlx::Error::Io(std::io::Error::new(
-                    e.kind(),
-                    format!("cannot create {}: {e}", dir.display()),
-                )))
-            })?;
-        }
-        let options = SqliteConnectOptions::new()
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            // In WAL mode NORMAL loses nothing when the process crashes; only
-            // a power cut may drop the last transactions.
-            .synchronous(SqliteSynchronous::Normal)
-            .foreign_keys(true)
-            .busy_timeout(BUSY_TIMEOUT);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(MAX_CONNECTIONS)
-            .connect_with(options)
-            .await?;
-        let migrations = MIGRATIONS
-            .iter()
-            .map(|&(version, description, sql)| {
-                Migration::new(
-                    version,
-                    Cow::Borrowed(description),
-                    MigrationType::Simple,
-                    AssertSqlSafe(sql).into_sql_str(),
-                    false,
-                )
-            })
-            .collect();
-        Migrator::with_migrations(migrations).run(&pool).await?;
-        Ok(Self { pool })
+impl<'r> Fields<'r> {
+    fn of(table: &'static str, row: &'r SqliteRow) -> Self {
+        Self { row, table }
     }
 
-    /// The connection pool, for tests that inspect tables directly.
-    pub fn pool(&self) -> &SqlitePool {
-        &self.pool
+    fn get<T>(&self, column: &str) -> StoreResult<T>
+    where
+        T: sqlx::Decode<'r, Sqlite> + sqlx::Type<Sqlite>,
+    {
+        self.row.try_get(column).map_err(|e| match e {
+            // SQLite columns hold any type: a hand-edited value may be text
+            // where a number belongs, or NULL.
+            sqlx::Error::ColumnDecode { .. } => corrupt(self.table, e),
+            e => StoreError::Database(e),
+        })
+    }
+
+    fn parsed<T, E: std::fmt::Display>(
+        &self,
+        column: &str,
+        parse: impl FnOnce(&str) -> Result<T, E>,
+    ) -> StoreResult<T> {
+        let text: &str = self.get(column)?;
+        parse(text).map_err(|e| corrupt(self.table, format!("{column} {text:?}: {e}")))
+    }
+
+    fn opt_parsed<T, E: std::fmt::Display>(
+        &self,
+        column: &str,
+        parse: impl FnOnce(&str) -> Result<T, E>,
+    ) -> StoreResult<Option<T>> {
+        let text: Option<&str> = self.get(column)?;
+        text.map(|text| {
+            parse(text).map_err(|e| corrupt(self.table, format!("{column} {text:?}: {e}")))
+        })
+        .transpose()
+    }
+
+    fn person(&self, column: &str) -> StoreResult<PersonId> {
+        self.parsed(column, PersonId::parse)
+    }
+
+    fn week(&self, column: &str) -> StoreResult<IsoWeek> {
+        self.parsed(column, IsoWeek::from_str)
+    }
+
+    fn time(&self, column: &str) -> StoreResult<DateTime<Utc>> {
+        let ms: i64 = self.get(column)?;
+        self.to_time(column, ms)
+    }
+
+    fn opt_time(&self, column: &str) -> StoreResult<Option<DateTime<Utc>>> {
+        let ms: Option<i64> = self.get(column)?;
+        ms.map(|ms| self.to_time(column, ms)).transpose()
+    }
+
+    fn to_time(&self, column: &str, ms: i64) -> StoreResult<DateTime<Utc>> {
+        DateTime::from_timestamp_millis(ms)
+            .ok_or_else(|| corrupt(self.table, format!("{column} {ms}: not a timestamp")))
+    }
+
+    fn flag(&self, column: &str) -> StoreResult<bool> {
+        match self.get::<i64>(column)? {
+            0 => Ok(false),
+            1 => Ok(true),
+            n => Err(corrupt(self.table, format!("{column} {n}: not 0 or 1"))),
+        }
+    }
+
+    fn count<T: TryFrom<i64>>(&self, column: &str) -> StoreResult<T> {
+        let n: i64 = self.get(column)?;
+        T::try_from(n).map_err(|_| corrupt(self.table, format!("{column} {n}: not a count")))
     }
 }
 
 fn person_row(row: &SqliteRow) -> StoreResult<PersonRow> {
-    const T: &str = "people";
+    let f = Fields::of("people", row);
     Ok(PersonRow {
-        id: person_id(T, row.try_get("id")?)?,
-        name: row.try_get("name")?,
-        tz: row.try_get("tz")?,
-        enrolled: row.try_get::<i64, _>("enrolled")? != 0,
-        paused_until: opt_time(T, row.try_get("paused_until")?)?,
-        created_at: time(T, row.try_get("created_at")?)?,
+        id: f.person("id")?,
+        name: f.get("name")?,
+        tz: f.get("tz")?,
+        enrolled: f.flag("enrolled")?,
+        paused_until: f.opt_time("paused_until")?,
+        created_at: f.time("created_at")?,
     })
 }
 
 fn answer_row(row: &SqliteRow) -> StoreResult<AnswerRow> {
-    const T: &str = "answers";
-    let question: &str = row.try_get("question")?;
-    let option: &str = row.try_get("option")?;
-    let source: &str = row.try_get("source")?;
+    let f = Fields::of("answers", row);
     Ok(AnswerRow {
         answer: Answer {
-            person: person_id(T, row.try_get("person")?)?,
-            week: week(T, row.try_get("week")?)?,
-            question: QuestionId::parse(question).map_err(|e| corrupt(T, e))?,
-            option: OptionKey::parse(option).map_err(|e| corrupt(T, e))?,
+            person: f.person("person")?,
+            week: f.week("week")?,
+            question: f.parsed("question", QuestionId::parse)?,
+            option: f.parsed("option", OptionKey::parse)?,
         },
-        source: AnswerSource::from_str(source).map_err(|e| corrupt(T, e))?,
-        recorded_at: time(T, row.try_get("recorded_at")?)?,
+        source: f.parsed("source", AnswerSource::from_str)?,
+        recorded_at: f.time("recorded_at")?,
     })
 }
 
 fn checkin_row(row: &SqliteRow) -> StoreResult<CheckinRow> {
-    const T: &str = "checkins";
+    let f = Fields::of("checkins", row);
     Ok(CheckinRow {
-        id: row.try_get("id")?,
-        person: person_id(T, row.try_get("person")?)?,
-        schedule: row.try_get("schedule")?,
-        period: time(T, row.try_get("period")?)?,
-        week: week(T, row.try_get("week")?)?,
-        channel: row.try_get("channel")?,
-        message_ts: row.try_get("message_ts")?,
-        created_at: time(T, row.try_get("created_at")?)?,
+        id: f.get("id")?,
+        person: f.person("person")?,
+        schedule: f.get("schedule")?,
+        period: f.time("period")?,
+        week: f.week("week")?,
+        channel: f.get("channel")?,
+        message_ts: f.get("message_ts")?,
+        created_at: f.time("created_at")?,
+    })
+}
+
+fn assessment_row(row: &SqliteRow) -> StoreResult<AssessmentRow> {
+    let f = Fields::of("assessments", row);
+    Ok(AssessmentRow {
+        person: f.person("person")?,
+        week: f.week("week")?,
+        state: f.get("state")?,
+        ewma: f.get("ewma")?,
+        detail: f.get("detail")?,
+        assessed_at: f.time("assessed_at")?,
+    })
+}
+
+fn nudge_row(row: &SqliteRow) -> StoreResult<NudgeRow> {
+    let f = Fields::of("nudges", row);
+    Ok(NudgeRow {
+        person: f.person("person")?,
+        week: f.week("week")?,
+        sent_at: f.time("sent_at")?,
+        reasons: f.get("reasons")?,
     })
 }
 
 fn outbox_row(row: &SqliteRow) -> StoreResult<OutboxRow> {
-    const T: &str = "outbox";
-    let person: Option<&str> = row.try_get("person")?;
-    let status: &str = row.try_get("status")?;
+    let f = Fields::of("outbox", row);
     Ok(OutboxRow {
-        id: row.try_get("id")?,
-        dedupe_key: row.try_get("dedupe_key")?,
-        person: person.map(|p| person_id(T, p)).transpose()?,
-        kind: row.try_get("kind")?,
-        channel: row.try_get("channel")?,
-        payload: row.try_get("payload")?,
-        status: OutboxStatus::from_str(status).map_err(|e| corrupt(T, e))?,
-        attempts: u32::try_from(row.try_get::<i64, _>("attempts")?).map_err(|e| corrupt(T, e))?,
-        not_before: time(T, row.try_get("not_before")?)?,
-        lease_until: opt_time(T, row.try_get("lease_until")?)?,
-        last_error: row.try_get("last_error")?,
-        response: row.try_get("response")?,
-        created_at: time(T, row.try_get("created_at")?)?,
-        sent_at: opt_time(T, row.try_get("sent_at")?)?,
+        id: f.get("id")?,
+        dedupe_key: f.get("dedupe_key")?,
+        person: f.opt_parsed("person", PersonId::parse)?,
+        kind: f.get("kind")?,
+        channel: f.get("channel")?,
+        payload: f.get("payload")?,
+        status: f.parsed("status", OutboxStatus::from_str)?,
+        attempts: f.count("attempts")?,
+        not_before: f.time("not_before")?,
+        lease_until: f.opt_time("lease_until")?,
+        last_error: f.get("last_error")?,
+        response: f.get("response")?,
+        created_at: f.time("created_at")?,
+        sent_at: f.opt_time("sent_at")?,
     })
 }
 
-/// Inserts or updates one answer in a single statement, so the write lock
-/// is held for one round trip. `revision` counts the writes of a row: 1 on
-/// insert, +1 on each change; no row comes back when the option was already
-/// stored. An unknown person fails the foreign key.
-async fn upsert_answer<'e>(
-    executor: impl sqlx::SqliteExecutor<'e>,
-    answer: &Answer,
-    source: AnswerSource,
-    now: DateTime<Utc>,
-) -> StoreResult<RecordOutcome> {
-    let revision: Option<i64> = sqlx::query_scalar(
-        "INSERT INTO answers (person, week, question, option, source, recorded_at, revision) \
-         VALUES (?, ?, ?, ?, ?, ?, 1) \
-         ON CONFLICT (person, week, question) DO UPDATE SET \
+/// A foreign-key failure means the person a row refers to is unknown.
+fn unknown_person(person: &PersonId) -> impl FnOnce(sqlx::Error) -> StoreError + '_ {
+    move |e| match &e {
+        sqlx::Error::Database(db) if db.kind() == sqlx::error::ErrorKind::ForeignKeyViolation => {
+            StoreError::NotFound(format!("unknown person {person}"))
+        }
+        _ => StoreError::Database(e),
+    }
+}
+
+/// The upsert of answers, up to its `VALUES`. `revision` counts the writes
+/// of a row (1 when inserted, +1 per change) and is returned for every row
+/// written; a row whose option was already stored is not written and returns
+/// nothing. So one statement both stores and says what it did, with the
+/// write lock held for one round trip.
+macro_rules! upsert_answers {
+    (insert) => {
+        "INSERT INTO answers (person, week, question, option, source, recorded_at, revision) "
+    };
+    (on_conflict) => {
+        " ON CONFLICT (person, week, question) DO UPDATE SET \
            option = excluded.option, source = excluded.source, \
            recorded_at = excluded.recorded_at, revision = answers.revision + 1 \
          WHERE answers.option <> excluded.option \
-         RETURNING revision",
-    )
-    .bind(answer.person.as_str())
-    .bind(answer.week.to_string())
-    .bind(answer.question.as_str())
-    .bind(answer.option.as_str())
-    .bind(source.as_str())
-    .bind(millis(now))
-    .fetch_optional(executor)
-    .await
-    .map_err(|e| match &e {
-        sqlx::Error::Database(db) if db.kind() == sqlx::error::ErrorKind::ForeignKeyViolation => {
-            StoreError::NotFound(format!("unknown person {}", answer.person))
-        }
-        _ => StoreError::Database(e),
-    })?;
-    Ok(match revision {
+         RETURNING revision"
+    };
+}
+
+fn outcome_of(revision: Option<i64>) -> RecordOutcome {
+    match revision {
         None => RecordOutcome::Unchanged,
         Some(1) => RecordOutcome::Inserted,
         Some(_) => RecordOutcome::Changed,
-    })
+    }
 }
 
 #[async_trait]
@@ -251,22 +377,30 @@ impl Store for SqliteStore {
     }
 
     async fn person(&self, id: &PersonId) -> StoreResult<Option<PersonRow>> {
-        sqlx::query("SELECT * FROM people WHERE id = ?")
-            .bind(id.as_str())
-            .fetch_optional(&self.pool)
-            .await?
-            .as_ref()
-            .map(person_row)
-            .transpose()
+        sqlx::query(concat!(
+            "SELECT ",
+            columns!(people),
+            " FROM people WHERE id = ?"
+        ))
+        .bind(id.as_str())
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(person_row)
+        .transpose()
     }
 
     async fn people(&self) -> StoreResult<Vec<PersonRow>> {
-        sqlx::query("SELECT * FROM people ORDER BY id")
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(person_row)
-            .collect()
+        sqlx::query(concat!(
+            "SELECT ",
+            columns!(people),
+            " FROM people ORDER BY id"
+        ))
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(person_row)
+        .collect()
     }
 
     async fn set_enrolled(&self, id: &PersonId, enrolled: bool) -> StoreResult<bool> {
@@ -297,7 +431,22 @@ impl Store for SqliteStore {
         source: AnswerSource,
         now: DateTime<Utc>,
     ) -> StoreResult<RecordOutcome> {
-        upsert_answer(&self.pool, answer, source, now).await
+        // The foreign key refuses an unknown person: no read before the write.
+        let revision: Option<i64> = sqlx::query_scalar(concat!(
+            upsert_answers!(insert),
+            "VALUES (?, ?, ?, ?, ?, ?, 1)",
+            upsert_answers!(on_conflict)
+        ))
+        .bind(answer.person.as_str())
+        .bind(answer.week.to_string())
+        .bind(answer.question.as_str())
+        .bind(answer.option.as_str())
+        .bind(source.as_str())
+        .bind(millis(now))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(unknown_person(&answer.person))?;
+        Ok(outcome_of(revision))
     }
 
     async fn import_answers(
@@ -305,50 +454,78 @@ impl Store for SqliteStore {
         answers: &[Answer],
         now: DateTime<Utc>,
     ) -> StoreResult<ImportOutcome> {
-        let mut tx = self.pool.begin().await?;
         let mut outcome = ImportOutcome::default();
-        let mut people: Vec<&PersonId> = answers.iter().map(|a| &a.person).collect();
-        people.sort();
-        people.dedup();
-        for person in people {
-            let inserted = sqlx::query(
-                "INSERT INTO people (id, name, tz, enrolled, paused_until, created_at) \
-                 VALUES (?, NULL, NULL, 0, NULL, ?) ON CONFLICT (id) DO NOTHING",
-            )
-            .bind(person.as_str())
-            .bind(millis(now))
-            .execute(&mut *tx)
-            .await?;
-            outcome.new_people += inserted.rows_affected();
+        if answers.is_empty() {
+            return Ok(outcome);
         }
-        for answer in answers {
-            match upsert_answer(&mut *tx, answer, AnswerSource::Import, now).await? {
-                RecordOutcome::Inserted => outcome.inserted += 1,
-                RecordOutcome::Changed => outcome.changed += 1,
-                RecordOutcome::Unchanged => outcome.unchanged += 1,
+        let now = millis(now);
+        let people: Vec<&str> = answers
+            .iter()
+            .map(|a| a.person.as_str())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        // Dropping the transaction on any error rolls everything back.
+        let mut tx = self.pool.begin().await?;
+        for chunk in people.chunks(IMPORT_BATCH_ROWS) {
+            let mut insert = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO people (id, name, tz, enrolled, paused_until, created_at) ",
+            );
+            insert.push_values(chunk, |mut row, id| {
+                row.push_bind(*id)
+                    .push("NULL, NULL, 0, NULL")
+                    .push_bind(now);
+            });
+            insert.push(" ON CONFLICT (id) DO NOTHING");
+            outcome.new_people += insert.build().execute(&mut *tx).await?.rows_affected();
+        }
+        for chunk in answers.chunks(IMPORT_BATCH_ROWS) {
+            let mut upsert = QueryBuilder::<Sqlite>::new(upsert_answers!(insert));
+            upsert.push_values(chunk, |mut row, answer| {
+                row.push_bind(answer.person.as_str())
+                    .push_bind(answer.week.to_string())
+                    .push_bind(answer.question.as_str())
+                    .push_bind(answer.option.as_str())
+                    .push_bind(AnswerSource::Import.as_str())
+                    .push_bind(now)
+                    .push("1");
+            });
+            upsert.push(upsert_answers!(on_conflict));
+            // SQLite applies the rows in order, so a key repeated within a
+            // chunk counts exactly as it would one statement at a time.
+            let written: Vec<i64> = upsert.build_query_scalar().fetch_all(&mut *tx).await?;
+            for revision in &written {
+                match outcome_of(Some(*revision)) {
+                    RecordOutcome::Inserted => outcome.inserted += 1,
+                    _ => outcome.changed += 1,
+                }
             }
+            outcome.unchanged += (chunk.len() - written.len()) as u64;
         }
         tx.commit().await?;
         Ok(outcome)
     }
 
     async fn answers(&self, person: Option<&PersonId>) -> StoreResult<Vec<AnswerRow>> {
-        let rows = match person {
-            Some(p) => {
-                sqlx::query(
-                    "SELECT * FROM answers WHERE person = ? ORDER BY person, week, question",
-                )
-                .bind(p.as_str())
-                .fetch_all(&self.pool)
-                .await?
-            }
-            None => {
-                sqlx::query("SELECT * FROM answers ORDER BY person, week, question")
-                    .fetch_all(&self.pool)
-                    .await?
-            }
+        let query = match person {
+            Some(p) => sqlx::query(concat!(
+                "SELECT ",
+                columns!(answers),
+                " FROM answers WHERE person = ? ORDER BY person, week, question"
+            ))
+            .bind(p.as_str()),
+            None => sqlx::query(concat!(
+                "SELECT ",
+                columns!(answers),
+                " FROM answers ORDER BY person, week, question"
+            )),
         };
-        rows.iter().map(answer_row).collect()
+        query
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(answer_row)
+            .collect()
     }
 
     async fn week_answers(
@@ -356,22 +533,22 @@ impl Store for SqliteStore {
         person: &PersonId,
         week: IsoWeek,
     ) -> StoreResult<Vec<(QuestionId, OptionKey)>> {
-        const T: &str = "answers";
-        sqlx::query("SELECT question, option FROM answers WHERE person = ? AND week = ?")
-            .bind(person.as_str())
-            .bind(week.to_string())
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(|row| {
-                let question: &str = row.try_get("question")?;
-                let option: &str = row.try_get("option")?;
-                Ok((
-                    QuestionId::parse(question).map_err(|e| corrupt(T, e))?,
-                    OptionKey::parse(option).map_err(|e| corrupt(T, e))?,
-                ))
-            })
-            .collect()
+        sqlx::query(
+            "SELECT question, option FROM answers WHERE person = ? AND week = ? ORDER BY question",
+        )
+        .bind(person.as_str())
+        .bind(week.to_string())
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|row| {
+            let f = Fields::of("answers", row);
+            Ok((
+                f.parsed("question", QuestionId::parse)?,
+                f.parsed("option", OptionKey::parse)?,
+            ))
+        })
+        .collect()
     }
 
     async fn mark_seen(&self, key: &str, now: DateTime<Utc>) -> StoreResult<bool> {
@@ -395,7 +572,8 @@ impl Store for SqliteStore {
         .bind(millis(run.period))
         .bind(millis(now))
         .execute(&self.pool)
-        .await?;
+        .await
+        .map_err(unknown_person(&run.person))?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -404,14 +582,14 @@ impl Store for SqliteStore {
         person: &PersonId,
         schedule: &str,
     ) -> StoreResult<Option<DateTime<Utc>>> {
-        let last: Option<i64> = sqlx::query_scalar(
-            "SELECT MAX(period) FROM schedule_runs WHERE person = ? AND schedule = ?",
+        let row = sqlx::query(
+            "SELECT MAX(period) AS period FROM schedule_runs WHERE person = ? AND schedule = ?",
         )
         .bind(person.as_str())
         .bind(schedule)
         .fetch_one(&self.pool)
         .await?;
-        opt_time("schedule_runs", last)
+        Fields::of("schedule_runs", &row).opt_time("period")
     }
 
     async fn record_checkin(&self, checkin: &CheckinRow) -> StoreResult<Option<i64>> {
@@ -428,7 +606,8 @@ impl Store for SqliteStore {
         .bind(checkin.message_ts.as_deref())
         .bind(millis(checkin.created_at))
         .fetch_optional(&self.pool)
-        .await?;
+        .await
+        .map_err(unknown_person(&checkin.person))?;
         Ok(id)
     }
 
@@ -452,14 +631,18 @@ impl Store for SqliteStore {
         channel: &str,
         message_ts: &str,
     ) -> StoreResult<Option<CheckinRow>> {
-        sqlx::query("SELECT * FROM checkins WHERE channel = ? AND message_ts = ?")
-            .bind(channel)
-            .bind(message_ts)
-            .fetch_optional(&self.pool)
-            .await?
-            .as_ref()
-            .map(checkin_row)
-            .transpose()
+        sqlx::query(concat!(
+            "SELECT ",
+            columns!(checkins),
+            " FROM checkins WHERE channel = ? AND message_ts = ? ORDER BY id DESC LIMIT 1"
+        ))
+        .bind(channel)
+        .bind(message_ts)
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(checkin_row)
+        .transpose()
     }
 
     async fn save_assessment(&self, row: &AssessmentRow) -> StoreResult<()> {
@@ -474,28 +657,23 @@ impl Store for SqliteStore {
         .bind(&row.detail)
         .bind(millis(row.assessed_at))
         .execute(&self.pool)
-        .await?;
+        .await
+        .map_err(unknown_person(&row.person))?;
         Ok(())
     }
 
     async fn latest_assessment(&self, person: &PersonId) -> StoreResult<Option<AssessmentRow>> {
-        const T: &str = "assessments";
-        let row = sqlx::query(
-            "SELECT * FROM assessments WHERE person = ? ORDER BY assessed_at DESC, id DESC LIMIT 1",
-        )
+        // Ties on the instant go to the row saved last.
+        sqlx::query(concat!(
+            "SELECT ",
+            columns!(assessments),
+            " FROM assessments WHERE person = ? ORDER BY assessed_at DESC, id DESC LIMIT 1"
+        ))
         .bind(person.as_str())
         .fetch_optional(&self.pool)
-        .await?;
-        row.map(|row| {
-            Ok(AssessmentRow {
-                person: person_id(T, row.try_get("person")?)?,
-                week: week(T, row.try_get("week")?)?,
-                state: row.try_get("state")?,
-                ewma: row.try_get("ewma")?,
-                detail: row.try_get("detail")?,
-                assessed_at: time(T, row.try_get("assessed_at")?)?,
-            })
-        })
+        .await?
+        .as_ref()
+        .map(assessment_row)
         .transpose()
     }
 
@@ -509,29 +687,27 @@ impl Store for SqliteStore {
         .bind(millis(nudge.sent_at))
         .bind(&nudge.reasons)
         .execute(&self.pool)
-        .await?;
+        .await
+        .map_err(unknown_person(&nudge.person))?;
         Ok(done.rows_affected() == 1)
     }
 
     async fn nudges(&self, person: &PersonId) -> StoreResult<Vec<NudgeRow>> {
-        const T: &str = "nudges";
-        sqlx::query("SELECT * FROM nudges WHERE person = ? ORDER BY sent_at, week")
-            .bind(person.as_str())
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(|row| {
-                Ok(NudgeRow {
-                    person: person_id(T, row.try_get("person")?)?,
-                    week: week(T, row.try_get("week")?)?,
-                    sent_at: time(T, row.try_get("sent_at")?)?,
-                    reasons: row.try_get("reasons")?,
-                })
-            })
-            .collect()
+        sqlx::query(concat!(
+            "SELECT ",
+            columns!(nudges),
+            " FROM nudges WHERE person = ? ORDER BY sent_at, week"
+        ))
+        .bind(person.as_str())
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(nudge_row)
+        .collect()
     }
 
     async fn enqueue(&self, message: &NewOutbox) -> StoreResult<Option<i64>> {
+        // Rows without a dedupe key never conflict (NULLs are distinct).
         let id: Option<i64> = sqlx::query_scalar(
             "INSERT INTO outbox (dedupe_key, person, kind, channel, payload, status, attempts, \
                                  not_before, created_at) \
@@ -557,15 +733,17 @@ impl Store for SqliteStore {
         limit: u32,
     ) -> StoreResult<Vec<OutboxRow>> {
         // One statement: SQLite runs it under the write lock, so two
-        // workers can never claim the same row.
-        let mut rows: Vec<OutboxRow> = sqlx::query(
+        // workers (or processes) can never claim the same row. PostgreSQL
+        // needs `FOR UPDATE SKIP LOCKED` in the subquery for the same.
+        let mut rows = sqlx::query(concat!(
             "UPDATE outbox SET lease_until = ? WHERE id IN ( \
                  SELECT id FROM outbox \
                  WHERE status = 'pending' AND not_before <= ? \
                    AND (lease_until IS NULL OR lease_until <= ?) \
                  ORDER BY not_before, id LIMIT ?) \
-             RETURNING *",
-        )
+             RETURNING ",
+            columns!(outbox)
+        ))
         .bind(millis(lease_until))
         .bind(millis(now))
         .bind(millis(now))
@@ -574,12 +752,15 @@ impl Store for SqliteStore {
         .await?
         .iter()
         .map(outbox_row)
-        .collect::<StoreResult<_>>()?;
+        .collect::<StoreResult<Vec<_>>>()?;
+        // RETURNING comes back in no particular order.
         rows.sort_by_key(|r| (r.not_before, r.id));
         Ok(rows)
     }
 
     async fn outbox_sent(&self, id: i64, now: DateTime<Utc>, response: &str) -> StoreResult<()> {
+        // Recorded whatever the row's state: the message did go out, even
+        // if this worker's lease had expired meanwhile.
         sqlx::query(
             "UPDATE outbox SET status = 'sent', attempts = attempts + 1, lease_until = NULL, \
                                response = ?, sent_at = ? WHERE id = ?",
@@ -598,9 +779,11 @@ impl Store for SqliteStore {
         next_attempt: DateTime<Utc>,
         error: &str,
     ) -> StoreResult<()> {
+        // Only a pending row: a late report from a worker whose lease
+        // expired must not reopen a row another worker has since finished.
         sqlx::query(
             "UPDATE outbox SET attempts = attempts + 1, lease_until = NULL, not_before = ?, \
-                               last_error = ? WHERE id = ?",
+                               last_error = ? WHERE id = ? AND status = 'pending'",
         )
         .bind(millis(next_attempt))
         .bind(error)
@@ -611,9 +794,10 @@ impl Store for SqliteStore {
     }
 
     async fn outbox_failed(&self, id: i64, _now: DateTime<Utc>, error: &str) -> StoreResult<()> {
+        // Only a pending row: a row another worker delivered stays sent.
         sqlx::query(
             "UPDATE outbox SET status = 'failed', attempts = attempts + 1, lease_until = NULL, \
-                               last_error = ? WHERE id = ?",
+                               last_error = ? WHERE id = ? AND status = 'pending'",
         )
         .bind(error)
         .bind(id)
@@ -623,13 +807,17 @@ impl Store for SqliteStore {
     }
 
     async fn outbox_row(&self, id: i64) -> StoreResult<Option<OutboxRow>> {
-        sqlx::query("SELECT * FROM outbox WHERE id = ?")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
-            .as_ref()
-            .map(outbox_row)
-            .transpose()
+        sqlx::query(concat!(
+            "SELECT ",
+            columns!(outbox),
+            " FROM outbox WHERE id = ?"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(outbox_row)
+        .transpose()
     }
 
     async fn outbox_counts(&self) -> StoreResult<OutboxCounts> {
@@ -637,13 +825,13 @@ impl Store for SqliteStore {
             .fetch_all(&self.pool)
             .await?;
         let mut counts = OutboxCounts::default();
-        for row in rows {
-            let n = u64::try_from(row.try_get::<i64, _>("n")?).unwrap_or(0);
-            match OutboxStatus::from_str(row.try_get("status")?) {
-                Ok(OutboxStatus::Pending) => counts.pending = n,
-                Ok(OutboxStatus::Sent) => counts.sent = n,
-                Ok(OutboxStatus::Failed) => counts.failed = n,
-                Err(e) => return Err(corrupt("outbox", e)),
+        for row in &rows {
+            let f = Fields::of("outbox", row);
+            let n = f.count("n")?;
+            match f.parsed("status", OutboxStatus::from_str)? {
+                OutboxStatus::Pending => counts.pending = n,
+                OutboxStatus::Sent => counts.sent = n,
+                OutboxStatus::Failed => counts.failed = n,
             }
         }
         Ok(counts)
@@ -653,7 +841,8 @@ impl Store for SqliteStore {
         let mut tx = self.pool.begin().await?;
         let id = person.as_str();
         // Children first, each counted, so the report is exact whatever the
-        // cascade would have done.
+        // cascade would have done. Outbox rows carry no foreign key (a
+        // message may be about nobody) and go explicitly.
         let mut delete = async |sql: &'static str| -> StoreResult<u64> {
             Ok(sqlx::query(sql)
                 .bind(id)

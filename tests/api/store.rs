@@ -1,528 +1,988 @@
-//! The store's contract, written once against `Arc<dyn Store>` and run on a
-//! real SQLite file per test (and on any other engine opened the same way).
+//! The store's contract, written once against `Arc<dyn Store>` in
+//! [`contract`] and run by `contract_tests!` on a fresh real SQLite file per
+//! test. Another engine reuses every behaviour with one more invocation of
+//! the macro and a [`TestDb`] constructor of its own. Set-ups that only one
+//! engine can make (tampering with tables, a trigger that refuses rows,
+//! the migrations table) follow in [`on_sqlite_only`].
 
+use std::future::Future;
 use std::sync::Arc;
 
-use chrono::{DateTime, Duration, Utc};
-use nudged::domain::{Answer, PersonId};
-use nudged::store::{
-    self, AnswerSource, AssessmentRow, CheckinRow, NewOutbox, NewPerson, NudgeRow, OutboxStatus,
-    RecordOutcome, ScheduleRun, Store, StoreError,
-};
+use chrono::Duration;
+use nudged::store::{self, Store, StoreError};
 
-use crate::helpers::test_now;
+use crate::helpers::{WAIT, test_now};
 
-/// A fresh SQLite store in its own temp directory (kept alive with it).
-async fn sqlite() -> (tempfile::TempDir, Arc<dyn Store>) {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("nudged.db").display());
-    let store = store::open(&url).await.unwrap();
-    (dir, store)
+/// Handles opened onto one database by the concurrency tests, as separate
+/// processes (the daemon, the CLI, replicas) would open it.
+const HANDLES: usize = 4;
+
+/// A fresh, empty database and the URL that opens it.
+pub struct TestDb {
+    pub url: String,
+    /// Keeps the SQLite file's directory alive as long as the database.
+    _dir: tempfile::TempDir,
 }
 
-fn pid(id: &str) -> PersonId {
-    PersonId::parse(id).unwrap()
-}
+impl TestDb {
+    /// A SQLite file that does not exist yet, in a directory that does not
+    /// exist yet either.
+    pub fn sqlite() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("data/nudged.db").display());
+        Self { url, _dir: dir }
+    }
 
-fn answer(person: &str, week: &str, question: &str, option: &str) -> Answer {
-    Answer {
-        person: pid(person),
-        week: week.parse().unwrap(),
-        question: nudged::domain::QuestionId::parse(question).unwrap(),
-        option: nudged::domain::OptionKey::parse(option).unwrap(),
+    /// A new handle on the database, with its own connections, running
+    /// migrations as every opener does.
+    pub async fn open(&self) -> Arc<dyn Store> {
+        store::open(&self.url).await.unwrap()
     }
 }
 
-async fn add(store: &dyn Store, id: &str) {
-    store
-        .upsert_person(
-            &NewPerson {
-                id: pid(id),
-                name: Some(format!("{id} name")),
-                tz: Some("Europe/Berlin".into()),
-                enrolled: true,
-            },
-            test_now(),
-        )
+/// Fails the test instead of hanging it.
+async fn within_time<T>(test: impl Future<Output = T>) -> T {
+    tokio::time::timeout(WAIT, test)
         .await
-        .unwrap();
+        .expect("store test did not finish in time")
 }
 
-fn outbox_message(key: Option<&str>, person: Option<&str>, not_before: DateTime<Utc>) -> NewOutbox {
-    NewOutbox {
-        dedupe_key: key.map(str::to_owned),
-        person: person.map(pid),
-        kind: "post".into(),
-        channel: "D1".into(),
-        payload: "{}".into(),
-        not_before,
-        created_at: test_now(),
+/// One `#[tokio::test]` per behaviour of [`contract`], each on a fresh
+/// database made by `$db`.
+macro_rules! contract_tests {
+    ($db:expr) => {
+        contract_tests!(@one $db;
+            upserting_a_person_keeps_what_they_chose_themselves,
+            enrolment_and_pauses_change_only_known_people,
+            an_answer_is_inserted_changed_or_left_unchanged,
+            an_answer_for_an_unknown_person_is_refused,
+            week_answers_are_one_persons_answers_for_one_week,
+            import_adds_unknown_people_unenrolled_and_counts_what_it_did,
+            reimporting_the_same_history_changes_nothing,
+            a_hundred_thousand_answers_import_in_one_go,
+            an_event_is_seen_once,
+            the_last_run_is_the_newest_claimed_occurrence,
+            a_checkin_is_recorded_once_and_found_where_its_prompt_landed,
+            the_latest_assessment_wins,
+            a_nudge_is_recorded_once_per_week,
+            an_outbox_message_is_deduplicated_by_its_key_only,
+            due_outbox_rows_are_claimed_oldest_first,
+            a_leased_outbox_row_is_claimed_again_only_after_its_lease_expires,
+            every_delivery_attempt_is_counted_and_clears_the_lease,
+            a_late_report_does_not_reopen_a_finished_row,
+            forget_removes_every_row_of_one_person_and_nothing_of_another,
+        );
+        contract_tests!(@many $db;
+            fifty_concurrent_claims_of_one_run_succeed_once,
+            concurrent_outbox_claimers_never_share_a_row,
+        );
+        contract_tests!(@db $db;
+            data_survives_closing_and_reopening,
+            concurrent_first_opens_all_succeed,
+        );
+    };
+    (@one $db:expr; $($name:ident),* $(,)?) => {$(
+        #[tokio::test]
+        async fn $name() {
+            let db = $db;
+            within_time(contract::$name(db.open().await)).await;
+        }
+    )*};
+    (@many $db:expr; $($name:ident),* $(,)?) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn $name() {
+            let db = $db;
+            let mut handles = Vec::new();
+            for _ in 0..HANDLES {
+                handles.push(db.open().await);
+            }
+            within_time(contract::$name(handles)).await;
+        }
+    )*};
+    (@db $db:expr; $($name:ident),* $(,)?) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn $name() {
+            let db = $db;
+            within_time(contract::$name(&db)).await;
+        }
+    )*};
+}
+
+mod on_sqlite {
+    use super::*;
+
+    contract_tests!(TestDb::sqlite());
+}
+
+/// What every engine must do, whatever it is.
+mod contract {
+    use std::sync::Arc;
+
+    use chrono::{DateTime, Duration, Utc};
+    use nudged::domain::{Answer, OptionKey, PersonId, QuestionId};
+    use nudged::store::{
+        AnswerSource, AssessmentRow, CheckinRow, ForgetReport, ImportOutcome, NewOutbox, NewPerson,
+        NudgeRow, OutboxStatus, RecordOutcome, ScheduleRun, Store, StoreError,
+    };
+
+    use super::TestDb;
+    use crate::helpers::test_now;
+
+    // ---- fixtures -------------------------------------------------------
+
+    pub fn pid(id: &str) -> PersonId {
+        PersonId::parse(id).unwrap()
     }
-}
 
-#[tokio::test]
-async fn upserting_a_person_keeps_what_they_chose_themselves() {
-    let (_dir, store) = sqlite().await;
-    add(store.as_ref(), "U1").await;
-    let until = test_now() + Duration::days(14);
-    assert!(
+    pub fn answer(person: &str, week: &str, question: &str, option: &str) -> Answer {
+        Answer {
+            person: pid(person),
+            week: week.parse().unwrap(),
+            question: QuestionId::parse(question).unwrap(),
+            option: OptionKey::parse(option).unwrap(),
+        }
+    }
+
+    /// `n` answers of one person, each to a different question or week.
+    pub fn history(person: &str, n: usize) -> Vec<Answer> {
+        const QUESTIONS: [&str; 7] = [
+            "decisions",
+            "stakeholders",
+            "tradeoffs",
+            "focus",
+            "reversibility",
+            "continuity",
+            "capacity",
+        ];
+        (2000..2100)
+            .flat_map(|year| (1..=52).map(move |week| format!("{year}-W{week:02}")))
+            .flat_map(|week| QUESTIONS.map(|q| answer(person, &week, q, "x")))
+            .take(n)
+            .collect()
+    }
+
+    pub async fn add(store: &dyn Store, id: &str) {
         store
-            .set_paused_until(&pid("U1"), Some(until))
+            .upsert_person(
+                &NewPerson {
+                    id: pid(id),
+                    name: Some(format!("{id} name")),
+                    tz: Some("Europe/Berlin".into()),
+                    enrolled: true,
+                },
+                test_now(),
+            )
+            .await
+            .unwrap();
+    }
+
+    fn message(key: Option<&str>, person: Option<&str>, not_before: DateTime<Utc>) -> NewOutbox {
+        NewOutbox {
+            dedupe_key: key.map(str::to_owned),
+            person: person.map(pid),
+            kind: "post".into(),
+            channel: "D1".into(),
+            payload: "{}".into(),
+            not_before,
+            created_at: test_now(),
+        }
+    }
+
+    fn checkin(person: &str, period: DateTime<Utc>) -> CheckinRow {
+        CheckinRow {
+            id: 0,
+            person: pid(person),
+            schedule: "weekly-checkin".into(),
+            period,
+            week: "2026-W47".parse().unwrap(),
+            channel: None,
+            message_ts: None,
+            created_at: test_now(),
+        }
+    }
+
+    fn run(person: &str, schedule: &str, period: DateTime<Utc>) -> ScheduleRun {
+        ScheduleRun {
+            person: pid(person),
+            schedule: schedule.into(),
+            period,
+        }
+    }
+
+    fn assessment(person: &str, state: &str, assessed_at: DateTime<Utc>) -> AssessmentRow {
+        AssessmentRow {
+            person: pid(person),
+            week: "2026-W47".parse().unwrap(),
+            state: state.into(),
+            ewma: Some(0.5),
+            detail: "{}".into(),
+            assessed_at,
+        }
+    }
+
+    fn nudge(person: &str, week: &str) -> NudgeRow {
+        NudgeRow {
+            person: pid(person),
+            week: week.parse().unwrap(),
+            sent_at: test_now(),
+            reasons: "[]".into(),
+        }
+    }
+
+    async fn options(store: &dyn Store, person: &str) -> Vec<String> {
+        store
+            .answers(Some(&pid(person)))
             .await
             .unwrap()
-    );
-    assert!(store.set_enrolled(&pid("U1"), false).await.unwrap());
-    // The roster is synced again at the next start, with a new zone.
-    store
-        .upsert_person(
-            &NewPerson {
-                id: pid("U1"),
-                name: None,
-                tz: Some("America/New_York".into()),
-                enrolled: true,
-            },
-            test_now(),
-        )
-        .await
-        .unwrap();
-    let p = store.person(&pid("U1")).await.unwrap().unwrap();
-    assert!(!p.enrolled);
-    assert_eq!(p.paused_until, Some(until));
-    assert_eq!(p.tz.as_deref(), Some("America/New_York"));
-    assert_eq!(p.name.as_deref(), Some("U1 name"));
-    assert!(!store.set_enrolled(&pid("U9"), true).await.unwrap());
-    assert!(store.person(&pid("U9")).await.unwrap().is_none());
-}
-
-#[tokio::test]
-async fn an_answer_is_inserted_changed_or_left_unchanged() {
-    let (_dir, store) = sqlite().await;
-    add(store.as_ref(), "U1").await;
-    let a = answer("U1", "2026-W47", "focus", "mixed");
-    let now = test_now();
-    assert_eq!(
-        store
-            .record_answer(&a, AnswerSource::Button, now)
-            .await
-            .unwrap(),
-        RecordOutcome::Inserted
-    );
-    assert_eq!(
-        store
-            .record_answer(&a, AnswerSource::Button, now)
-            .await
-            .unwrap(),
-        RecordOutcome::Unchanged
-    );
-    let b = answer("U1", "2026-W47", "focus", "deciding");
-    assert_eq!(
-        store
-            .record_answer(&b, AnswerSource::Text, now)
-            .await
-            .unwrap(),
-        RecordOutcome::Changed
-    );
-    let rows = store.answers(Some(&pid("U1"))).await.unwrap();
-    assert_eq!(rows.len(), 1);
-    assert_eq!(rows[0].answer, b);
-    assert_eq!(rows[0].source, AnswerSource::Text);
-}
-
-#[tokio::test]
-async fn an_answer_for_an_unknown_person_is_refused() {
-    let (_dir, store) = sqlite().await;
-    let err = store
-        .record_answer(
-            &answer("U9", "2026-W47", "focus", "mixed"),
-            AnswerSource::Button,
-            test_now(),
-        )
-        .await
-        .unwrap_err();
-    assert!(matches!(err, StoreError::NotFound(_)), "{err}");
-    assert!(store.answers(None).await.unwrap().is_empty());
-}
-
-#[tokio::test]
-async fn import_adds_people_unenrolled_and_reimport_changes_nothing() {
-    let (_dir, store) = sqlite().await;
-    add(store.as_ref(), "U1").await;
-    let history = vec![
-        answer("U1", "2026-W46", "decisions", "3-5"),
-        answer("U2", "2026-W46", "decisions", "0"),
-        answer("U2", "2026-W47", "capacity", "none"),
-    ];
-    let first = store.import_answers(&history, test_now()).await.unwrap();
-    assert_eq!(
-        (
-            first.inserted,
-            first.changed,
-            first.unchanged,
-            first.new_people
-        ),
-        (3, 0, 0, 1)
-    );
-    let again = store.import_answers(&history, test_now()).await.unwrap();
-    assert_eq!(
-        (
-            again.inserted,
-            again.changed,
-            again.unchanged,
-            again.new_people
-        ),
-        (0, 0, 3, 0)
-    );
-    assert!(!store.person(&pid("U2")).await.unwrap().unwrap().enrolled);
-    assert!(store.person(&pid("U1")).await.unwrap().unwrap().enrolled);
-}
-
-#[tokio::test]
-async fn a_failing_import_leaves_nothing_behind() {
-    let (_dir, store) = sqlite().await;
-    // Make the second person's insert fail inside the transaction: a
-    // trigger stands in for any constraint a real database could hit.
-    let nudged_store = nudged::store::sqlite::SqliteStore::open(&format!(
-        "sqlite://{}",
-        _dir.path().join("nudged.db").display()
-    ))
-    .await
-    .unwrap();
-    sqlx::query("CREATE TRIGGER refuse_u3 BEFORE INSERT ON answers WHEN NEW.person = 'U3' BEGIN SELECT RAISE(ABORT, 'refused'); END")
-        .execute(nudged_store.pool())
-        .await
-        .unwrap();
-    let history = vec![
-        answer("U2", "2026-W46", "decisions", "0"),
-        answer("U3", "2026-W46", "decisions", "0"),
-    ];
-    assert!(store.import_answers(&history, test_now()).await.is_err());
-    assert!(store.answers(None).await.unwrap().is_empty());
-    assert!(store.people().await.unwrap().is_empty());
-}
-
-#[tokio::test]
-async fn an_event_is_seen_once() {
-    let (_dir, store) = sqlite().await;
-    assert!(store.mark_seen("event:Ev1", test_now()).await.unwrap());
-    assert!(!store.mark_seen("event:Ev1", test_now()).await.unwrap());
-    assert!(store.mark_seen("event:Ev2", test_now()).await.unwrap());
-}
-
-#[tokio::test]
-async fn fifty_concurrent_claims_of_one_run_succeed_once() {
-    let (_dir, store) = sqlite().await;
-    add(store.as_ref(), "U1").await;
-    let run = ScheduleRun {
-        person: pid("U1"),
-        schedule: "weekly-checkin".into(),
-        period: test_now(),
-    };
-    let claims = (0..50).map(|_| {
-        let store = store.clone();
-        let run = run.clone();
-        tokio::spawn(async move { store.claim_run(&run, test_now()).await.unwrap() })
-    });
-    let mut won = 0;
-    for claim in claims {
-        won += usize::from(claim.await.unwrap());
+            .into_iter()
+            .map(|row| row.answer.option.as_str().to_owned())
+            .collect()
     }
-    assert_eq!(won, 1);
-    assert_eq!(
-        store.last_run(&pid("U1"), "weekly-checkin").await.unwrap(),
-        Some(test_now())
-    );
-    let later = ScheduleRun {
-        period: test_now() + Duration::weeks(1),
-        ..run
-    };
-    assert!(store.claim_run(&later, test_now()).await.unwrap());
-    assert_eq!(
-        store.last_run(&pid("U1"), "weekly-checkin").await.unwrap(),
-        Some(later.period)
-    );
-    assert_eq!(store.last_run(&pid("U1"), "reminder").await.unwrap(), None);
-}
 
-#[tokio::test]
-async fn a_checkin_is_found_by_where_its_prompt_landed() {
-    let (_dir, store) = sqlite().await;
-    add(store.as_ref(), "U1").await;
-    let checkin = CheckinRow {
-        id: 0,
-        person: pid("U1"),
-        schedule: "weekly-checkin".into(),
-        period: test_now(),
-        week: "2026-W47".parse().unwrap(),
-        channel: None,
-        message_ts: None,
-        created_at: test_now(),
-    };
-    assert_eq!(store.record_checkin(&checkin).await.unwrap(), Some(1));
-    assert!(
-        store.record_checkin(&checkin).await.unwrap().is_none(),
-        "unique per person, schedule, period"
-    );
-    assert!(
+    // ---- people ---------------------------------------------------------
+
+    pub async fn upserting_a_person_keeps_what_they_chose_themselves(store: Arc<dyn Store>) {
+        add(store.as_ref(), "U1").await;
+        let until = test_now() + Duration::days(14);
+        assert!(
+            store
+                .set_paused_until(&pid("U1"), Some(until))
+                .await
+                .unwrap()
+        );
+        assert!(store.set_enrolled(&pid("U1"), false).await.unwrap());
+        // The roster is synced again at the next start, with a new zone
+        // and no name.
         store
+            .upsert_person(
+                &NewPerson {
+                    id: pid("U1"),
+                    name: None,
+                    tz: Some("America/New_York".into()),
+                    enrolled: true,
+                },
+                test_now() + Duration::days(1),
+            )
+            .await
+            .unwrap();
+        let person = store.person(&pid("U1")).await.unwrap().unwrap();
+        assert!(!person.enrolled);
+        assert_eq!(person.paused_until, Some(until));
+        assert_eq!(person.tz.as_deref(), Some("America/New_York"));
+        assert_eq!(person.name.as_deref(), Some("U1 name"));
+        assert_eq!(person.created_at, test_now());
+    }
+
+    pub async fn enrolment_and_pauses_change_only_known_people(store: Arc<dyn Store>) {
+        add(store.as_ref(), "U2").await;
+        add(store.as_ref(), "U1").await;
+        assert!(!store.set_enrolled(&pid("U9"), true).await.unwrap());
+        assert!(!store.set_paused_until(&pid("U9"), None).await.unwrap());
+        assert!(store.person(&pid("U9")).await.unwrap().is_none());
+        assert!(
+            store
+                .set_paused_until(&pid("U1"), Some(test_now()))
+                .await
+                .unwrap()
+        );
+        assert!(store.set_paused_until(&pid("U1"), None).await.unwrap());
+        let people = store.people().await.unwrap();
+        let ids: Vec<&str> = people.iter().map(|p| p.id.as_str()).collect();
+        assert_eq!(ids, ["U1", "U2"], "ordered by id");
+        assert!(
+            people
+                .iter()
+                .all(|p| p.enrolled && p.paused_until.is_none())
+        );
+    }
+
+    // ---- answers --------------------------------------------------------
+
+    pub async fn an_answer_is_inserted_changed_or_left_unchanged(store: Arc<dyn Store>) {
+        add(store.as_ref(), "U1").await;
+        let first = answer("U1", "2026-W47", "focus", "mixed");
+        let now = test_now();
+        let record = async |a: &Answer, source, at| store.record_answer(a, source, at).await;
+        assert_eq!(
+            record(&first, AnswerSource::Button, now).await.unwrap(),
+            RecordOutcome::Inserted
+        );
+        assert_eq!(
+            record(&first, AnswerSource::Text, now + Duration::minutes(1))
+                .await
+                .unwrap(),
+            RecordOutcome::Unchanged
+        );
+        let rows = store.answers(Some(&pid("U1"))).await.unwrap();
+        assert_eq!(
+            (rows[0].source, rows[0].recorded_at),
+            (AnswerSource::Button, now),
+            "an unchanged answer writes nothing"
+        );
+        let second = answer("U1", "2026-W47", "focus", "deciding");
+        let later = now + Duration::minutes(2);
+        assert_eq!(
+            record(&second, AnswerSource::Text, later).await.unwrap(),
+            RecordOutcome::Changed
+        );
+        assert_eq!(
+            record(&first, AnswerSource::Button, later).await.unwrap(),
+            RecordOutcome::Changed,
+            "changing back is a change too"
+        );
+        let rows = store.answers(Some(&pid("U1"))).await.unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].answer, first);
+        assert_eq!(
+            (rows[0].source, rows[0].recorded_at),
+            (AnswerSource::Button, later)
+        );
+    }
+
+    pub async fn an_answer_for_an_unknown_person_is_refused(store: Arc<dyn Store>) {
+        let err = store
+            .record_answer(
+                &answer("U9", "2026-W47", "focus", "mixed"),
+                AnswerSource::Button,
+                test_now(),
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::NotFound(_)), "{err}");
+        assert!(store.answers(None).await.unwrap().is_empty());
+        assert!(store.people().await.unwrap().is_empty());
+    }
+
+    pub async fn week_answers_are_one_persons_answers_for_one_week(store: Arc<dyn Store>) {
+        for a in [
+            answer("U1", "2026-W47", "focus", "mixed"),
+            answer("U1", "2026-W47", "capacity", "yes"),
+            answer("U1", "2026-W46", "focus", "tracking"),
+            answer("U2", "2026-W47", "focus", "deciding"),
+        ] {
+            add(store.as_ref(), a.person.as_str()).await;
+            store
+                .record_answer(&a, AnswerSource::Button, test_now())
+                .await
+                .unwrap();
+        }
+        let mut week = store
+            .week_answers(&pid("U1"), "2026-W47".parse().unwrap())
+            .await
+            .unwrap();
+        week.sort();
+        let week: Vec<(&str, &str)> = week.iter().map(|(q, o)| (q.as_str(), o.as_str())).collect();
+        assert_eq!(week, [("capacity", "yes"), ("focus", "mixed")]);
+        let all: Vec<String> = store
+            .answers(None)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| {
+                format!(
+                    "{} {} {}",
+                    r.answer.person, r.answer.week, r.answer.question
+                )
+            })
+            .collect();
+        assert_eq!(
+            all,
+            [
+                "U1 2026-W46 focus",
+                "U1 2026-W47 capacity",
+                "U1 2026-W47 focus",
+                "U2 2026-W47 focus"
+            ],
+            "ordered by person, week, question"
+        );
+    }
+
+    // ---- import ---------------------------------------------------------
+
+    pub async fn import_adds_unknown_people_unenrolled_and_counts_what_it_did(
+        store: Arc<dyn Store>,
+    ) {
+        add(store.as_ref(), "U1").await;
+        store
+            .record_answer(
+                &answer("U1", "2026-W46", "focus", "mixed"),
+                AnswerSource::Button,
+                test_now(),
+            )
+            .await
+            .unwrap();
+        let file = [
+            answer("U1", "2026-W46", "focus", "deciding"),
+            answer("U1", "2026-W46", "decisions", "3-5"),
+            answer("U2", "2026-W46", "decisions", "0"),
+            // The same key twice in one file: the later line wins.
+            answer("U2", "2026-W47", "capacity", "none"),
+            answer("U2", "2026-W47", "capacity", "yes"),
+            answer("U3", "2026-W47", "capacity", "yes"),
+            answer("U3", "2026-W47", "capacity", "yes"),
+        ];
+        let outcome = store.import_answers(&file, test_now()).await.unwrap();
+        assert_eq!(
+            outcome,
+            ImportOutcome {
+                inserted: 4,
+                changed: 2,
+                unchanged: 1,
+                new_people: 2
+            }
+        );
+        assert!(store.person(&pid("U1")).await.unwrap().unwrap().enrolled);
+        for id in ["U2", "U3"] {
+            let person = store.person(&pid(id)).await.unwrap().unwrap();
+            assert!(!person.enrolled, "{id} is known from history only");
+            assert_eq!(person.name, None);
+        }
+        assert_eq!(options(store.as_ref(), "U1").await, ["3-5", "deciding"]);
+        assert_eq!(options(store.as_ref(), "U2").await, ["0", "yes"]);
+        let sources: Vec<AnswerSource> = store
+            .answers(Some(&pid("U2")))
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.source)
+            .collect();
+        assert_eq!(sources, [AnswerSource::Import, AnswerSource::Import]);
+        assert_eq!(
+            store.import_answers(&[], test_now()).await.unwrap(),
+            ImportOutcome::default()
+        );
+    }
+
+    pub async fn reimporting_the_same_history_changes_nothing(store: Arc<dyn Store>) {
+        let mut file = history("U1", 1200);
+        file.extend(history("U2", 30));
+        let first = store.import_answers(&file, test_now()).await.unwrap();
+        assert_eq!((first.inserted, first.new_people), (1230, 2));
+        let before = store.answers(None).await.unwrap();
+        let again = store
+            .import_answers(&file, test_now() + Duration::days(1))
+            .await
+            .unwrap();
+        assert_eq!(
+            again,
+            ImportOutcome {
+                unchanged: 1230,
+                ..ImportOutcome::default()
+            }
+        );
+        assert_eq!(store.answers(None).await.unwrap(), before);
+    }
+
+    pub async fn a_hundred_thousand_answers_import_in_one_go(store: Arc<dyn Store>) {
+        let file: Vec<Answer> = (0..100)
+            .flat_map(|p| history(&format!("U{p}"), 1000))
+            .collect();
+        let outcome = store.import_answers(&file, test_now()).await.unwrap();
+        assert_eq!((outcome.inserted, outcome.new_people), (100_000, 100));
+        assert_eq!(store.answers(None).await.unwrap().len(), 100_000);
+    }
+
+    /// Call after arranging, by means of the engine, that the database
+    /// refuses any answer of person `refused` (an import may fail midway
+    /// for reasons outside the store's control: a full disk, a constraint).
+    pub async fn a_failing_import_leaves_nothing_behind(store: Arc<dyn Store>, refused: &str) {
+        add(store.as_ref(), "U1").await;
+        store
+            .record_answer(
+                &answer("U1", "2026-W46", "focus", "mixed"),
+                AnswerSource::Button,
+                test_now(),
+            )
+            .await
+            .unwrap();
+        let mut file = vec![answer("U1", "2026-W46", "focus", "deciding")];
+        file.extend(history("U2", 2000));
+        file.push(answer(refused, "2026-W46", "focus", "mixed"));
+        assert!(store.import_answers(&file, test_now()).await.is_err());
+        assert_eq!(options(store.as_ref(), "U1").await, ["mixed"]);
+        assert_eq!(store.answers(None).await.unwrap().len(), 1);
+        let people: Vec<PersonId> = store
+            .people()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|p| p.id)
+            .collect();
+        assert_eq!(people, [pid("U1")]);
+    }
+
+    pub async fn an_event_is_seen_once(store: Arc<dyn Store>) {
+        assert!(store.mark_seen("event:Ev1", test_now()).await.unwrap());
+        assert!(!store.mark_seen("event:Ev1", test_now()).await.unwrap());
+        assert!(store.mark_seen("event:Ev2", test_now()).await.unwrap());
+    }
+
+    // ---- schedules and check-ins ---------------------------------------
+
+    pub async fn fifty_concurrent_claims_of_one_run_succeed_once(handles: Vec<Arc<dyn Store>>) {
+        add(handles[0].as_ref(), "U1").await;
+        let occurrence = run("U1", "weekly-checkin", test_now());
+        let claims: Vec<_> = (0..50)
+            .map(|i| {
+                let store = handles[i % handles.len()].clone();
+                let occurrence = occurrence.clone();
+                tokio::spawn(async move { store.claim_run(&occurrence, test_now()).await })
+            })
+            .collect();
+        let mut won = 0;
+        for claim in claims {
+            won += usize::from(claim.await.unwrap().unwrap());
+        }
+        assert_eq!(won, 1);
+    }
+
+    pub async fn the_last_run_is_the_newest_claimed_occurrence(store: Arc<dyn Store>) {
+        add(store.as_ref(), "U1").await;
+        add(store.as_ref(), "U2").await;
+        let now = test_now();
+        assert_eq!(store.last_run(&pid("U1"), "weekly").await.unwrap(), None);
+        for period in [now, now + Duration::weeks(1), now - Duration::weeks(1)] {
+            assert!(
+                store
+                    .claim_run(&run("U1", "weekly", period), now)
+                    .await
+                    .unwrap()
+            );
+        }
+        assert!(
+            store
+                .claim_run(&run("U2", "weekly", now + Duration::weeks(5)), now)
+                .await
+                .unwrap()
+        );
+        assert!(
+            store
+                .claim_run(&run("U1", "trend", now + Duration::weeks(5)), now)
+                .await
+                .unwrap()
+        );
+        assert_eq!(
+            store.last_run(&pid("U1"), "weekly").await.unwrap(),
+            Some(now + Duration::weeks(1))
+        );
+        let err = store
+            .claim_run(&run("U9", "weekly", now), now)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::NotFound(_)), "{err}");
+    }
+
+    pub async fn a_checkin_is_recorded_once_and_found_where_its_prompt_landed(
+        store: Arc<dyn Store>,
+    ) {
+        add(store.as_ref(), "U1").await;
+        let first = checkin("U1", test_now());
+        let id = store.record_checkin(&first).await.unwrap().unwrap();
+        assert_eq!(
+            store.record_checkin(&first).await.unwrap(),
+            None,
+            "unique per person, schedule, period"
+        );
+        let next_week = checkin("U1", test_now() + Duration::weeks(1));
+        let other = store.record_checkin(&next_week).await.unwrap().unwrap();
+        assert_ne!(id, other);
+        assert!(
+            store
+                .checkin_by_message("D1", "1.2")
+                .await
+                .unwrap()
+                .is_none()
+        );
+        store.set_checkin_message(id, "D1", "1.2").await.unwrap();
+        let found = store
             .checkin_by_message("D1", "1.2")
             .await
             .unwrap()
-            .is_none()
-    );
-    // The first check-in row has id 1.
-    store.set_checkin_message(1, "D1", "1.2").await.unwrap();
-    let found = store
-        .checkin_by_message("D1", "1.2")
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(found.person, pid("U1"));
-    assert_eq!(found.week.to_string(), "2026-W47");
-}
+            .unwrap();
+        assert_eq!(
+            found,
+            CheckinRow {
+                id,
+                channel: Some("D1".into()),
+                message_ts: Some("1.2".into()),
+                ..first
+            }
+        );
+        assert!(
+            store
+                .checkin_by_message("D2", "1.2")
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
 
-#[tokio::test]
-async fn the_latest_assessment_wins_and_nudges_are_unique_per_week() {
-    let (_dir, store) = sqlite().await;
-    add(store.as_ref(), "U1").await;
-    for (i, state) in ["building", "sustained"].iter().enumerate() {
+    // ---- assessments and nudges ----------------------------------------
+
+    pub async fn the_latest_assessment_wins(store: Arc<dyn Store>) {
+        add(store.as_ref(), "U1").await;
+        add(store.as_ref(), "U2").await;
+        let now = test_now();
+        assert!(store.latest_assessment(&pid("U1")).await.unwrap().is_none());
         store
-            .save_assessment(&AssessmentRow {
-                person: pid("U1"),
-                week: "2026-W47".parse().unwrap(),
-                state: (*state).into(),
-                ewma: Some(0.5 + i as f64 / 10.0),
-                detail: "{}".into(),
-                assessed_at: test_now() + Duration::minutes(i as i64),
+            .save_assessment(&assessment("U1", "building", now))
+            .await
+            .unwrap();
+        let sustained = AssessmentRow {
+            ewma: None,
+            ..assessment("U1", "sustained", now + Duration::minutes(1))
+        };
+        store.save_assessment(&sustained).await.unwrap();
+        // Same instant as the previous one: the one saved last wins.
+        let nudged = assessment("U1", "nudged", now + Duration::minutes(1));
+        store.save_assessment(&nudged).await.unwrap();
+        store
+            .save_assessment(&assessment("U2", "building", now + Duration::hours(1)))
+            .await
+            .unwrap();
+        assert_eq!(
+            store.latest_assessment(&pid("U1")).await.unwrap(),
+            Some(nudged)
+        );
+    }
+
+    pub async fn a_nudge_is_recorded_once_per_week(store: Arc<dyn Store>) {
+        add(store.as_ref(), "U1").await;
+        assert!(store.record_nudge(&nudge("U1", "2026-W47")).await.unwrap());
+        let again = NudgeRow {
+            reasons: "[\"other\"]".into(),
+            ..nudge("U1", "2026-W47")
+        };
+        assert!(!store.record_nudge(&again).await.unwrap());
+        let later = NudgeRow {
+            sent_at: test_now() + Duration::weeks(20),
+            ..nudge("U1", "2027-W15")
+        };
+        assert!(store.record_nudge(&later).await.unwrap());
+        assert_eq!(
+            store.nudges(&pid("U1")).await.unwrap(),
+            [nudge("U1", "2026-W47"), later],
+            "oldest first, the first record kept"
+        );
+        assert!(store.nudges(&pid("U2")).await.unwrap().is_empty());
+    }
+
+    // ---- outbox ---------------------------------------------------------
+
+    pub async fn an_outbox_message_is_deduplicated_by_its_key_only(store: Arc<dyn Store>) {
+        let now = test_now();
+        let first = store
+            .enqueue(&message(Some("k1"), None, now))
+            .await
+            .unwrap();
+        assert!(first.is_some());
+        assert_eq!(
+            store
+                .enqueue(&message(Some("k1"), Some("U1"), now))
+                .await
+                .unwrap(),
+            None
+        );
+        // Without a key nothing is a duplicate.
+        let a = store.enqueue(&message(None, None, now)).await.unwrap();
+        let b = store.enqueue(&message(None, None, now)).await.unwrap();
+        assert!(a.is_some() && b.is_some() && a != b);
+        assert_eq!(store.outbox_counts().await.unwrap().pending, 3);
+        let row = store.outbox_row(first.unwrap()).await.unwrap().unwrap();
+        assert_eq!(
+            (row.status, row.attempts, row.person, row.lease_until),
+            (OutboxStatus::Pending, 0, None, None)
+        );
+        assert_eq!(row.dedupe_key.as_deref(), Some("k1"));
+        assert!(store.outbox_row(i64::MAX).await.unwrap().is_none());
+    }
+
+    pub async fn due_outbox_rows_are_claimed_oldest_first(store: Arc<dyn Store>) {
+        let now = test_now();
+        let mut ids = Vec::new();
+        for minutes in [3, 1, 2, 10] {
+            let id = store
+                .enqueue(&message(None, None, now - Duration::minutes(10 - minutes)))
+                .await
+                .unwrap()
+                .unwrap();
+            ids.push(id);
+        }
+        let future = store
+            .enqueue(&message(None, None, now + Duration::seconds(1)))
+            .await
+            .unwrap()
+            .unwrap();
+        let lease = now + Duration::seconds(30);
+        let claimed: Vec<i64> = store
+            .claim_outbox(now, lease, 2)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.id)
+            .collect();
+        assert_eq!(claimed, [ids[1], ids[2]], "the two longest due");
+        let rest = store.claim_outbox(now, lease, 10).await.unwrap();
+        assert_eq!(
+            rest.iter().map(|r| r.id).collect::<Vec<_>>(),
+            [ids[0], ids[3]],
+            "a row due exactly now is due; one due later is not"
+        );
+        assert!(rest.iter().all(|r| r.lease_until == Some(lease)));
+        assert!(store.claim_outbox(now, lease, 0).await.unwrap().is_empty());
+        let later = now + Duration::seconds(1);
+        let last = store.claim_outbox(later, lease, 10).await.unwrap();
+        assert_eq!(last.iter().map(|r| r.id).collect::<Vec<_>>(), [future]);
+    }
+
+    pub async fn a_leased_outbox_row_is_claimed_again_only_after_its_lease_expires(
+        store: Arc<dyn Store>,
+    ) {
+        let now = test_now();
+        let id = store
+            .enqueue(&message(None, None, now))
+            .await
+            .unwrap()
+            .unwrap();
+        let lease = now + Duration::seconds(30);
+        assert_eq!(store.claim_outbox(now, lease, 10).await.unwrap().len(), 1);
+        let almost = lease - Duration::milliseconds(1);
+        assert!(
+            store
+                .claim_outbox(almost, almost + Duration::seconds(30), 10)
+                .await
+                .unwrap()
+                .is_empty(),
+            "still leased"
+        );
+        // The worker died: once the lease has run out the row is due again.
+        let next_lease = lease + Duration::seconds(30);
+        let again = store.claim_outbox(lease, next_lease, 10).await.unwrap();
+        assert_eq!(again.len(), 1);
+        assert_eq!(
+            (again[0].id, again[0].lease_until, again[0].attempts),
+            (id, Some(next_lease), 0)
+        );
+    }
+
+    pub async fn every_delivery_attempt_is_counted_and_clears_the_lease(store: Arc<dyn Store>) {
+        let now = test_now();
+        let lease = now + Duration::seconds(30);
+        let retried = store
+            .enqueue(&message(None, None, now))
+            .await
+            .unwrap()
+            .unwrap();
+        let failed = store
+            .enqueue(&message(None, None, now))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(store.claim_outbox(now, lease, 10).await.unwrap().len(), 2);
+
+        let next = now + Duration::minutes(1);
+        store.outbox_retry(retried, next, "503").await.unwrap();
+        let row = store.outbox_row(retried).await.unwrap().unwrap();
+        assert_eq!(
+            (
+                row.status,
+                row.attempts,
+                row.lease_until,
+                row.not_before,
+                row.last_error.as_deref()
+            ),
+            (OutboxStatus::Pending, 1, None, next, Some("503"))
+        );
+        assert!(
+            store.claim_outbox(now, lease, 10).await.unwrap().is_empty(),
+            "not due before its next attempt"
+        );
+        store
+            .outbox_failed(failed, now, "channel_not_found")
+            .await
+            .unwrap();
+
+        let claimed = store.claim_outbox(next, next + Duration::seconds(30), 10);
+        assert_eq!(claimed.await.unwrap().len(), 1);
+        store
+            .outbox_sent(retried, next, "{\"ts\":\"1.2\"}")
+            .await
+            .unwrap();
+        let sent = store.outbox_row(retried).await.unwrap().unwrap();
+        assert_eq!(
+            (sent.status, sent.attempts, sent.lease_until, sent.sent_at),
+            (OutboxStatus::Sent, 2, None, Some(next))
+        );
+        assert_eq!(sent.response.as_deref(), Some("{\"ts\":\"1.2\"}"));
+        let failed = store.outbox_row(failed).await.unwrap().unwrap();
+        assert_eq!(
+            (
+                failed.status,
+                failed.attempts,
+                failed.lease_until,
+                failed.sent_at
+            ),
+            (OutboxStatus::Failed, 1, None, None)
+        );
+        assert_eq!(failed.last_error.as_deref(), Some("channel_not_found"));
+        let counts = store.outbox_counts().await.unwrap();
+        assert_eq!((counts.pending, counts.sent, counts.failed), (0, 1, 1));
+        let far = next + Duration::days(1);
+        assert!(
+            store
+                .claim_outbox(far, far + Duration::seconds(30), 10)
+                .await
+                .unwrap()
+                .is_empty(),
+            "finished rows are never claimed"
+        );
+    }
+
+    pub async fn a_late_report_does_not_reopen_a_finished_row(store: Arc<dyn Store>) {
+        // A worker's lease ran out mid-send; another worker took the row and
+        // delivered it. The first worker's late verdict changes nothing.
+        let now = test_now();
+        let id = store
+            .enqueue(&message(None, None, now))
+            .await
+            .unwrap()
+            .unwrap();
+        store
+            .claim_outbox(now, now + Duration::seconds(30), 1)
+            .await
+            .unwrap();
+        store.outbox_sent(id, now, "{}").await.unwrap();
+        store
+            .outbox_retry(id, now + Duration::minutes(1), "timeout")
+            .await
+            .unwrap();
+        store.outbox_failed(id, now, "timeout").await.unwrap();
+        let row = store.outbox_row(id).await.unwrap().unwrap();
+        assert_eq!(
+            (row.status, row.attempts, row.last_error),
+            (OutboxStatus::Sent, 1, None)
+        );
+    }
+
+    pub async fn concurrent_outbox_claimers_never_share_a_row(handles: Vec<Arc<dyn Store>>) {
+        let now = test_now();
+        for _ in 0..200 {
+            handles[0].enqueue(&message(None, None, now)).await.unwrap();
+        }
+        let workers: Vec<_> = (0..8)
+            .map(|i| {
+                let store = handles[i % handles.len()].clone();
+                tokio::spawn(async move {
+                    let mut mine = Vec::new();
+                    loop {
+                        let batch = store
+                            .claim_outbox(now, now + Duration::minutes(1), 7)
+                            .await
+                            .unwrap();
+                        if batch.is_empty() {
+                            return mine;
+                        }
+                        mine.extend(batch.into_iter().map(|r| r.id));
+                    }
+                })
             })
-            .await
-            .unwrap();
+            .collect();
+        let mut all = Vec::new();
+        for worker in workers {
+            all.extend(worker.await.unwrap());
+        }
+        let claimed = all.len();
+        all.sort_unstable();
+        all.dedup();
+        assert_eq!((claimed, all.len()), (200, 200));
     }
-    let latest = store.latest_assessment(&pid("U1")).await.unwrap().unwrap();
-    assert_eq!(latest.state, "sustained");
-    assert_eq!(latest.ewma, Some(0.6));
 
-    let nudge = NudgeRow {
-        person: pid("U1"),
-        week: "2026-W47".parse().unwrap(),
-        sent_at: test_now(),
-        reasons: "[]".into(),
-    };
-    assert!(store.record_nudge(&nudge).await.unwrap());
-    assert!(!store.record_nudge(&nudge).await.unwrap());
-    assert_eq!(store.nudges(&pid("U1")).await.unwrap(), vec![nudge]);
-}
+    // ---- privacy --------------------------------------------------------
 
-#[tokio::test]
-async fn the_outbox_dedupes_respects_not_before_and_leases() {
-    let (_dir, store) = sqlite().await;
-    let now = test_now();
-    let a = store
-        .enqueue(&outbox_message(Some("k1"), None, now))
-        .await
-        .unwrap();
-    assert!(a.is_some());
-    assert_eq!(
-        store
-            .enqueue(&outbox_message(Some("k1"), None, now))
-            .await
-            .unwrap(),
-        None
-    );
-    let later = store
-        .enqueue(&outbox_message(None, None, now + Duration::minutes(5)))
-        .await
-        .unwrap()
-        .unwrap();
-
-    let lease = now + Duration::seconds(30);
-    let claimed = store.claim_outbox(now, lease, 10).await.unwrap();
-    assert_eq!(
-        claimed.iter().map(|r| r.id).collect::<Vec<_>>(),
-        vec![a.unwrap()]
-    );
-    assert!(
-        store.claim_outbox(now, lease, 10).await.unwrap().is_empty(),
-        "leased"
-    );
-    // The worker died: after the lease the row is due again.
-    let again = store
-        .claim_outbox(lease, lease + Duration::seconds(30), 10)
-        .await
-        .unwrap();
-    assert_eq!(again.len(), 1);
-
-    store
-        .outbox_retry(again[0].id, now + Duration::minutes(1), "503")
-        .await
-        .unwrap();
-    let row = store.outbox_row(again[0].id).await.unwrap().unwrap();
-    assert_eq!(
-        (row.attempts, row.last_error.as_deref(), row.lease_until),
-        (1, Some("503"), None)
-    );
-
-    let at = now + Duration::minutes(10);
-    let due = store
-        .claim_outbox(at, at + Duration::seconds(30), 10)
-        .await
-        .unwrap();
-    assert_eq!(due.len(), 2);
-    store
-        .outbox_sent(due[0].id, at, "{\"ok\":true}")
-        .await
-        .unwrap();
-    store
-        .outbox_failed(later, at, "channel_not_found")
-        .await
-        .unwrap();
-    let counts = store.outbox_counts().await.unwrap();
-    assert_eq!((counts.pending, counts.sent, counts.failed), (0, 1, 1));
-    let failed = store.outbox_row(later).await.unwrap().unwrap();
-    assert_eq!(failed.status, OutboxStatus::Failed);
-    assert_eq!(failed.last_error.as_deref(), Some("channel_not_found"));
-}
-
-#[tokio::test]
-async fn concurrent_outbox_claimers_never_share_a_row() {
-    let (_dir, store) = sqlite().await;
-    let now = test_now();
-    for _ in 0..100 {
-        store
-            .enqueue(&outbox_message(None, None, now))
-            .await
-            .unwrap();
-    }
-    let workers = (0..8).map(|_| {
-        let store = store.clone();
-        tokio::spawn(async move {
-            let mut mine = Vec::new();
-            loop {
-                let batch = store
-                    .claim_outbox(now, now + Duration::minutes(1), 7)
+    pub async fn forget_removes_every_row_of_one_person_and_nothing_of_another(
+        store: Arc<dyn Store>,
+    ) {
+        let now = test_now();
+        for id in ["U1", "U2"] {
+            add(store.as_ref(), id).await;
+            for (question, option) in [("focus", "mixed"), ("capacity", "yes")] {
+                store
+                    .record_answer(
+                        &answer(id, "2026-W47", question, option),
+                        AnswerSource::Button,
+                        now,
+                    )
                     .await
                     .unwrap();
-                if batch.is_empty() {
-                    return mine;
-                }
-                mine.extend(batch.into_iter().map(|r| r.id));
             }
-        })
-    });
-    let mut all = Vec::new();
-    for w in workers {
-        all.extend(w.await.unwrap());
-    }
-    all.sort_unstable();
-    let before = all.len();
-    all.dedup();
-    assert_eq!(before, 100);
-    assert_eq!(all.len(), 100);
-}
+            store
+                .claim_run(&run(id, "weekly-checkin", now), now)
+                .await
+                .unwrap();
+            store.record_checkin(&checkin(id, now)).await.unwrap();
+            store
+                .save_assessment(&assessment(id, "building", now))
+                .await
+                .unwrap();
+            store.record_nudge(&nudge(id, "2026-W47")).await.unwrap();
+            store.enqueue(&message(None, Some(id), now)).await.unwrap();
+        }
+        store.enqueue(&message(None, None, now)).await.unwrap();
 
-#[tokio::test]
-async fn forget_removes_every_row_of_one_person_and_nothing_of_another() {
-    let (_dir, store) = sqlite().await;
-    let now = test_now();
-    for id in ["U1", "U2"] {
-        add(store.as_ref(), id).await;
-        store
-            .record_answer(
-                &answer(id, "2026-W47", "focus", "mixed"),
-                AnswerSource::Button,
-                now,
-            )
-            .await
-            .unwrap();
-        store
-            .record_answer(
-                &answer(id, "2026-W47", "capacity", "yes"),
-                AnswerSource::Button,
-                now,
-            )
-            .await
-            .unwrap();
-        store
-            .claim_run(
-                &ScheduleRun {
-                    person: pid(id),
-                    schedule: "s".into(),
-                    period: now,
-                },
-                now,
-            )
-            .await
-            .unwrap();
-        store
-            .record_checkin(&CheckinRow {
-                id: 0,
-                person: pid(id),
-                schedule: "s".into(),
-                period: now,
-                week: "2026-W47".parse().unwrap(),
-                channel: None,
-                message_ts: None,
-                created_at: now,
-            })
-            .await
-            .unwrap();
-        store
-            .save_assessment(&AssessmentRow {
-                person: pid(id),
-                week: "2026-W47".parse().unwrap(),
-                state: "building".into(),
-                ewma: None,
-                detail: "{}".into(),
-                assessed_at: now,
-            })
-            .await
-            .unwrap();
-        store
-            .record_nudge(&NudgeRow {
-                person: pid(id),
-                week: "2026-W47".parse().unwrap(),
-                sent_at: now,
-                reasons: "[]".into(),
-            })
-            .await
-            .unwrap();
-        store
-            .enqueue(&outbox_message(None, Some(id), now))
-            .await
-            .unwrap();
-    }
-    let report = store.forget(&pid("U1")).await.unwrap();
-    assert_eq!(
-        (
-            report.people,
-            report.answers,
-            report.checkins,
-            report.schedule_runs,
-            report.assessments,
-            report.nudges,
-            report.outbox
-        ),
-        (1, 2, 1, 1, 1, 1, 1)
-    );
-    assert_eq!(report.total(), 8);
-    assert!(store.person(&pid("U1")).await.unwrap().is_none());
-    assert!(store.answers(Some(&pid("U1"))).await.unwrap().is_empty());
-    assert!(store.nudges(&pid("U1")).await.unwrap().is_empty());
-    assert_eq!(store.answers(Some(&pid("U2"))).await.unwrap().len(), 2);
-    assert_eq!(store.nudges(&pid("U2")).await.unwrap().len(), 1);
-    assert!(store.latest_assessment(&pid("U2")).await.unwrap().is_some());
-    assert_eq!(store.outbox_counts().await.unwrap().pending, 1);
-    assert_eq!(store.forget(&pid("U1")).await.unwrap().total(), 0);
-}
+        let report = store.forget(&pid("U1")).await.unwrap();
+        assert_eq!(
+            report,
+            ForgetReport {
+                people: 1,
+                answers: 2,
+                checkins: 1,
+                schedule_runs: 1,
+                assessments: 1,
+                nudges: 1,
+                outbox: 1,
+            }
+        );
+        assert_eq!(report.total(), 8);
+        assert!(store.person(&pid("U1")).await.unwrap().is_none());
+        assert!(store.answers(Some(&pid("U1"))).await.unwrap().is_empty());
+        assert!(store.nudges(&pid("U1")).await.unwrap().is_empty());
+        assert!(store.latest_assessment(&pid("U1")).await.unwrap().is_none());
+        assert_eq!(
+            store.last_run(&pid("U1"), "weekly-checkin").await.unwrap(),
+            None
+        );
+        assert!(
+            store.record_checkin(&checkin("U1", now)).await.is_err(),
+            "unknown again"
+        );
 
-#[tokio::test]
-async fn data_survives_reopening_and_migrations_rerun_as_a_no_op() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!(
-        "sqlite://{}",
-        dir.path().join("sub/dir/nudged.db").display()
-    );
-    {
-        let store = store::open(&url).await.unwrap();
+        assert!(store.person(&pid("U2")).await.unwrap().is_some());
+        assert_eq!(store.answers(None).await.unwrap().len(), 2);
+        assert_eq!(store.nudges(&pid("U2")).await.unwrap().len(), 1);
+        assert!(store.latest_assessment(&pid("U2")).await.unwrap().is_some());
+        assert_eq!(
+            store.last_run(&pid("U2"), "weekly-checkin").await.unwrap(),
+            Some(now)
+        );
+        assert_eq!(
+            store.record_checkin(&checkin("U2", now)).await.unwrap(),
+            None
+        );
+        assert_eq!(
+            store.outbox_counts().await.unwrap().pending,
+            2,
+            "U2's message and the one about nobody"
+        );
+        assert_eq!(
+            store.forget(&pid("U1")).await.unwrap(),
+            ForgetReport::default()
+        );
+    }
+
+    // ---- opening ----------------------------------------------------------
+
+    pub async fn data_survives_closing_and_reopening(db: &TestDb) {
+        let store = db.open().await;
         add(store.as_ref(), "U1").await;
         store
             .record_answer(
@@ -532,14 +992,185 @@ async fn data_survives_reopening_and_migrations_rerun_as_a_no_op() {
             )
             .await
             .unwrap();
+        let id = store.enqueue(&message(Some("k"), None, test_now())).await;
+        let id = id.unwrap().unwrap();
+        let answers = store.answers(None).await.unwrap();
+        drop(store);
+
+        // Opening again runs the migrations again: a no-op.
+        let store = db.open().await;
+        assert_eq!(store.answers(None).await.unwrap(), answers);
+        assert!(store.person(&pid("U1")).await.unwrap().is_some());
+        assert!(store.outbox_row(id).await.unwrap().is_some());
+        assert_eq!(
+            store
+                .enqueue(&message(Some("k"), None, test_now()))
+                .await
+                .unwrap(),
+            None
+        );
     }
-    let store = store::open(&url).await.unwrap();
-    assert_eq!(store.answers(None).await.unwrap().len(), 1);
-    assert!(store.person(&pid("U1")).await.unwrap().is_some());
+
+    pub async fn concurrent_first_opens_all_succeed(db: &TestDb) {
+        let opens: Vec<_> = (0..8)
+            .map(|_| {
+                let url = db.url.clone();
+                tokio::spawn(async move { nudged::store::open(&url).await.map(|_| ()) })
+            })
+            .collect();
+        for open in opens {
+            open.await.unwrap().unwrap();
+        }
+    }
 }
 
-#[tokio::test]
-async fn an_unsupported_url_is_refused() {
-    let err = store::open("mysql://db/nudged").await.err().unwrap();
-    assert!(matches!(err, StoreError::UnsupportedUrl(_)), "{err}");
+/// Behaviours whose set-up needs SQLite itself.
+mod on_sqlite_only {
+    use nudged::store::sqlite::SqliteStore;
+    use sqlx::Row;
+
+    use super::*;
+
+    /// A second, SQLite-typed handle on the same file, for tampering.
+    async fn raw(db: &TestDb) -> SqliteStore {
+        SqliteStore::open(&db.url).await.unwrap()
+    }
+
+    async fn exec(db: &SqliteStore, sql: &'static str) {
+        sqlx::query(sql).execute(db.pool()).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_failing_import_leaves_nothing_behind() {
+        let db = TestDb::sqlite();
+        let store = db.open().await;
+        exec(
+            &raw(&db).await,
+            "CREATE TRIGGER refuse_u3 BEFORE INSERT ON answers WHEN NEW.person = 'U3' \
+             BEGIN SELECT RAISE(ABORT, 'refused'); END",
+        )
+        .await;
+        within_time(contract::a_failing_import_leaves_nothing_behind(
+            store, "U3",
+        ))
+        .await;
+    }
+
+    #[tokio::test]
+    async fn unparsable_stored_values_are_reported_as_corrupt() {
+        let db = TestDb::sqlite();
+        let store = db.open().await;
+        contract::add(store.as_ref(), "U1").await;
+        store
+            .import_answers(&contract::history("U1", 1), test_now())
+            .await
+            .unwrap();
+        let id = store
+            .enqueue(&nudged::store::NewOutbox {
+                dedupe_key: None,
+                person: None,
+                kind: "post".into(),
+                channel: "D1".into(),
+                payload: "{}".into(),
+                not_before: test_now(),
+                created_at: test_now(),
+            })
+            .await
+            .unwrap()
+            .unwrap();
+        let raw = raw(&db).await;
+        exec(&raw, "UPDATE answers SET week = 'soon'").await;
+        exec(&raw, "UPDATE people SET created_at = 'yesterday'").await;
+        exec(&raw, "UPDATE outbox SET status = 'lost'").await;
+        let corrupt = |e: StoreError, table: &str| match e {
+            StoreError::Corrupt { table: t, problem } => {
+                assert_eq!(t, table, "{problem}");
+                problem
+            }
+            other => panic!("expected corrupt {table}, got {other}"),
+        };
+        let problem = corrupt(store.answers(None).await.unwrap_err(), "answers");
+        assert!(problem.contains("soon"), "{problem}");
+        corrupt(
+            store.person(&contract::pid("U1")).await.unwrap_err(),
+            "people",
+        );
+        corrupt(store.people().await.unwrap_err(), "people");
+        corrupt(store.outbox_row(id).await.unwrap_err(), "outbox");
+        corrupt(store.outbox_counts().await.unwrap_err(), "outbox");
+        let claimed = store
+            .claim_outbox(test_now(), test_now() + Duration::seconds(30), 10)
+            .await;
+        assert!(claimed.unwrap().is_empty(), "a lost status is not pending");
+    }
+
+    #[tokio::test]
+    async fn reopening_applies_no_migration_twice() {
+        let db = TestDb::sqlite();
+        let schema = async |raw: &SqliteStore| -> Vec<String> {
+            sqlx::query("SELECT sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY name")
+                .fetch_all(raw.pool())
+                .await
+                .unwrap()
+                .iter()
+                .map(|row| row.get("sql"))
+                .collect()
+        };
+        let first = raw(&db).await;
+        let before = schema(&first).await;
+        first.pool().close().await;
+        let again = raw(&db).await;
+        assert_eq!(schema(&again).await, before);
+        let applied: Vec<(i64, bool)> =
+            sqlx::query_as("SELECT version, success FROM _sqlx_migrations ORDER BY version")
+                .fetch_all(again.pool())
+                .await
+                .unwrap();
+        assert_eq!(applied, [(1, true)]);
+    }
+
+    #[tokio::test]
+    async fn a_store_whose_applied_migration_was_edited_refuses_to_open() {
+        let db = TestDb::sqlite();
+        exec(
+            &raw(&db).await,
+            "UPDATE _sqlx_migrations SET checksum = x'00' WHERE version = 1",
+        )
+        .await;
+        let err = store::open(&db.url).await.err().unwrap();
+        assert!(matches!(err, StoreError::Migrate(_)), "{err}");
+    }
+
+    #[tokio::test]
+    async fn the_file_is_in_wal_mode_with_foreign_keys_on() {
+        let db = TestDb::sqlite();
+        let raw = raw(&db).await;
+        let mut conn = raw.pool().acquire().await.unwrap();
+        let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+        let foreign_keys: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+        let synchronous: i64 = sqlx::query_scalar("PRAGMA synchronous")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+        assert_eq!((mode.as_str(), foreign_keys, synchronous), ("wal", 1, 1));
+    }
+
+    #[tokio::test]
+    async fn only_a_sqlite_file_url_is_accepted() {
+        for url in [
+            "mysql://db/nudged",
+            "sqlite::memory:",
+            "sqlite://",
+            "sqlite://nudged.db?mode=rwc",
+        ] {
+            let err = store::open(url).await.err().unwrap();
+            assert!(matches!(err, StoreError::UnsupportedUrl(_)), "{url}: {err}");
+        }
+    }
 }

@@ -1,0 +1,64 @@
+//! Schema migrations, compiled into the binary.
+//!
+//! Each engine has its own SQL files under `migrations/<engine>/`; they are
+//! embedded with `include_str!` and handed to sqlx's [`Migrator`] at run
+//! time, so the binary needs no migrations directory on disk. sqlx records
+//! every applied version with a checksum of its SQL in `_sqlx_migrations`:
+//! re-running is a no-op, and a store whose applied file was later edited
+//! refuses to open ([`MigrateError::VersionMismatch`]). So an applied file is
+//! never edited; a change is a new file with the next version.
+//!
+//! [`MigrateError::VersionMismatch`]: sqlx::migrate::MigrateError::VersionMismatch
+
+use std::borrow::Cow;
+
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::{AssertSqlSafe, SqlSafeStr};
+
+/// One migration file compiled into the binary.
+pub(super) struct Embedded {
+    /// The file's numeric prefix (`0001_init.sql` → 1); applied in order.
+    pub version: i64,
+    /// The rest of the file name, as recorded by sqlx.
+    pub description: &'static str,
+    pub sql: &'static str,
+}
+
+/// The SQLite schema, oldest first.
+pub(super) const SQLITE: &[Embedded] = &[Embedded {
+    version: 1,
+    description: "init",
+    sql: include_str!("../../migrations/sqlite/0001_init.sql"),
+}];
+
+/// A migrator for one engine's embedded files. Each file runs in its own
+/// transaction together with sqlx's bookkeeping row.
+pub(super) fn migrator(files: &'static [Embedded]) -> Migrator {
+    Migrator::with_migrations(
+        files
+            .iter()
+            .map(|file| {
+                Migration::new(
+                    file.version,
+                    Cow::Borrowed(file.description),
+                    MigrationType::Simple,
+                    AssertSqlSafe(file.sql).into_sql_str(),
+                    false,
+                )
+            })
+            .collect(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_start_at_one_and_increase_by_one() {
+        for (i, file) in SQLITE.iter().enumerate() {
+            assert_eq!(file.version, i as i64 + 1, "{}", file.description);
+            assert!(!file.sql.trim().is_empty(), "{}", file.description);
+        }
+    }
+}
