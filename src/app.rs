@@ -1,5 +1,7 @@
 //! The composition root: [`App::build`] opens the store, enrols the roster
-//! and binds the HTTP port; [`App::run_until`] serves until shutdown.
+//! and binds the HTTP port; [`App::run_until`] runs the HTTP server, the
+//! scheduler, the outbox delivery worker and the re-assessment worker until
+//! shutdown.
 //! Only this module sees every part at once.
 
 use std::future::Future;
@@ -17,6 +19,8 @@ use crate::clock::Clock;
 use crate::config::{Platform, Settings};
 use crate::http::{self, AppState};
 use crate::outbox;
+use crate::readiness::Assessor;
+use crate::scheduler::{self, Dispatcher};
 use crate::service;
 use crate::store::{self, NewPerson, Store};
 
@@ -28,6 +32,13 @@ pub struct App {
     listener: TcpListener,
     /// Where the outbox delivers; `None` runs no delivery worker.
     chat: Option<Arc<dyn ChatApi>>,
+    /// Whether to run the scheduler (off in tests that tick it themselves).
+    scheduler: bool,
+    /// Re-assesses people after their answers, off the request path.
+    assessor: Assessor,
+    assessing: tokio::task::JoinHandle<()>,
+    /// Stops the background workers once the HTTP server has stopped.
+    stop: CancellationToken,
 }
 
 /// How often the delivery worker looks for due outbox rows when idle.
@@ -43,12 +54,20 @@ impl App {
             .await
             .with_context(|| format!("cannot listen on {} (server.bind)", settings.server.bind))?;
         let chat = chat_adapter(&settings)?;
+        let settings = Arc::new(settings);
+        let stop = CancellationToken::new();
+        let (assessor, assessing) =
+            Assessor::spawn(settings.clone(), store.clone(), clock.clone(), stop.clone());
         Ok(Self {
-            settings: Arc::new(settings),
+            settings,
             store,
             clock,
             listener,
             chat,
+            scheduler: true,
+            assessor,
+            assessing,
+            stop,
         })
     }
 
@@ -76,6 +95,13 @@ impl App {
         self
     }
 
+    /// Runs without the scheduler, so a test can call
+    /// [`scheduler::Dispatcher::tick`] at the instants it chooses.
+    pub fn without_scheduler(mut self) -> Self {
+        self.scheduler = false;
+        self
+    }
+
     /// The address actually bound.
     pub fn local_addr(&self) -> SocketAddr {
         self.listener
@@ -85,6 +111,12 @@ impl App {
 
     pub fn store(&self) -> Arc<dyn Store> {
         self.store.clone()
+    }
+
+    /// The re-assessment worker, e.g. to await the re-assessments that
+    /// answers cause.
+    pub fn assessor(&self) -> Assessor {
+        self.assessor.clone()
     }
 
     /// Serves until `shutdown` resolves, then lets in-flight requests finish.
@@ -100,7 +132,7 @@ impl App {
             people = self.settings.people.len(),
             "nudged listening on http://{addr}"
         );
-        let stop = CancellationToken::new();
+        let stop = self.stop;
         let worker = self.chat.clone().map(|chat| {
             tokio::spawn(delivery_worker(
                 self.store.clone(),
@@ -109,21 +141,36 @@ impl App {
                 stop.clone(),
             ))
         });
+        let scheduler = self.scheduler.then(|| {
+            let dispatcher = Dispatcher::new(self.settings.clone(), self.store.clone());
+            tokio::spawn(scheduler::run(dispatcher, self.clock.clone(), stop.clone()))
+        });
         let router = http::router(AppState {
             store: self.store,
             clock: self.clock,
             settings: self.settings,
             metrics: metrics_handle(),
+            assessor: self.assessor,
         });
         let served = axum::serve(self.listener, router)
             .with_graceful_shutdown(shutdown)
             .await
             .context("HTTP server failed");
-        // The worker finishes recording the send in flight, then stops.
+        // The workers finish what they are doing (the delivery worker
+        // records the send in flight), then stop.
         stop.cancel();
         if let Some(worker) = worker {
             worker.await.context("delivery worker panicked")?;
         }
+        if let Some(scheduler) = scheduler {
+            scheduler
+                .await
+                .context("scheduler panicked")?
+                .context("scheduler failed")?;
+        }
+        self.assessing
+            .await
+            .context("re-assessment worker panicked")?;
         served?;
         tracing::info!("nudged stopped");
         Ok(())

@@ -16,6 +16,8 @@
 //! - [`store`]: the [`store::Store`] trait and its SQLite engine.
 //! - [`outbox`]: outgoing messages as durable rows, and their delivery.
 //! - [`chat`]: the [`chat::ChatApi`] trait: Slack's Web API, the console.
+//! - [`scheduler`]: the minute heartbeat and the dispatcher that claims due runs.
+//! - [`readiness`]: re-assessment, the weekly trend post and the readiness nudge.
 //! - [`service`]: use cases shared by HTTP, CLI and console: record answers, ask now.
 //! - [`history`]: CSV/JSON import and export of answers.
 //! - [`http`]: the axum router: Slack's endpoints (verified), `/healthz`, `/metrics`.
@@ -32,8 +34,10 @@ pub mod history;
 pub mod http;
 pub mod model;
 pub mod outbox;
+pub mod readiness;
 pub mod render;
 pub mod reply;
 pub mod schedule;
+pub mod scheduler;
 pub mod service;
 pub mod store;

@@ -41,6 +41,7 @@ pub struct Settings {
     pub chat: ChatSettings,
     pub schedules: ScheduleSettings,
     pub model: Params,
+    pub messages: MessageSettings,
     pub catalogue: Catalogue,
     /// The roster: people enrolled from the config file.
     pub people: Vec<RosterEntry>,
@@ -110,6 +111,55 @@ pub struct ScheduleSettings {
     pub grace: chrono::Duration,
     /// The schedules found in `dir`, validated.
     pub list: Vec<Schedule>,
+}
+
+/// The wording of the readiness nudge (`[messages]`). `{name}` in either
+/// text is replaced by the person's name (or "there" when it is unknown);
+/// the reasons always follow the body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageSettings {
+    pub nudge_title: String,
+    pub nudge_body: String,
+}
+
+/// The nudge's default title.
+pub const DEFAULT_NUDGE_TITLE: &str = "Your role has grown, {name}";
+
+/// The nudge's default body: recognition of what already happened, not a
+/// promise or a shortcut.
+pub const DEFAULT_NUDGE_BODY: &str = "Week after week you have been making the calls on the same \
+product, with lasting consequences and stakeholders pulling in different directions. That is \
+product ownership, and it is already part of your role. This is a good moment to talk with your \
+lead about what the role has become and what you want to grow into next.";
+
+/// The longest template accepted: Slack's limit for a section's text,
+/// less room for the name and the reasons.
+const MAX_TEMPLATE_CHARS: usize = 2000;
+
+/// Checks a nudge template: not empty, not too long, and no placeholder
+/// other than `{name}` (a typo would otherwise be posted verbatim).
+fn check_template(text: &str) -> Result<(), String> {
+    if text.trim().is_empty() {
+        return Err("must not be empty".into());
+    }
+    if text.chars().count() > MAX_TEMPLATE_CHARS {
+        return Err(format!("is longer than {MAX_TEMPLATE_CHARS} characters"));
+    }
+    let mut rest = text;
+    while let Some(open) = rest.find('{') {
+        let after = &rest[open + 1..];
+        match after.find('}') {
+            Some(close) if &after[..close] == "name" => rest = &after[close + 1..],
+            Some(close) => {
+                return Err(format!(
+                    "unknown placeholder {{{}}}; only {{name}} is replaced",
+                    &after[..close]
+                ));
+            }
+            None => return Err("has a `{` without a closing `}`".into()),
+        }
+    }
+    Ok(())
 }
 
 /// One person from `[[people]]`.
@@ -193,6 +243,11 @@ fn validate(file: &Path, raw: raw::RawSettings) -> Result<Settings, ConfigError>
     let dir = base.join(&raw.schedules.dir);
     let list = schedule::load_dir(&dir, &catalogue)?;
 
+    check_template(&raw.messages.nudge_title)
+        .map_err(|problem| err("messages.nudge_title", problem))?;
+    check_template(&raw.messages.nudge_body)
+        .map_err(|problem| err("messages.nudge_body", problem))?;
+
     Ok(Settings {
         file: file.to_path_buf(),
         server: ServerSettings { bind },
@@ -204,6 +259,10 @@ fn validate(file: &Path, raw: raw::RawSettings) -> Result<Settings, ConfigError>
             list,
         },
         model: raw.model,
+        messages: MessageSettings {
+            nudge_title: raw.messages.nudge_title,
+            nudge_body: raw.messages.nudge_body,
+        },
         catalogue,
         people,
     })

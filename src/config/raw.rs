@@ -24,6 +24,8 @@ pub(super) struct RawSettings {
     pub schedules: RawSchedules,
     #[serde(default)]
     pub model: Params,
+    #[serde(default)]
+    pub messages: RawMessages,
     /// Replaces the built-in catalogue when present.
     #[serde(default)]
     pub questions: Option<Vec<RawQuestion>>,
@@ -120,6 +122,22 @@ impl Default for RawSchedules {
         Self {
             dir: "schedules".into(),
             grace_hours: 24,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct RawMessages {
+    pub nudge_title: String,
+    pub nudge_body: String,
+}
+
+impl Default for RawMessages {
+    fn default() -> Self {
+        Self {
+            nudge_title: super::DEFAULT_NUDGE_TITLE.into(),
+            nudge_body: super::DEFAULT_NUDGE_BODY.into(),
         }
     }
 }

@@ -275,3 +275,25 @@ fn a_storage_url_of_another_kind_is_rejected_without_leaking_a_password() {
     assert_eq!(e.key, "storage.url");
     assert!(!e.problem.contains("hunter2"), "{e}");
 }
+
+#[test]
+fn nudge_templates_default_and_can_be_reworded() {
+    let s = load("").unwrap();
+    assert_eq!(s.messages.nudge_title, DEFAULT_NUDGE_TITLE);
+    let s = load("[messages]\nnudge_title = \"Well done, {name}\"\n").unwrap();
+    assert_eq!(s.messages.nudge_title, "Well done, {name}");
+    assert_eq!(s.messages.nudge_body, DEFAULT_NUDGE_BODY);
+}
+
+#[test]
+fn a_nudge_template_with_an_unknown_placeholder_or_nothing_in_it_is_rejected() {
+    let e = error("[messages]\nnudge_body = \"Hi {nmae}\"\n").to_string();
+    assert!(
+        e.contains("messages.nudge_body: unknown placeholder {nmae}"),
+        "{e}"
+    );
+    let e = error("[messages]\nnudge_title = \"  \"\n").to_string();
+    assert!(e.contains("messages.nudge_title: must not be empty"), "{e}");
+    let e = error("[messages]\nnudge_title = \"Hi {name\"\n").to_string();
+    assert!(e.contains("without a closing"), "{e}");
+}

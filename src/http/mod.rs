@@ -25,6 +25,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::clock::Clock;
 use crate::config::Settings;
+use crate::readiness::Assessor;
 use crate::store::Store;
 
 /// Largest request body accepted: Slack's payloads are a few KiB; anything
@@ -42,6 +43,8 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     pub settings: Arc<Settings>,
     pub metrics: Option<PrometheusHandle>,
+    /// Re-assesses people after their answers are stored, off the request.
+    pub assessor: Assessor,
 }
 
 impl FromRef<AppState> for verify::Verifier {

@@ -156,6 +156,9 @@ async fn handle_message(app: &AppState, message: MessageEvent) -> Result<(), Api
         now,
     )
     .await?;
+    if recorded {
+        app.assessor.request(&person);
+    }
     if recorded && let Some(checkin) = &checkin {
         update_prompt(app, checkin, &person).await?;
     }
@@ -303,6 +306,7 @@ pub async fn handle_interactions(
             Err(e) => return Err(e.into()),
         };
         if recorded.changed > 0 {
+            app.assessor.request(&clicker);
             prompt_to_update = Some(value);
         } else {
             metrics::counter!("nudged_duplicates_dropped_total", "kind" => "click").increment(1);
@@ -438,7 +442,7 @@ async fn handle_enrolled_command(
         PulseCommand::Answer(text) => {
             let week = service::current_week(Some(row), now);
             let questions = service::questions_for(&app.settings, None);
-            service::answer_text(
+            let (reply, recorded) = service::answer_text(
                 &app.settings,
                 store,
                 person,
@@ -448,8 +452,11 @@ async fn handle_enrolled_command(
                 AnswerSource::Command,
                 now,
             )
-            .await?
-            .0
+            .await?;
+            if recorded {
+                app.assessor.request(person);
+            }
+            reply
         }
     })
 }

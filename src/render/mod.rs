@@ -1,10 +1,12 @@
-//! Messages as data: prompts (and later trend posts, reminders and the
-//! nudge) rendered to a neutral [`Message`]: plain text for notifications
+//! Messages as data: prompts, reminders, trend posts and the nudge,
+//! rendered to a neutral [`Message`]: plain text for notifications
 //! and consoles, Block Kit blocks for Slack. Pure: no IO.
 
 mod prompt;
+mod trend;
 
-pub use prompt::{ButtonValue, prompt, prompt_progress};
+pub use prompt::{ButtonValue, prompt, prompt_progress, reminder};
+pub use trend::{arrow, nudge, trend_post};
 
 use serde::Serialize;
 

@@ -74,8 +74,49 @@ pub fn prompt(
     schedule: &str,
     answered: &BTreeMap<QuestionId, OptionKey>,
 ) -> Message {
+    titled(
+        "Weekly check-in",
+        catalogue,
+        questions,
+        person,
+        week,
+        schedule,
+        answered,
+    )
+}
+
+/// The reminder: the same prompt, headed as a second ask. Sent only to
+/// people who have not answered the week yet.
+pub fn reminder(
+    catalogue: &Catalogue,
+    questions: &[QuestionId],
+    person: &PersonId,
+    week: IsoWeek,
+    schedule: &str,
+    answered: &BTreeMap<QuestionId, OptionKey>,
+) -> Message {
+    titled(
+        "Reminder: weekly check-in",
+        catalogue,
+        questions,
+        person,
+        week,
+        schedule,
+        answered,
+    )
+}
+
+fn titled(
+    title: &str,
+    catalogue: &Catalogue,
+    questions: &[QuestionId],
+    person: &PersonId,
+    week: IsoWeek,
+    schedule: &str,
+    answered: &BTreeMap<QuestionId, OptionKey>,
+) -> Message {
     let (done, total) = prompt_progress(questions, answered);
-    let headline = format!("Weekly check-in for {week}: {done} of {total} answered");
+    let headline = format!("{title} for {week}: {done} of {total} answered");
     let mut blocks = vec![json!({
         "type": "section",
         "text": {

@@ -143,6 +143,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     /// The fake Slack Web API the app's messages are delivered to.
     pub slack: crate::fake_slack::FakeSlack,
+    /// Every re-assessment the app's worker completes.
+    pub assessed: tokio::sync::broadcast::Receiver<nudged::readiness::Reassessed>,
     chat: nudged::chat::SlackChat,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
@@ -156,8 +158,11 @@ pub fn test_now() -> chrono::DateTime<chrono::Utc> {
 }
 
 /// Starts the app with the shipped config, platform `slack`, and a roster
-/// of `people` (ids) in UTC.
+/// of `people` (ids) in UTC; no scheduler and no delivery worker, so each
+/// test ticks and delivers itself.
 pub async fn spawn_app(people: &[&str]) -> TestApp {
+    // First: it installs the TLS provider every HTTP client here needs.
+    let client = http();
     let roster: String = people
         .iter()
         .map(|id| format!("\n[[people]]\nid = \"{id}\"\ntz = \"UTC\"\n"))
@@ -185,8 +190,10 @@ pub async fn spawn_app(people: &[&str]) -> TestApp {
     let app = nudged::app::App::build(settings, std::sync::Arc::new(clock.clone()))
         .await
         .expect("build app")
-        .without_delivery();
+        .without_delivery()
+        .without_scheduler();
     let addr = app.local_addr();
+    let assessed = app.assessor().subscribe();
     let store = app.store();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(app.run_until(async {
@@ -197,8 +204,9 @@ pub async fn spawn_app(people: &[&str]) -> TestApp {
         addr,
         store,
         clock,
-        client: http(),
+        client,
         slack,
+        assessed,
         chat,
         shutdown: Some(tx),
         task: Some(task),

@@ -8,5 +8,6 @@ mod fake_slack;
 mod helpers;
 mod personas;
 mod purity;
+mod scheduler;
 mod slack;
 mod store;

@@ -1,0 +1,242 @@
+//! Re-assessing a person and acting on the verdict (DESIGN §3, §4): the
+//! weekly trend post, and the readiness nudge when the state becomes
+//! `sustained`.
+//!
+//! [`reassess`] is the use case; it runs on each `trend-post` run and, via
+//! the [`Assessor`] worker, after answers are recorded. The worker runs
+//! after the HTTP acknowledgement, so a click never waits for the model,
+//! and it coalesces bursts: ten clicks by one person in a second are one
+//! re-assessment. A re-assessment the worker could not take (its queue
+//! full, the process stopping) is not lost for long: the next `trend-post`
+//! run re-assesses everyone.
+//!
+//! Both messages go through the outbox with a dedupe key, enqueued before
+//! the nudge is recorded: a crash in between re-enqueues the same key
+//! (nothing is sent twice), never a recorded nudge that was not sent.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use chrono_tz::Tz;
+use tokio::sync::{broadcast, mpsc};
+use tokio_util::sync::CancellationToken;
+
+use crate::clock::Clock;
+use crate::config::Settings;
+use crate::domain::{IsoWeek, PersonId};
+use crate::model::{self, Assessment, History, State};
+use crate::outbox::{self, Outgoing};
+use crate::render;
+use crate::service;
+use crate::store::{AssessmentRow, NudgeRow, PersonRow, Store};
+
+/// What a re-assessment found and did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reassessed {
+    pub person: PersonId,
+    pub state: State,
+    /// Whether this call put the trend post in the outbox (false when it
+    /// was not asked for, or an earlier call already had).
+    pub trend_posted: bool,
+    /// Whether a readiness nudge was put in the outbox by this call.
+    pub nudged: bool,
+}
+
+/// The day it is where the person lives (their zone, else UTC): the model
+/// counts weeks in the person's calendar.
+pub fn today(person: &PersonRow, now: DateTime<Utc>) -> NaiveDate {
+    let tz: Tz = person
+        .tz
+        .as_deref()
+        .and_then(|tz| tz.parse().ok())
+        .unwrap_or(Tz::UTC);
+    now.with_timezone(&tz).date_naive()
+}
+
+/// Assesses `person` as of `now`, saves the assessment, posts the trend
+/// when `trend_post` carries the post's dedupe key, and enqueues the nudge
+/// when the state is `sustained`.
+pub async fn reassess(
+    settings: &Settings,
+    store: &dyn Store,
+    person: &PersonRow,
+    now: DateTime<Utc>,
+    trend_post: Option<&str>,
+) -> anyhow::Result<Reassessed> {
+    let answers = service::person_answers(store, &person.id).await?;
+    let nudges: Vec<NaiveDate> = store
+        .nudges(&person.id)
+        .await?
+        .into_iter()
+        .map(|n| n.sent_at.date_naive())
+        .collect();
+    let today = today(person, now);
+    let week = IsoWeek::of(today);
+    let assessment = model::assess(
+        &History {
+            answers: &answers,
+            nudges: &nudges,
+        },
+        &settings.catalogue,
+        &settings.model,
+        today,
+    );
+    store
+        .save_assessment(&AssessmentRow {
+            person: person.id.clone(),
+            week,
+            state: assessment.state.as_str().to_owned(),
+            ewma: assessment.ewma,
+            detail: serde_json::to_string(&assessment)?,
+            assessed_at: now,
+        })
+        .await?;
+
+    let mut trend_posted = false;
+    if let Some(key) = trend_post {
+        let message = render::trend_post(&assessment, &settings.catalogue, week);
+        let post = Outgoing::post(person.id.as_str(), None, message);
+        trend_posted = outbox::enqueue(store, &post, Some(&person.id), Some(key.to_owned()), now)
+            .await?
+            .is_some();
+    }
+
+    let nudged = assessment.state == State::Sustained
+        && send_nudge(settings, store, person, &assessment, week, now).await?;
+    if nudged {
+        tracing::info!(person = %person.id, %week, "readiness nudge queued");
+        metrics::counter!("nudged_nudges_total").increment(1);
+    }
+    Ok(Reassessed {
+        person: person.id.clone(),
+        state: assessment.state,
+        trend_posted,
+        nudged,
+    })
+}
+
+/// Enqueues the nudge (once per person and week, by its dedupe key), then
+/// records it so the model sees it from now on. Returns whether this call
+/// recorded it.
+async fn send_nudge(
+    settings: &Settings,
+    store: &dyn Store,
+    person: &PersonRow,
+    assessment: &Assessment<'_>,
+    week: IsoWeek,
+    now: DateTime<Utc>,
+) -> anyhow::Result<bool> {
+    let counted: Vec<IsoWeek> = assessment
+        .weeks
+        .iter()
+        .filter(|w| w.counted)
+        .map(|w| w.week)
+        .collect();
+    let (from, to) = match (counted.first(), counted.last()) {
+        (Some(from), Some(to)) => (*from, *to),
+        _ => (week, week),
+    };
+    let message = render::nudge(
+        person.name.as_deref(),
+        &settings.messages.nudge_title,
+        &settings.messages.nudge_body,
+        &assessment.reasons,
+        from,
+        to,
+    );
+    let key = format!("nudge:{}:{week}", person.id);
+    let post = Outgoing::post(person.id.as_str(), None, message);
+    outbox::enqueue(store, &post, Some(&person.id), Some(key), now).await?;
+    let recorded = store
+        .record_nudge(&NudgeRow {
+            person: person.id.clone(),
+            week,
+            sent_at: now,
+            reasons: serde_json::to_string(&assessment.reasons)?,
+        })
+        .await?;
+    Ok(recorded)
+}
+
+/// How many people may wait for re-assessment before new requests are
+/// dropped (and left to the next trend post).
+const QUEUE: usize = 4096;
+
+/// The background re-assessment worker's handle: cheap to clone, never
+/// blocks the caller.
+#[derive(Clone)]
+pub struct Assessor {
+    queue: mpsc::Sender<PersonId>,
+    done: broadcast::Sender<Reassessed>,
+}
+
+impl Assessor {
+    /// Starts the worker; it stops when `stop` is cancelled.
+    pub fn spawn(
+        settings: Arc<Settings>,
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        stop: CancellationToken,
+    ) -> (Self, tokio::task::JoinHandle<()>) {
+        let (queue, rx) = mpsc::channel(QUEUE);
+        let (done, _) = broadcast::channel(256);
+        let worker = tokio::spawn(run(settings, store, clock, rx, done.clone(), stop));
+        (Self { queue, done }, worker)
+    }
+
+    /// Asks for `person` to be re-assessed soon.
+    pub fn request(&self, person: &PersonId) {
+        if self.queue.try_send(person.clone()).is_err() {
+            metrics::counter!("nudged_reassessments_deferred_total").increment(1);
+            tracing::warn!(%person, "re-assessment queue full; the next trend post catches up");
+        }
+    }
+
+    /// Every re-assessment the worker completes from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Reassessed> {
+        self.done.subscribe()
+    }
+}
+
+async fn run(
+    settings: Arc<Settings>,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    mut rx: mpsc::Receiver<PersonId>,
+    done: broadcast::Sender<Reassessed>,
+    stop: CancellationToken,
+) {
+    loop {
+        let first = tokio::select! {
+            () = stop.cancelled() => return,
+            next = rx.recv() => match next {
+                Some(person) => person,
+                None => return,
+            },
+        };
+        // Everyone queued meanwhile, each once.
+        let mut people = BTreeSet::from([first]);
+        while let Ok(person) = rx.try_recv() {
+            people.insert(person);
+        }
+        for id in people {
+            let outcome = async {
+                let Some(person) = store.person(&id).await? else {
+                    return Ok(None);
+                };
+                reassess(&settings, store.as_ref(), &person, clock.now(), None)
+                    .await
+                    .map(Some)
+            }
+            .await;
+            match outcome {
+                Ok(Some(reassessed)) => {
+                    let _ = done.send(reassessed);
+                }
+                Ok(None) => {}
+                Err(e) => tracing::error!(person = %id, error = %e, "re-assessment failed"),
+            }
+        }
+    }
+}

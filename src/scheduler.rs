@@ -1,0 +1,299 @@
+//! The scheduler (DESIGN §3): a minute heartbeat and a dispatcher that
+//! keeps all scheduling truth in the store.
+//!
+//! tokio-cron-scheduler only wakes the dispatcher once a minute (UTC, ticks
+//! coalesced). It is not trusted with anything else: its per-job zones drift
+//! by an hour after a DST change, and it forgets everything on restart. On
+//! start and on every tick, [`Dispatcher::tick`] computes, for each schedule
+//! and each enrolled person in its audience, the occurrences since that
+//! person's last claimed run, read in the person's own zone
+//! ([`schedule::due`]), and acts on the newest one within the grace period.
+//!
+//! Exactly once per (person, schedule, period), across restarts and
+//! replicas, without locks: the outgoing message is enqueued under a dedupe
+//! key made of that triple, and the run is then claimed as a unique row. Two
+//! dispatchers acting on the same run write one outbox row between them; a
+//! crash between enqueue and claim re-enqueues the same key on the next tick,
+//! which changes nothing, and then claims.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use tokio::sync::Notify;
+use tokio_cron_scheduler::{Job, JobScheduler};
+use tokio_util::sync::CancellationToken;
+
+use crate::clock::Clock;
+use crate::config::Settings;
+use crate::domain::IsoWeek;
+use crate::outbox::{self, Outgoing};
+use crate::readiness;
+use crate::render;
+use crate::schedule::{self, Schedule, ScheduleKind};
+use crate::service;
+use crate::store::{CheckinRow, PersonRow, ScheduleRun, Store};
+
+/// The heartbeat: second 0 of every minute, UTC.
+const HEARTBEAT: &str = "0 * * * * *";
+
+/// What one person's run of one schedule came to at a tick.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    /// A message was put in the outbox by this dispatcher.
+    Sent,
+    /// Another dispatcher (or an earlier attempt) already did it.
+    AlreadyDone,
+    /// Due, but nothing to send: a reminder to someone who answered.
+    NotNeeded,
+    /// Due while the person had paused.
+    Paused,
+    /// Missed while the daemon was down and older than the grace period.
+    TooLate,
+}
+
+impl Outcome {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Sent => "sent",
+            Self::AlreadyDone => "already_done",
+            Self::NotNeeded => "not_needed",
+            Self::Paused => "paused",
+            Self::TooLate => "too_late",
+        }
+    }
+}
+
+/// What a tick did, summed over schedules and people.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TickReport {
+    /// Messages this tick put in the outbox (prompts, reminders, trend posts).
+    pub sent: usize,
+    /// Runs that were due but needed nothing from this dispatcher: done by
+    /// another, a reminder to someone who answered, a paused person.
+    pub passed: usize,
+    /// Occurrences missed while the daemon was down and not caught up.
+    pub skipped: usize,
+    /// People whose run failed (logged); retried on the next tick.
+    pub failed: usize,
+}
+
+impl TickReport {
+    fn is_quiet(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+/// Decides what is due and puts it in the outbox.
+pub struct Dispatcher {
+    settings: Arc<Settings>,
+    store: Arc<dyn Store>,
+}
+
+impl Dispatcher {
+    pub fn new(settings: Arc<Settings>, store: Arc<dyn Store>) -> Self {
+        Self { settings, store }
+    }
+
+    /// Acts on everything due at `now`. Safe to call at any moment, any
+    /// number of times, from any number of processes on one store.
+    pub async fn tick(&self, now: DateTime<Utc>) -> anyhow::Result<TickReport> {
+        let people = self.store.people().await?;
+        let mut report = TickReport::default();
+        for schedule in &self.settings.schedules.list {
+            for person in people
+                .iter()
+                .filter(|p| p.enrolled && schedule.includes(&p.id))
+            {
+                match self.run_for(schedule, person, now, &mut report).await {
+                    Ok(()) => {}
+                    Err(e) => {
+                        report.failed += 1;
+                        tracing::error!(
+                            schedule = %schedule.name,
+                            person = %person.id,
+                            error = %e,
+                            "scheduled run failed; retried on the next tick"
+                        );
+                    }
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    /// One schedule for one person.
+    async fn run_for(
+        &self,
+        schedule: &Schedule,
+        person: &PersonRow,
+        now: DateTime<Utc>,
+        report: &mut TickReport,
+    ) -> anyhow::Result<()> {
+        let zone = schedule.zone_for(person.tz.as_deref().and_then(|tz| tz.parse::<Tz>().ok()));
+        // A person with no run of this schedule starts from when they were
+        // added: nothing from before is caught up.
+        let since = self
+            .store
+            .last_run(&person.id, &schedule.name)
+            .await?
+            .unwrap_or(person.created_at);
+        let due = schedule::due(schedule, zone, since, now, self.settings.schedules.grace);
+        let Some(latest) = due.latest else {
+            return Ok(());
+        };
+        if due.skipped > 0 {
+            report.skipped += due.skipped;
+            metrics::counter!("nudged_schedule_runs_skipped_total", "schedule" => schedule.name.clone())
+                .increment(due.skipped as u64);
+            tracing::info!(
+                schedule = %schedule.name,
+                person = %person.id,
+                missed = due.skipped,
+                oldest = ?due.oldest_skipped,
+                grace_hours = self.settings.schedules.grace.num_hours(),
+                "skipped runs missed while nudged was down"
+            );
+        }
+        let outcome = match due.run {
+            None => Outcome::TooLate,
+            Some(run) if person.paused_until.is_some_and(|until| until > run) => Outcome::Paused,
+            Some(run) => self.act(schedule, person, zone, run, now).await?,
+        };
+        // Claimed after acting: see the module doc for why that order loses
+        // nothing and sends nothing twice.
+        let run = ScheduleRun {
+            person: person.id.clone(),
+            schedule: schedule.name.clone(),
+            period: latest,
+        };
+        // Losing the claim to another dispatcher is fine: whichever of the
+        // two enqueued first sent the one message, the other's was a no-op.
+        self.store.claim_run(&run, now).await?;
+        match outcome {
+            Outcome::Sent => {
+                report.sent += 1;
+                tracing::info!(
+                    schedule = %schedule.name,
+                    kind = %schedule.kind,
+                    person = %person.id,
+                    local = %latest.with_timezone(&zone),
+                    "scheduled run"
+                );
+            }
+            Outcome::TooLate => {}
+            _ => report.passed += 1,
+        }
+        if outcome != Outcome::TooLate {
+            metrics::counter!(
+                "nudged_schedule_runs_total",
+                "kind" => schedule.kind.as_str(),
+                "outcome" => outcome.as_str()
+            )
+            .increment(1);
+        }
+        Ok(())
+    }
+
+    /// Puts the run's message in the outbox under the run's dedupe key.
+    async fn act(
+        &self,
+        schedule: &Schedule,
+        person: &PersonRow,
+        zone: Tz,
+        run: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Outcome> {
+        let key = format!(
+            "run:{}:{}:{}",
+            schedule.name,
+            person.id,
+            run.timestamp_millis()
+        );
+        let store = self.store.as_ref();
+        let settings = self.settings.as_ref();
+        let week = IsoWeek::of(run.with_timezone(&zone).date_naive());
+        let enqueued = match schedule.kind {
+            ScheduleKind::Checkin | ScheduleKind::Reminder => {
+                let answered = service::week_answers(store, &person.id, week).await?;
+                if schedule.kind == ScheduleKind::Reminder && !answered.is_empty() {
+                    return Ok(Outcome::NotNeeded);
+                }
+                // `None` when an earlier attempt recorded it: the prompt then
+                // goes out unlinked (buttons still work; they carry the week).
+                let checkin = store
+                    .record_checkin(&CheckinRow {
+                        id: 0,
+                        person: person.id.clone(),
+                        schedule: schedule.name.clone(),
+                        period: run,
+                        week,
+                        channel: None,
+                        message_ts: None,
+                        created_at: now,
+                    })
+                    .await?;
+                let render = match schedule.kind {
+                    ScheduleKind::Reminder => render::reminder,
+                    _ => render::prompt,
+                };
+                let message = render(
+                    &settings.catalogue,
+                    &schedule.questions,
+                    &person.id,
+                    week,
+                    &schedule.name,
+                    &answered,
+                );
+                let mut post = Outgoing::post(person.id.as_str(), None, message);
+                if let Outgoing::Post { checkin: link, .. } = &mut post {
+                    *link = checkin;
+                }
+                outbox::enqueue(store, &post, Some(&person.id), Some(key), now).await?
+            }
+            ScheduleKind::TrendPost => {
+                // The nudge that may come with it has its own key.
+                let done = readiness::reassess(settings, store, person, now, Some(&key)).await?;
+                done.trend_posted.then_some(0)
+            }
+        };
+        Ok(if enqueued.is_some() {
+            Outcome::Sent
+        } else {
+            Outcome::AlreadyDone
+        })
+    }
+}
+
+/// Runs the dispatcher on start and on every heartbeat until `stop`.
+pub async fn run(
+    dispatcher: Dispatcher,
+    clock: Arc<dyn Clock>,
+    stop: CancellationToken,
+) -> anyhow::Result<()> {
+    let wake = Arc::new(Notify::new());
+    let mut heartbeat = JobScheduler::new().await?;
+    let beat = wake.clone();
+    heartbeat
+        .add(Job::new_async(HEARTBEAT, move |_, _| {
+            // `notify_one` keeps one permit: ticks that arrive while the
+            // dispatcher is busy coalesce into one.
+            beat.notify_one();
+            Box::pin(async {})
+        })?)
+        .await?;
+    heartbeat.start().await?;
+    loop {
+        match dispatcher.tick(clock.now()).await {
+            Ok(report) if !report.is_quiet() => tracing::info!(?report, "scheduler tick"),
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "scheduler tick failed; retrying next minute"),
+        }
+        tokio::select! {
+            () = stop.cancelled() => break,
+            () = wake.notified() => {}
+        }
+    }
+    heartbeat.shutdown().await?;
+    Ok(())
+}
