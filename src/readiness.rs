@@ -37,7 +37,8 @@ pub struct Reassessed {
     pub person: PersonId,
     pub state: State,
     /// Whether this call put the trend post in the outbox (false when it
-    /// was not asked for, or an earlier call already had).
+    /// was not asked for, an earlier call already had, or the person
+    /// answered nothing in the window).
     pub trend_posted: bool,
     /// Whether a readiness nudge was put in the outbox by this call.
     pub nudged: bool,
@@ -94,7 +95,10 @@ pub async fn reassess(
         .await?;
 
     let mut trend_posted = false;
-    if let Some(key) = trend_post {
+    // Nothing answered in the whole window: a post would only say so, every
+    // week, to someone who is not taking part. Skipped rather than spam.
+    let anything_to_show = assessment.weeks.iter().any(|w| !w.answers.is_empty());
+    if let Some(key) = trend_post.filter(|_| anything_to_show) {
         let message = render::trend_post(&assessment, &settings.catalogue, week);
         let post = Outgoing::post(person.id.as_str(), None, message);
         trend_posted = outbox::enqueue(store, &post, Some(&person.id), Some(key.to_owned()), now)
