@@ -120,6 +120,38 @@ pub async fn reassess(
     })
 }
 
+/// `person`'s trend as of `now`, rendered as the weekly post shows it
+/// (`/pulse trend`, the App Home). Reads only; saves nothing.
+pub async fn trend_message(
+    settings: &Settings,
+    store: &dyn Store,
+    person: &PersonRow,
+    now: DateTime<Utc>,
+) -> anyhow::Result<render::Message> {
+    let answers = service::person_answers(store, &person.id).await?;
+    let nudges: Vec<NaiveDate> = store
+        .nudges(&person.id)
+        .await?
+        .into_iter()
+        .map(|n| n.sent_at.date_naive())
+        .collect();
+    let today = today(person, now);
+    let assessment = model::assess(
+        &History {
+            answers: &answers,
+            nudges: &nudges,
+        },
+        &settings.catalogue,
+        &settings.model,
+        today,
+    );
+    Ok(render::trend_post(
+        &assessment,
+        &settings.catalogue,
+        IsoWeek::of(today),
+    ))
+}
+
 /// Enqueues the nudge (once per person and week, by its dedupe key), then
 /// records it so the model sees it from now on. Returns whether this call
 /// recorded it.

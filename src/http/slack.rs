@@ -15,6 +15,7 @@ use super::payloads::{Event, EventEnvelope, InteractionPayload, MessageEvent, Sl
 use super::verify::SlackRequest;
 use crate::domain::PersonId;
 use crate::outbox::{self, Outgoing};
+use crate::readiness;
 use crate::render::ButtonValue;
 use crate::reply::{self, PulseCommand};
 use crate::service;
@@ -225,22 +226,21 @@ async fn update_prompt(
 
 async fn handle_home_opened(app: &AppState, user: &str) -> Result<(), ApiError> {
     let person = person_id(user)?;
-    let text = match app.store.person(&person).await? {
-        Some(_) => {
-            let answers = app.store.answers(Some(&person)).await?;
-            let weeks: std::collections::BTreeSet<_> =
-                answers.iter().map(|a| a.answer.week).collect();
-            format!(
-                "*Your nudged trend*\n{} weeks answered. Type `/pulse trend` for the details.",
-                weeks.len()
-            )
+    let blocks = match app.store.person(&person).await? {
+        Some(row) => {
+            readiness::trend_message(&app.settings, app.store.as_ref(), &row, app.clock.now())
+                .await?
+                .blocks
         }
-        None => "*nudged*\nYou're not enrolled yet: `/pulse join` to start.".to_owned(),
+        None => vec![json!({
+            "type": "section",
+            "text": {
+                "type": "mrkdwn",
+                "text": "*nudged*\nYou're not enrolled yet: `/pulse join` to start.",
+            },
+        })],
     };
-    let view = json!({
-        "type": "home",
-        "blocks": [{ "type": "section", "text": { "type": "mrkdwn", "text": text } }],
-    });
+    let view = json!({ "type": "home", "blocks": blocks });
     outbox::enqueue(
         app.store.as_ref(),
         &Outgoing::PublishHome {
@@ -414,11 +414,9 @@ async fn handle_enrolled_command(
             let week = service::ask_now(&app.settings, store, row, now).await?;
             format!("On its way: your check-in for {week} arrives in your DM.")
         }
-        PulseCommand::Trend => {
-            let answers = service::person_answers(store, person).await?;
-            let weeks: std::collections::BTreeSet<_> = answers.iter().map(|a| a.week).collect();
-            format!("{} weeks answered so far.", weeks.len())
-        }
+        PulseCommand::Trend => readiness::trend_message(&app.settings, store, row, now)
+            .await?
+            .to_mrkdwn(),
         PulseCommand::Export => {
             let mut answers = service::person_answers(store, person).await?;
             crate::history::sort_for_export(&mut answers, &app.settings.catalogue);

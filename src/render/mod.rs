@@ -19,6 +19,33 @@ pub struct Message {
     pub blocks: Vec<serde_json::Value>,
 }
 
+impl Message {
+    /// The blocks' text as one mrkdwn string, one block per paragraph: for
+    /// places that take text only (ephemeral replies, consoles). Buttons are
+    /// left out; the plain `text` is used when there are no blocks.
+    pub fn to_mrkdwn(&self) -> String {
+        if self.blocks.is_empty() {
+            return self.text.clone();
+        }
+        let mut paragraphs = Vec::new();
+        for block in &self.blocks {
+            if let Some(text) = block["text"]["text"].as_str() {
+                paragraphs.push(text.to_owned());
+            }
+            if block["type"] == "context"
+                && let Some(elements) = block["elements"].as_array()
+            {
+                paragraphs.extend(
+                    elements
+                        .iter()
+                        .filter_map(|e| e["text"].as_str().map(str::to_owned)),
+                );
+            }
+        }
+        paragraphs.join("\n\n")
+    }
+}
+
 /// Slack refuses messages with more blocks than this.
 pub const MAX_BLOCKS: usize = 50;
 /// Slack's limit on a button's text.

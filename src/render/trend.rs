@@ -60,7 +60,7 @@ pub fn trend_post(assessment: &Assessment, catalogue: &Catalogue, week: IsoWeek)
         a.state.as_str()
     );
     let mut blocks = vec![section(format!(
-        "*Your trend for {week}*\n`{}`  index {}  {} {}/week\n_{} of the last {} weeks counted_",
+        "*Your trend for {week}*\n`{}`  index {}  {} {}/week\n_{} of the last {} weeks with enough answers to count_",
         a.sparkline,
         number(a.ewma),
         arrow(a.slope),

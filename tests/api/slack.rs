@@ -373,6 +373,8 @@ async fn app_home_opened_publishes_the_home_tab() {
         assert_eq!(outbox[0]["op"], "publish_home");
         assert_eq!(outbox[0]["user"], "U0001");
         assert_eq!(outbox[0]["view"]["type"], "home");
+        let home = outbox[0]["view"]["blocks"].to_string();
+        assert!(home.contains("Your trend for 2026-W47"), "{home}");
         app
     })
     .await;
@@ -423,7 +425,13 @@ async fn pulse_subcommands_answer_ephemerally_and_act() {
         assert!(reply.contains("2026-W47"), "{reply}");
         let reply = app.pulse("U0009", "export").await;
         assert!(reply.contains("U0009,2026-W47,decisions,6+"), "{reply}");
-        assert!(app.pulse("U0009", "trend").await.contains("1 weeks"));
+        let trend = app.pulse("U0009", "trend").await;
+        assert!(trend.contains("Your trend for 2026-W47"), "{trend}");
+        assert!(
+            trend.contains("0 of the last 8 weeks with enough answers"),
+            "{trend}"
+        );
+        assert!(trend.contains("not enough weeks answered"), "{trend}");
 
         let reply = app.pulse("U0009", "now").await;
         assert!(reply.contains("2026-W47"), "{reply}");
