@@ -239,6 +239,25 @@ mod tests {
     }
 
     #[test]
+    fn prompt_and_reminder_render_as_block_kit() {
+        let c = default_catalogue();
+        let ids: Vec<QuestionId> = ["decisions", "capacity"]
+            .map(|q| QuestionId::parse(q).unwrap())
+            .into();
+        let mut answered = BTreeMap::new();
+        answered.insert(ids[1].clone(), OptionKey::parse("little").unwrap());
+        let person = PersonId::parse("U024BE7LH").unwrap();
+        let week = "2026-W47".parse().unwrap();
+        insta::assert_json_snapshot!(
+            "prompt",
+            prompt(&c, &ids, &person, week, "weekly-checkin", &answered)
+        );
+        let r = reminder(&c, &ids, &person, week, "reminder", &BTreeMap::new());
+        assert_eq!(r.text, "Reminder: weekly check-in for 2026-W47: 0 of 2 answered");
+        insta::assert_json_snapshot!("reminder", r);
+    }
+
+    #[test]
     fn answered_questions_are_marked_and_counted() {
         let c = default_catalogue();
         let mut answered = BTreeMap::new();
