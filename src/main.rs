@@ -11,8 +11,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     // The daemon logs what it does; one-shot commands only warnings, so
     // their output stays clean for pipes. RUST_LOG overrides both.
+    // The heartbeat's scheduler narrates its own start-up at info; only its
+    // warnings are news.
     let default_level = match cli.command {
-        Command::Run { .. } => "info",
+        Command::Run { .. } => "info,tokio_cron_scheduler=warn",
         _ => "warn",
     };
     tracing_subscriber::fmt()
