@@ -1,5 +1,6 @@
-//! A throwaway PostgreSQL server for the tests, and the behaviours only
-//! several replicas on one PostgreSQL database can show.
+//! A throwaway PostgreSQL server for the tests, and the daemon's scheduler
+//! run by two replicas on one PostgreSQL database ([`replicas`]; the store's
+//! own behaviours on PostgreSQL are in `store.rs`).
 //!
 //! The first test that asks for a database starts one cluster for the whole
 //! test process: `initdb` into a temporary directory, then `pg_ctl start` on
@@ -344,5 +345,93 @@ fn run(cmd: &mut Command) -> Result<(), String> {
             out.status,
             String::from_utf8_lossy(&out.stderr).trim()
         ))
+    }
+}
+
+/// Two replicas' schedulers on one PostgreSQL database.
+mod replicas {
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+
+    use chrono::{DateTime, Duration, Utc};
+    use nudged::config::Settings;
+    use nudged::domain::PersonId;
+    use nudged::scheduler::Dispatcher;
+    use nudged::store::{self, NewPerson, Store};
+
+    use crate::helpers::{TestEnv, WAIT};
+    use crate::store::TestDb;
+
+    fn at(rfc3339: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(rfc3339)
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    /// Both replicas' heartbeats fire at the same instant for 1,000 people
+    /// (the shipped weekly check-in, Thursday 16:00 in each person's zone):
+    /// between them they enqueue exactly one prompt per person, and their
+    /// next heartbeats add nothing.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn two_replicas_fan_out_exactly_one_prompt_per_person() {
+        const PEOPLE: usize = 1000;
+        let Some(db) = TestDb::postgres().await else {
+            return;
+        };
+        let env = TestEnv::new();
+        let settings = Settings::load_with_env(
+            &env.config(),
+            [("NUDGED__STORAGE__URL".to_owned(), db.url.clone())],
+        )
+        .unwrap();
+        let settings = Arc::new(settings);
+        let test = async {
+            let open = || store::open_with(&settings.storage.url, &settings.storage.options);
+            let (a, b): (Arc<dyn Store>, Arc<dyn Store>) =
+                (open().await.unwrap(), open().await.unwrap());
+            let start = at("2026-11-16T00:00:00Z");
+            for i in 0..PEOPLE {
+                let person = NewPerson {
+                    id: PersonId::parse(&format!("U{i:04}")).unwrap(),
+                    name: None,
+                    tz: None,
+                    enrolled: true,
+                };
+                a.upsert_person(&person, start).await.unwrap();
+            }
+            let (ours, theirs) = (
+                Dispatcher::new(settings.clone(), a.clone()),
+                Dispatcher::new(settings.clone(), b.clone()),
+            );
+
+            let now = at("2026-11-19T16:00:00Z");
+            let (x, y) = tokio::join!(ours.tick(now), theirs.tick(now));
+            let (x, y) = (x.unwrap(), y.unwrap());
+            assert_eq!(
+                (x.sent + y.sent, x.failed + y.failed),
+                (PEOPLE, 0),
+                "{x:?} {y:?}"
+            );
+            let later = now + Duration::minutes(1);
+            let (x, y) = tokio::join!(ours.tick(later), theirs.tick(later));
+            assert_eq!(x.unwrap().sent + y.unwrap().sent, 0);
+
+            // Every queued message, whichever replica queued it.
+            let rows = b
+                .claim_outbox(later, later + Duration::minutes(1), 10 * PEOPLE as u32)
+                .await
+                .unwrap();
+            let mut per_person: BTreeMap<String, usize> = BTreeMap::new();
+            for row in &rows {
+                *per_person
+                    .entry(row.person.as_ref().unwrap().to_string())
+                    .or_default() += 1;
+            }
+            assert_eq!(per_person.len(), PEOPLE);
+            assert!(per_person.values().all(|n| *n == 1), "{per_person:?}");
+        };
+        tokio::time::timeout(WAIT * 2, test)
+            .await
+            .expect("the replicas did not finish in time");
     }
 }
