@@ -253,7 +253,10 @@ mod tests {
             prompt(&c, &ids, &person, week, "weekly-checkin", &answered)
         );
         let r = reminder(&c, &ids, &person, week, "reminder", &BTreeMap::new());
-        assert_eq!(r.text, "Reminder: weekly check-in for 2026-W47: 0 of 2 answered");
+        assert_eq!(
+            r.text,
+            "Reminder: weekly check-in for 2026-W47: 0 of 2 answered"
+        );
         insta::assert_json_snapshot!("reminder", r);
     }
 
