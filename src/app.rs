@@ -249,12 +249,14 @@ async fn delivery_worker(
 
 /// Opens the configured store with a message that names the key.
 pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
-    store::open(&settings.storage.url).await.with_context(|| {
-        format!(
-            "cannot open the store (storage.url in {})",
-            settings.file.display()
-        )
-    })
+    store::open_with(&settings.storage.url, &settings.storage.options)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot open the store (storage.url in {})",
+                settings.file.display()
+            )
+        })
 }
 
 /// Makes sure everyone on the roster exists in the store and is up to date.

@@ -23,6 +23,7 @@ pub use error::ConfigError;
 use crate::domain::{Catalogue, PersonId, Question, QuestionId, QuestionOption, default_catalogue};
 use crate::model::Params;
 use crate::schedule::{self, Schedule};
+use crate::store::{StorageOptions, redact_url};
 
 /// Prefix of environment overrides: `NUDGED__CHAT__SLACK__BOT_TOKEN` sets
 /// `chat.slack.bot_token`.
@@ -53,10 +54,23 @@ pub struct ServerSettings {
     pub bind: SocketAddr,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct StorageSettings {
-    /// `sqlite://PATH` with PATH resolved against the config file's directory.
+    /// `sqlite://PATH` with PATH resolved against the config file's
+    /// directory, or `postgres://…`, which may hold a password: shown only
+    /// through [`crate::store::redact_url`].
     pub url: String,
+    /// Pool size and connect timeout.
+    pub options: StorageOptions,
+}
+
+impl std::fmt::Debug for StorageSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StorageSettings")
+            .field("url", &redact_url(&self.url))
+            .field("options", &self.options)
+            .finish()
+    }
 }
 
 /// Which chat platform carries prompts and replies.
@@ -203,6 +217,24 @@ fn validate(file: &Path, raw: raw::RawSettings) -> Result<Settings, ConfigError>
 
     let url = resolve_storage_url(base, raw.storage.url.trim())
         .map_err(|problem| err("storage.url", problem))?;
+    if raw.storage.max_connections == Some(0) {
+        return Err(err("storage.max_connections", "must be at least 1".into()));
+    }
+    if raw.storage.connect_timeout_secs == 0 {
+        return Err(err(
+            "storage.connect_timeout_secs",
+            "must be at least 1".into(),
+        ));
+    }
+    let storage = StorageSettings {
+        url,
+        options: StorageOptions {
+            max_connections: raw.storage.max_connections,
+            connect_timeout: Some(std::time::Duration::from_secs(
+                raw.storage.connect_timeout_secs,
+            )),
+        },
+    };
 
     let catalogue = match raw.questions {
         None => default_catalogue(),
@@ -251,7 +283,7 @@ fn validate(file: &Path, raw: raw::RawSettings) -> Result<Settings, ConfigError>
     Ok(Settings {
         file: file.to_path_buf(),
         server: ServerSettings { bind },
-        storage: StorageSettings { url },
+        storage,
         chat,
         schedules: ScheduleSettings {
             dir,
@@ -293,16 +325,6 @@ fn resolve_storage_url(base: &Path, url: &str) -> Result<String, String> {
             "{:?} is neither sqlite://PATH nor postgres://…",
             redact_url(url)
         ))
-    }
-}
-
-/// Hides a password in a URL before it is shown in an error.
-fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            format!("{}://[REDACTED]@{}", &url[..scheme], &url[at + 1..])
-        }
-        _ => url.to_owned(),
     }
 }
 

@@ -51,12 +51,17 @@ impl Default for RawServer {
 #[serde(deny_unknown_fields, default)]
 pub(super) struct RawStorage {
     pub url: String,
+    /// Unset: the engine's default (SQLite 4, PostgreSQL 10).
+    pub max_connections: Option<u32>,
+    pub connect_timeout_secs: u64,
 }
 
 impl Default for RawStorage {
     fn default() -> Self {
         Self {
             url: "sqlite://data/nudged.db".into(),
+            max_connections: None,
+            connect_timeout_secs: crate::store::DEFAULT_CONNECT_TIMEOUT.as_secs(),
         }
     }
 }

@@ -297,3 +297,51 @@ fn a_nudge_template_with_an_unknown_placeholder_or_nothing_in_it_is_rejected() {
     let e = error("[messages]\nnudge_title = \"Hi {name\"\n").to_string();
     assert!(e.contains("without a closing"), "{e}");
 }
+
+#[test]
+fn storage_pool_keys_default_to_the_engines_own_and_can_be_set() {
+    let s = load("").unwrap();
+    assert_eq!(s.storage.options.max_connections, None);
+    assert_eq!(
+        s.storage.options.connect_timeout,
+        Some(crate::store::DEFAULT_CONNECT_TIMEOUT)
+    );
+
+    let s = load_env(
+        "[storage]\nmax_connections = 20\nconnect_timeout_secs = 5\n",
+        &[("NUDGED__STORAGE__MAX_CONNECTIONS", "12")],
+    )
+    .unwrap();
+    assert_eq!(s.storage.options.max_connections, Some(12));
+    assert_eq!(
+        s.storage.options.connect_timeout,
+        Some(std::time::Duration::from_secs(5))
+    );
+}
+
+#[test]
+fn storage_pool_keys_must_be_positive_numbers() {
+    let e = error("[storage]\nmax_connections = 0\n");
+    assert_eq!(e.key, "storage.max_connections", "{e}");
+    assert!(e.problem.contains("at least 1"), "{e}");
+
+    let e = error("[storage]\nconnect_timeout_secs = 0\n");
+    assert_eq!(e.key, "storage.connect_timeout_secs", "{e}");
+
+    let e = error("[storage]\nconnect_timeout_secs = \"soon\"\n");
+    assert_eq!(e.key, "storage.connect_timeout_secs", "{e}");
+
+    let e = error("[storage]\nmax_conections = 4\n");
+    assert_eq!(e.key, "storage.max_conections", "{e}");
+    assert!(e.problem.starts_with("unknown key"), "{e}");
+}
+
+#[test]
+fn a_postgres_url_from_the_environment_is_kept_and_never_shown() {
+    let url = "postgres://nudged:hunter2@db.internal:5432/nudged";
+    let s = load_env("", &[("NUDGED__STORAGE__URL", url)]).unwrap();
+    assert_eq!(s.storage.url, url);
+    let shown = format!("{s:?}");
+    assert!(!shown.contains("hunter2"), "{shown}");
+    assert!(shown.contains("db.internal:5432/nudged"), "{shown}");
+}

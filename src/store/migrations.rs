@@ -31,6 +31,14 @@ pub(super) const SQLITE: &[Embedded] = &[Embedded {
     sql: include_str!("../../migrations/sqlite/0001_init.sql"),
 }];
 
+/// The PostgreSQL schema, oldest first: the same versions as [`SQLITE`],
+/// one file per engine, so both stores always describe the same tables.
+pub(super) const POSTGRES: &[Embedded] = &[Embedded {
+    version: 1,
+    description: "init",
+    sql: include_str!("../../migrations/postgres/0001_init.sql"),
+}];
+
 /// A migrator for one engine's embedded files. Each file runs in its own
 /// transaction together with sqlx's bookkeeping row.
 pub(super) fn migrator(files: &'static [Embedded]) -> Migrator {
@@ -56,9 +64,19 @@ mod tests {
 
     #[test]
     fn versions_start_at_one_and_increase_by_one() {
-        for (i, file) in SQLITE.iter().enumerate() {
-            assert_eq!(file.version, i as i64 + 1, "{}", file.description);
-            assert!(!file.sql.trim().is_empty(), "{}", file.description);
+        for files in [SQLITE, POSTGRES] {
+            for (i, file) in files.iter().enumerate() {
+                assert_eq!(file.version, i as i64 + 1, "{}", file.description);
+                assert!(!file.sql.trim().is_empty(), "{}", file.description);
+            }
         }
+    }
+
+    #[test]
+    fn both_engines_have_the_same_migrations() {
+        let list = |files: &[Embedded]| -> Vec<(i64, &str)> {
+            files.iter().map(|f| (f.version, f.description)).collect()
+        };
+        assert_eq!(list(SQLITE), list(POSTGRES));
     }
 }

@@ -6,14 +6,17 @@
 //! Idempotency is always a unique row: callers insert and branch on whether a
 //! row was written, never read-then-write. Migrations run when a store opens.
 //!
-//! Engines: SQLite ([`sqlite`], the embedded default, WAL). PostgreSQL follows
-//! behind the same trait.
+//! Engines: SQLite ([`sqlite`], the embedded default, WAL) and PostgreSQL
+//! ([`postgres`], for several replicas on one database). Both run the same
+//! statements on the same unique keys, so they behave identically.
 
 mod migrations;
+pub mod postgres;
 mod rows;
 pub mod sqlite;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -25,8 +28,11 @@ pub use rows::*;
 /// What can go wrong in the store.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// `storage.url` names an engine this build cannot open.
-    #[error("unsupported storage url {0:?}: use sqlite://PATH")]
+    /// `storage.url` names an engine this build cannot open. Holds the URL
+    /// with any password removed ([`redact_url`]).
+    #[error(
+        "unsupported storage url {0:?}: use sqlite://PATH or postgres://USER:PASSWORD@HOST/DATABASE"
+    )]
     UnsupportedUrl(String),
     /// A referenced row does not exist (e.g. an answer for an unknown person).
     #[error("{0}")]
@@ -45,14 +51,63 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// Opens the store named by `url` (`sqlite://PATH`, created with its parent
-/// directory if missing) and runs pending migrations.
+/// How long opening a connection, or waiting for a free one in the pool, may
+/// take before the operation fails, unless `storage.connect_timeout_secs`
+/// says otherwise. sqlx's own default; long enough for a database that is
+/// restarting, short enough that an unreachable one is reported.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How a store connects: the `storage.*` keys besides the URL. `None` leaves
+/// the engine's own default.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StorageOptions {
+    /// Connections in the pool at most (SQLite 4: one writer at a time;
+    /// PostgreSQL 10 per replica).
+    pub max_connections: Option<u32>,
+    /// Limit on opening a connection or waiting for a free one
+    /// ([`DEFAULT_CONNECT_TIMEOUT`] if unset).
+    pub connect_timeout: Option<Duration>,
+}
+
+/// Opens the store named by `url` with each engine's default pool; see
+/// [`open_with`].
 pub async fn open(url: &str) -> StoreResult<Arc<dyn Store>> {
+    open_with(url, &StorageOptions::default()).await
+}
+
+/// Opens the store named by `url` and runs pending migrations:
+/// `sqlite://PATH` (created with its parent directory if missing), or
+/// `postgres://…` / `postgresql://…` (the database must exist).
+pub async fn open_with(url: &str, options: &StorageOptions) -> StoreResult<Arc<dyn Store>> {
     if url.starts_with("sqlite:") {
-        Ok(Arc::new(sqlite::SqliteStore::open(url).await?))
+        Ok(Arc::new(
+            sqlite::SqliteStore::open_with(url, options).await?,
+        ))
+    } else if postgres::is_postgres_url(url) {
+        Ok(Arc::new(postgres::PgStore::open(url, options).await?))
     } else {
-        Err(StoreError::UnsupportedUrl(url.to_owned()))
+        Err(StoreError::UnsupportedUrl(redact_url(url)))
     }
+}
+
+/// `url` fit to show in an error or a log line: the user and password
+/// (`scheme://USER:PASSWORD@host`) and any query string (libpq also takes
+/// `?password=…`) are replaced by `[REDACTED]`.
+pub fn redact_url(url: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, _)) => (base, "?[REDACTED]"),
+        None => (url, ""),
+    };
+    let base = match base.split_once("://") {
+        // The last `@`, not the first `/`: a password with an unescaped
+        // `/` or `@` in it must not show either.
+        Some((scheme, rest)) => match rest.rfind('@') {
+            Some(at) => format!("{scheme}://[REDACTED]@{}", &rest[at + 1..]),
+            None => base.to_owned(),
+        },
+        None => base.to_owned(),
+    };
+    base + query
 }
 
 /// Every durable operation nudged performs.
@@ -206,4 +261,29 @@ pub trait Store: Send + Sync + 'static {
     /// Removes every row about `person` in every table, in one transaction,
     /// and says how many rows went from each.
     async fn forget(&self, person: &PersonId) -> StoreResult<ForgetReport>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_redacted_url_keeps_engine_host_and_database_only() {
+        for (url, shown) in [
+            (
+                "postgres://nudged:hunter2@db.internal:5432/nudged",
+                "postgres://[REDACTED]@db.internal:5432/nudged",
+            ),
+            (
+                "postgresql://db/nudged?user=nudged&password=hunter2",
+                "postgresql://db/nudged?[REDACTED]",
+            ),
+            ("mysql://root:p@ss@db/x", "mysql://[REDACTED]@db/x"),
+            ("sqlite://data/nudged.db", "sqlite://data/nudged.db"),
+            ("postgres://u:pa/ss@db/x", "postgres://[REDACTED]@db/x"),
+            ("nonsense", "nonsense"),
+        ] {
+            assert_eq!(redact_url(url), shown);
+        }
+    }
 }

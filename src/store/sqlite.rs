@@ -82,6 +82,11 @@ impl SqliteStore {
     /// In-memory databases (`sqlite::memory:`) and URL parameters (`?mode=…`)
     /// are refused: the daemon and the CLI must share one file.
     pub async fn open(url: &str) -> StoreResult<Self> {
+        Self::open_with(url, &StorageOptions::default()).await
+    }
+
+    /// As [`SqliteStore::open`], with the pool sized and timed by `options`.
+    pub async fn open_with(url: &str, options: &StorageOptions) -> StoreResult<Self> {
         let path = database_path(url)?;
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             tokio::fs::create_dir_all(dir).await.map_err(|e| {
@@ -91,7 +96,7 @@ impl SqliteStore {
                 )))
             })?;
         }
-        let options = SqliteConnectOptions::new()
+        let connect = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
@@ -103,8 +108,9 @@ impl SqliteStore {
             .foreign_keys(true)
             .busy_timeout(BUSY_TIMEOUT);
         let pool = SqlitePoolOptions::new()
-            .max_connections(MAX_CONNECTIONS)
-            .connect_with(options)
+            .max_connections(options.max_connections.unwrap_or(MAX_CONNECTIONS))
+            .acquire_timeout(options.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT))
+            .connect_with(connect)
             .await?;
         migrate(&pool).await?;
         Ok(Self { pool })

@@ -1,5 +1,5 @@
-//! The integration tests: the real binary, a real SQLite file, real HTTP on
-//! loopback.
+//! The integration tests: the real binary, a real SQLite file, a real
+//! PostgreSQL server, real HTTP on loopback.
 
 mod cli;
 mod daemon;
@@ -7,6 +7,7 @@ mod delivery;
 mod fake_slack;
 mod helpers;
 mod personas;
+mod postgres;
 mod purity;
 mod scheduler;
 mod slack;

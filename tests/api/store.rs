@@ -1,9 +1,10 @@
 //! The store's contract, written once against `Arc<dyn Store>` in
-//! [`contract`] and run by `contract_tests!` on a fresh real SQLite file per
-//! test. Another engine reuses every behaviour with one more invocation of
-//! the macro and a [`TestDb`] constructor of its own. Set-ups that only one
+//! [`contract`] and run by `contract_tests!` on every engine: a fresh real
+//! SQLite file per test ([`on_sqlite`]) and a fresh database on a real
+//! PostgreSQL server per test ([`on_postgres`]). Set-ups that only one
 //! engine can make (tampering with tables, a trigger that refuses rows,
-//! the migrations table) follow in [`on_sqlite_only`].
+//! the migrations table) follow in [`on_sqlite_only`] and
+//! [`on_postgres_only`].
 
 use std::future::Future;
 use std::sync::Arc;
@@ -20,8 +21,8 @@ const HANDLES: usize = 4;
 /// A fresh, empty database and the URL that opens it.
 pub struct TestDb {
     pub url: String,
-    /// Keeps the SQLite file's directory alive as long as the database.
-    _dir: tempfile::TempDir,
+    /// Keeps a SQLite file's directory alive as long as the database.
+    _dir: Option<tempfile::TempDir>,
 }
 
 impl TestDb {
@@ -30,7 +31,18 @@ impl TestDb {
     pub fn sqlite() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("data/nudged.db").display());
-        Self { url, _dir: dir }
+        Self {
+            url,
+            _dir: Some(dir),
+        }
+    }
+
+    /// A new empty database on the test process's PostgreSQL cluster, or
+    /// `None` if PostgreSQL is neither installed nor required (see
+    /// [`crate::postgres`]).
+    pub async fn postgres() -> Option<Self> {
+        let url = crate::postgres::cluster()?.create_database().await;
+        Some(Self { url, _dir: None })
     }
 
     /// A new handle on the database, with its own connections, running
@@ -112,6 +124,15 @@ mod on_sqlite {
     use super::*;
 
     contract_tests!(TestDb::sqlite());
+}
+
+mod on_postgres {
+    use super::*;
+
+    contract_tests!(match TestDb::postgres().await {
+        Some(db) => db,
+        None => return,
+    });
 }
 
 /// What every engine must do, whatever it is.
@@ -1172,5 +1193,356 @@ mod on_sqlite_only {
             let err = store::open(url).await.err().unwrap();
             assert!(matches!(err, StoreError::UnsupportedUrl(_)), "{url}: {err}");
         }
+    }
+}
+
+/// Behaviours whose set-up needs PostgreSQL itself, and several replicas on
+/// one database.
+mod on_postgres_only {
+    use chrono::{DateTime, Utc};
+    use nudged::domain::PersonId;
+    use nudged::store::postgres::PgStore;
+    use nudged::store::{
+        AnswerSource, NewOutbox, OutboxStatus, RecordOutcome, ScheduleRun, StorageOptions,
+    };
+
+    use super::*;
+    use crate::helpers::{HISTORY, TestEnv};
+
+    /// A fresh database, or a return from the test when PostgreSQL is
+    /// neither installed nor required.
+    macro_rules! postgres_db {
+        () => {
+            match TestDb::postgres().await {
+                Some(db) => db,
+                None => return,
+            }
+        };
+    }
+
+    /// A second, PostgreSQL-typed handle on the same database, for tampering.
+    async fn raw(db: &TestDb) -> PgStore {
+        PgStore::open(&db.url, &StorageOptions::default())
+            .await
+            .unwrap()
+    }
+
+    async fn exec(db: &PgStore, sql: &'static str) {
+        sqlx::raw_sql(sql).execute(db.pool()).await.unwrap();
+    }
+
+    fn prompt(person: &str, period: DateTime<Utc>) -> NewOutbox {
+        NewOutbox {
+            dedupe_key: Some(format!("prompt:{person}:weekly-checkin:{period}")),
+            person: Some(contract::pid(person)),
+            kind: "post".into(),
+            channel: person.into(),
+            payload: "{}".into(),
+            not_before: period,
+            created_at: period,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failing_import_leaves_nothing_behind() {
+        let db = postgres_db!();
+        let store = db.open().await;
+        exec(
+            &raw(&db).await,
+            "CREATE FUNCTION refuse_u3() RETURNS trigger LANGUAGE plpgsql AS \
+               $$ BEGIN RAISE EXCEPTION 'refused'; END $$; \
+             CREATE TRIGGER refuse_u3 BEFORE INSERT ON answers \
+               FOR EACH ROW WHEN (NEW.person = 'U3') EXECUTE FUNCTION refuse_u3();",
+        )
+        .await;
+        within_time(contract::a_failing_import_leaves_nothing_behind(
+            store, "U3",
+        ))
+        .await;
+    }
+
+    #[tokio::test]
+    async fn unparsable_stored_values_are_reported_as_corrupt() {
+        let db = postgres_db!();
+        let store = db.open().await;
+        contract::add(store.as_ref(), "U1").await;
+        store
+            .import_answers(&contract::history("U1", 1), test_now())
+            .await
+            .unwrap();
+        let id = store.enqueue(&prompt("U1", test_now())).await.unwrap();
+        let id = id.unwrap();
+        let raw = raw(&db).await;
+        exec(&raw, "UPDATE answers SET week = 'soon'").await;
+        // Columns are typed here: the nearest to a wrong type is a number
+        // that is no instant.
+        exec(&raw, "UPDATE people SET created_at = 9223372036854775807").await;
+        exec(&raw, "UPDATE outbox SET status = 'lost'").await;
+        let corrupt = |e: StoreError, table: &str| match e {
+            StoreError::Corrupt { table: t, problem } => {
+                assert_eq!(t, table, "{problem}");
+                problem
+            }
+            other => panic!("expected corrupt {table}, got {other}"),
+        };
+        let problem = corrupt(store.answers(None).await.unwrap_err(), "answers");
+        assert!(problem.contains("soon"), "{problem}");
+        let problem = corrupt(
+            store.person(&contract::pid("U1")).await.unwrap_err(),
+            "people",
+        );
+        assert!(problem.contains("created_at"), "{problem}");
+        corrupt(store.people().await.unwrap_err(), "people");
+        corrupt(store.outbox_row(id).await.unwrap_err(), "outbox");
+        corrupt(store.outbox_counts().await.unwrap_err(), "outbox");
+        let claimed = store
+            .claim_outbox(test_now(), test_now() + Duration::seconds(30), 10)
+            .await;
+        assert!(claimed.unwrap().is_empty(), "a lost status is not pending");
+    }
+
+    #[tokio::test]
+    async fn reopening_applies_no_migration_twice() {
+        let db = postgres_db!();
+        let schema = async |raw: &PgStore| -> Vec<(String, String, String)> {
+            sqlx::query_as(
+                "SELECT table_name::text, column_name::text, data_type::text \
+                 FROM information_schema.columns WHERE table_schema = 'public' \
+                 ORDER BY table_name, column_name",
+            )
+            .fetch_all(raw.pool())
+            .await
+            .unwrap()
+        };
+        let first = raw(&db).await;
+        let before = schema(&first).await;
+        assert!(before.len() > 40, "{before:?}");
+        first.pool().close().await;
+        let again = raw(&db).await;
+        assert_eq!(schema(&again).await, before);
+        let applied: Vec<(i64, bool)> =
+            sqlx::query_as("SELECT version, success FROM _sqlx_migrations ORDER BY version")
+                .fetch_all(again.pool())
+                .await
+                .unwrap();
+        assert_eq!(applied, [(1, true)]);
+    }
+
+    #[tokio::test]
+    async fn a_store_whose_applied_migration_was_edited_refuses_to_open() {
+        let db = postgres_db!();
+        exec(
+            &raw(&db).await,
+            "UPDATE _sqlx_migrations SET checksum = '\\x00'::bytea WHERE version = 1",
+        )
+        .await;
+        let err = store::open(&db.url).await.err().unwrap();
+        assert!(matches!(err, StoreError::Migrate(_)), "{err}");
+        // The failed opener's migration lock died with its connection: a
+        // later opener is refused for the same reason, not left waiting.
+        let err = within_time(store::open(&db.url)).await.err().unwrap();
+        assert!(matches!(err, StoreError::Migrate(_)), "{err}");
+    }
+
+    #[tokio::test]
+    async fn the_pool_is_sized_by_the_options() {
+        let db = postgres_db!();
+        let options = StorageOptions {
+            max_connections: Some(3),
+            connect_timeout: None,
+        };
+        let store = PgStore::open(&db.url, &options).await.unwrap();
+        assert_eq!(store.pool().options().get_max_connections(), 3);
+        let store = raw(&db).await;
+        assert_eq!(store.pool().options().get_max_connections(), 10);
+    }
+
+    /// Needs no server: nothing listens on port 1.
+    #[tokio::test]
+    async fn an_unreachable_server_fails_in_time_and_never_shows_the_password() {
+        let options = StorageOptions {
+            max_connections: None,
+            connect_timeout: Some(std::time::Duration::from_secs(2)),
+        };
+        for url in [
+            "postgres://nudged:hunter2@127.0.0.1:1/nudged",
+            "postgresql://nudged:hunter2@127.0.0.1:notaport/nudged",
+            "postgres://127.0.0.1:1/nudged?password=hunter2&sslmode=sometimes",
+            "mysql://nudged:hunter2@127.0.0.1/nudged",
+        ] {
+            let err = within_time(store::open_with(url, &options))
+                .await
+                .err()
+                .unwrap();
+            let shown = format!("{err} {err:?}");
+            assert!(!shown.contains("hunter2"), "{url}: {shown}");
+        }
+    }
+
+    /// How long an outbox claim is leased for, as the daemon's worker does.
+    const LEASE: Duration = Duration::seconds(60);
+
+    /// An outbox worker of one replica: claims due rows at `at` and reports
+    /// each sent, until none is left or after `batches` claims.
+    async fn deliver(store: Arc<dyn Store>, at: DateTime<Utc>, batches: Option<usize>) -> Vec<i64> {
+        let mut sent = Vec::new();
+        for _ in 0..batches.unwrap_or(usize::MAX) {
+            let batch = store.claim_outbox(at, at + LEASE, 7).await.unwrap();
+            if batch.is_empty() {
+                break;
+            }
+            for row in batch {
+                store
+                    .outbox_sent(row.id, at, "{\"ok\":true}")
+                    .await
+                    .unwrap();
+                sent.push(row.id);
+            }
+        }
+        sent
+    }
+
+    /// Two replicas fan out the same occurrence to 1,000 people at once and
+    /// deliver it together; one dies holding leased rows. Every person still
+    /// gets exactly one prompt: claims and dedupe keys are unique rows, and
+    /// the dead replica's rows are taken over once their lease has expired.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn two_replicas_send_one_prompt_per_person_and_survive_losing_one() {
+        const PEOPLE: usize = 1000;
+        let db = postgres_db!();
+        within_time(async {
+            let (a, b) = (db.open().await, db.open().await);
+            let now = test_now();
+            let people: Vec<String> = (0..PEOPLE).map(|i| format!("U{i:04}")).collect();
+            for id in &people {
+                contract::add(a.as_ref(), id).await;
+            }
+
+            // Both replicas' schedulers fire at once, in opposite orders.
+            let fan_out = |store: Arc<dyn Store>, order: Vec<String>| {
+                tokio::spawn(async move {
+                    let mut prompts = 0;
+                    for id in order {
+                        let run = ScheduleRun {
+                            person: PersonId::parse(&id).unwrap(),
+                            schedule: "weekly-checkin".into(),
+                            period: now,
+                        };
+                        if store.claim_run(&run, now).await.unwrap() {
+                            let queued = store.enqueue(&prompt(&id, now)).await.unwrap();
+                            assert!(queued.is_some(), "{id}: claimed but already queued");
+                            prompts += 1;
+                        }
+                    }
+                    prompts
+                })
+            };
+            let reversed = people.iter().rev().cloned().collect();
+            let by_a = fan_out(a.clone(), people.clone());
+            let by_b = fan_out(b.clone(), reversed);
+            let (by_a, by_b) = (by_a.await.unwrap(), by_b.await.unwrap());
+            assert_eq!(by_a + by_b, PEOPLE);
+            assert_eq!(a.outbox_counts().await.unwrap().pending, PEOPLE as u64);
+
+            // Replica A claims a batch and dies before reporting on it;
+            // before that, its worker delivers a few batches alongside B's.
+            let held = a.claim_outbox(now, now + LEASE, 10).await.unwrap();
+            assert_eq!(held.len(), 10);
+            let by_a = tokio::spawn(deliver(a.clone(), now, Some(5)));
+            let by_b = tokio::spawn(deliver(b.clone(), now, None));
+            let (by_a, by_b) = (by_a.await.unwrap(), by_b.await.unwrap());
+            drop(a);
+            assert_eq!(by_a.len() + by_b.len(), PEOPLE - held.len());
+            let mut taken_over = deliver(b.clone(), now + LEASE, None).await;
+            taken_over.sort_unstable();
+            let held: Vec<i64> = held.iter().map(|r| r.id).collect();
+            assert_eq!(taken_over, held, "the dead replica's rows, once each");
+
+            let counts = b.outbox_counts().await.unwrap();
+            assert_eq!((counts.sent, counts.pending), (PEOPLE as u64, 0));
+            let mut prompted = Vec::new();
+            for id in by_a.iter().chain(&by_b).chain(&taken_over) {
+                let row = b.outbox_row(*id).await.unwrap().unwrap();
+                assert_eq!((row.status, row.attempts), (OutboxStatus::Sent, 1));
+                prompted.push(row.person.unwrap().as_str().to_owned());
+            }
+            prompted.sort_unstable();
+            assert_eq!(prompted, people, "one prompt for each person");
+        })
+        .await;
+    }
+
+    /// The same click or event delivered to both replicas (Slack retries, a
+    /// double click behind a load balancer) counts once.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn clicks_and_events_at_either_replica_count_once() {
+        let db = postgres_db!();
+        within_time(async {
+            let replicas = [db.open().await, db.open().await];
+            contract::add(replicas[0].as_ref(), "U1").await;
+            let click = contract::answer("U1", "2026-W47", "focus", "deciding");
+            let tasks: Vec<_> = (0..40)
+                .map(|i| {
+                    let store = replicas[i % 2].clone();
+                    let click = click.clone();
+                    tokio::spawn(async move {
+                        let seen = store.mark_seen("action:U1:1700000000.1", test_now());
+                        let seen = seen.await.unwrap();
+                        let recorded =
+                            store.record_answer(&click, AnswerSource::Button, test_now());
+                        (seen, recorded.await.unwrap())
+                    })
+                })
+                .collect();
+            let (mut first_seen, mut inserted) = (0, 0);
+            for task in tasks {
+                let (seen, recorded) = task.await.unwrap();
+                first_seen += usize::from(seen);
+                match recorded {
+                    RecordOutcome::Inserted => inserted += 1,
+                    RecordOutcome::Unchanged => {}
+                    RecordOutcome::Changed => panic!("the same option changed nothing"),
+                }
+            }
+            assert_eq!((first_seen, inserted), (1, 1));
+            let answers = replicas[1].answers(None).await.unwrap();
+            assert_eq!(answers.len(), 1);
+        })
+        .await;
+    }
+
+    /// The daemon's own commands, unchanged, on PostgreSQL: the URL (with
+    /// its password) comes from the environment.
+    #[test]
+    fn the_cli_imports_and_exports_through_postgres() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let Some(db) = runtime.block_on(TestDb::postgres()) else {
+            return;
+        };
+        let env = TestEnv::new();
+        let history = env.file("history.csv", HISTORY);
+        let nudged = |args: &[&str], url: Option<&str>| {
+            let mut cmd = env.command(args);
+            if let Some(url) = url {
+                cmd.env("NUDGED__STORAGE__URL", url);
+            }
+            let out = cmd.output().unwrap();
+            assert!(
+                out.status.success(),
+                "nudged {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8(out.stdout).unwrap()
+        };
+        nudged(&["import", history.to_str().unwrap()], Some(&db.url));
+        assert!(!env.db().exists(), "nothing went to SQLite");
+        let exported = nudged(&["export"], Some(&db.url));
+        assert_eq!(exported.lines().count(), HISTORY.lines().count());
+        // The same history through SQLite prints the same, byte for byte.
+        nudged(&["import", history.to_str().unwrap()], None);
+        assert_eq!(exported, nudged(&["export"], None));
     }
 }

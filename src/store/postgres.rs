@@ -1,0 +1,915 @@
+//! The PostgreSQL engine: one database shared by any number of replicas.
+//!
+//! The schema, the statements and their meaning are those of the SQLite
+//! engine ([`super::sqlite`]); only the dialect differs (`$1` placeholders,
+//! `BOOLEAN`, identity columns). Replicas coordinate through rows, never
+//! through a protocol of their own:
+//!
+//! - every idempotent operation is one statement on a unique row (`INSERT …
+//!   ON CONFLICT`), so of two replicas claiming one schedule run, recording
+//!   one event id or one check-in, exactly one sees a row written;
+//! - outbox rows are leased with `SELECT … FOR UPDATE SKIP LOCKED` inside the
+//!   claiming `UPDATE`: concurrent claimers pass over each other's rows
+//!   instead of waiting or taking them, and a row whose lease ran out (its
+//!   replica died) is due again;
+//! - migrations run under sqlx's advisory lock, so replicas starting at once
+//!   apply each version once.
+//!
+//! Timestamps are `BIGINT` Unix milliseconds, as on SQLite, so both engines
+//! round the same way.
+
+use std::collections::{BTreeSet, HashSet};
+use std::str::FromStr;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::{Postgres, QueryBuilder, Row};
+
+use super::migrations;
+use super::*;
+use crate::domain::{Answer, IsoWeek, OptionKey, PersonId, QuestionId};
+
+/// Connections per replica unless `storage.max_connections` says otherwise.
+/// PostgreSQL serves writers concurrently, so a click burst is spread over
+/// several connections; ten replicas stay well below the server's default
+/// `max_connections` of 100.
+const MAX_CONNECTIONS: u32 = 10;
+
+/// Answers per `INSERT` statement in an import. Each row binds 6 values
+/// (PostgreSQL allows 65 535 per statement).
+const IMPORT_BATCH_ROWS: usize = 1000;
+
+/// Shown as `application_name` in `pg_stat_activity`, so operators can tell
+/// nudged's connections apart.
+const APPLICATION_NAME: &str = "nudged";
+
+/// Whether `url` names a PostgreSQL database.
+pub fn is_postgres_url(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
+/// The columns of each table, as literals so queries can be `concat!`ed
+/// into `&'static str` (sqlx caches one prepared statement per text).
+macro_rules! columns {
+    (people) => {
+        "id, name, tz, enrolled, paused_until, created_at"
+    };
+    (answers) => {
+        "person, week, question, option, source, recorded_at"
+    };
+    (checkins) => {
+        "id, person, schedule, period, week, channel, message_ts, created_at"
+    };
+    (assessments) => {
+        "person, week, state, ewma, detail, assessed_at"
+    };
+    (nudges) => {
+        "person, week, sent_at, reasons"
+    };
+    (outbox) => {
+        "id, dedupe_key, person, kind, channel, payload, status, attempts, \
+         not_before, lease_until, last_error, response, created_at, sent_at"
+    };
+}
+
+/// A PostgreSQL-backed [`Store`].
+#[derive(Debug, Clone)]
+pub struct PgStore {
+    pool: PgPool,
+}
+
+impl PgStore {
+    /// Connects to the database named by `postgres://USER:PASSWORD@HOST/DB`
+    /// (or `postgresql://…`; libpq's query parameters such as `sslmode` are
+    /// understood) and runs pending migrations. The database must exist; its
+    /// tables are created here.
+    ///
+    /// Errors never contain the URL: sqlx's connection errors name neither
+    /// the password nor the URL, and a URL this engine cannot parse is
+    /// reported redacted.
+    pub async fn open(url: &str, options: &StorageOptions) -> StoreResult<Self> {
+        if !is_postgres_url(url) {
+            return Err(StoreError::UnsupportedUrl(redact_url(url)));
+        }
+        let connect = PgConnectOptions::from_str(url)
+            .map_err(|e| {
+                StoreError::Database(sqlx::Error::Configuration(
+                    format!("storage url {}: {e}", redact_url(url)).into(),
+                ))
+            })?
+            .application_name(APPLICATION_NAME);
+        let pool = PgPoolOptions::new()
+            .max_connections(options.max_connections.unwrap_or(MAX_CONNECTIONS))
+            .acquire_timeout(options.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT))
+            .connect_with(connect)
+            .await?;
+        migrate(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    /// The connection pool, for tests that inspect or tamper with tables.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+}
+
+/// Applies pending migrations.
+///
+/// sqlx's PostgreSQL migrator holds a session advisory lock (keyed by the
+/// database name) from before it reads `_sqlx_migrations` until it is done,
+/// so replicas starting at once wait for each other and the later ones find
+/// nothing to do. Each migration runs in its own transaction.
+///
+/// The lock is released only on success; on failure the connection is
+/// closed rather than returned to the pool, which ends the session and with
+/// it the lock, so no other opener waits on a lock nobody will release.
+async fn migrate(pool: &PgPool) -> StoreResult<()> {
+    let mut conn = pool.acquire().await?;
+    let result = migrations::migrator(migrations::POSTGRES)
+        .run_direct(None, &mut *conn, false)
+        .await;
+    if result.is_err() {
+        conn.close_on_drop();
+    }
+    Ok(result?)
+}
+
+fn millis(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+fn corrupt(table: &'static str, problem: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt {
+        table,
+        problem: problem.to_string(),
+    }
+}
+
+/// A row being read from `table`: every value that does not decode or
+/// parse becomes [`StoreError::Corrupt`] naming the column, never a panic.
+struct Fields<'r> {
+    row: &'r PgRow,
+    table: &'static str,
+}
+
+impl<'r> Fields<'r> {
+    fn of(table: &'static str, row: &'r PgRow) -> Self {
+        Self { row, table }
+    }
+
+    fn get<T>(&self, column: &str) -> StoreResult<T>
+    where
+        T: sqlx::Decode<'r, Postgres> + sqlx::Type<Postgres>,
+    {
+        self.row.try_get(column).map_err(|e| match e {
+            // Columns are typed here, but a hand-altered table may hold a
+            // NULL where a value belongs, or another type.
+            sqlx::Error::ColumnDecode { .. } => corrupt(self.table, e),
+            e => StoreError::Database(e),
+        })
+    }
+
+    fn parsed<T, E: std::fmt::Display>(
+        &self,
+        column: &str,
+        parse: impl FnOnce(&str) -> Result<T, E>,
+    ) -> StoreResult<T> {
+        let text: &str = self.get(column)?;
+        parse(text).map_err(|e| corrupt(self.table, format!("{column} {text:?}: {e}")))
+    }
+
+    fn opt_parsed<T, E: std::fmt::Display>(
+        &self,
+        column: &str,
+        parse: impl FnOnce(&str) -> Result<T, E>,
+    ) -> StoreResult<Option<T>> {
+        let text: Option<&str> = self.get(column)?;
+        text.map(|text| {
+            parse(text).map_err(|e| corrupt(self.table, format!("{column} {text:?}: {e}")))
+        })
+        .transpose()
+    }
+
+    fn person(&self, column: &str) -> StoreResult<PersonId> {
+        self.parsed(column, PersonId::parse)
+    }
+
+    fn week(&self, column: &str) -> StoreResult<IsoWeek> {
+        self.parsed(column, IsoWeek::from_str)
+    }
+
+    fn time(&self, column: &str) -> StoreResult<DateTime<Utc>> {
+        let ms: i64 = self.get(column)?;
+        self.to_time(column, ms)
+    }
+
+    fn opt_time(&self, column: &str) -> StoreResult<Option<DateTime<Utc>>> {
+        let ms: Option<i64> = self.get(column)?;
+        ms.map(|ms| self.to_time(column, ms)).transpose()
+    }
+
+    fn to_time(&self, column: &str, ms: i64) -> StoreResult<DateTime<Utc>> {
+        DateTime::from_timestamp_millis(ms)
+            .ok_or_else(|| corrupt(self.table, format!("{column} {ms}: not a timestamp")))
+    }
+
+    /// An `INTEGER` column holding a count (never negative).
+    fn count(&self, column: &str) -> StoreResult<u32> {
+        let n: i32 = self.get(column)?;
+        u32::try_from(n).map_err(|_| corrupt(self.table, format!("{column} {n}: not a count")))
+    }
+
+    /// A `BIGINT` aggregate such as `COUNT(*)`.
+    fn big_count(&self, column: &str) -> StoreResult<u64> {
+        let n: i64 = self.get(column)?;
+        u64::try_from(n).map_err(|_| corrupt(self.table, format!("{column} {n}: not a count")))
+    }
+}
+
+fn person_row(row: &PgRow) -> StoreResult<PersonRow> {
+    let f = Fields::of("people", row);
+    Ok(PersonRow {
+        id: f.person("id")?,
+        name: f.get("name")?,
+        tz: f.get("tz")?,
+        enrolled: f.get("enrolled")?,
+        paused_until: f.opt_time("paused_until")?,
+        created_at: f.time("created_at")?,
+    })
+}
+
+fn answer_row(row: &PgRow) -> StoreResult<AnswerRow> {
+    let f = Fields::of("answers", row);
+    Ok(AnswerRow {
+        answer: Answer {
+            person: f.person("person")?,
+            week: f.week("week")?,
+            question: f.parsed("question", QuestionId::parse)?,
+            option: f.parsed("option", OptionKey::parse)?,
+        },
+        source: f.parsed("source", AnswerSource::from_str)?,
+        recorded_at: f.time("recorded_at")?,
+    })
+}
+
+fn checkin_row(row: &PgRow) -> StoreResult<CheckinRow> {
+    let f = Fields::of("checkins", row);
+    Ok(CheckinRow {
+        id: f.get("id")?,
+        person: f.person("person")?,
+        schedule: f.get("schedule")?,
+        period: f.time("period")?,
+        week: f.week("week")?,
+        channel: f.get("channel")?,
+        message_ts: f.get("message_ts")?,
+        created_at: f.time("created_at")?,
+    })
+}
+
+fn assessment_row(row: &PgRow) -> StoreResult<AssessmentRow> {
+    let f = Fields::of("assessments", row);
+    Ok(AssessmentRow {
+        person: f.person("person")?,
+        week: f.week("week")?,
+        state: f.get("state")?,
+        ewma: f.get("ewma")?,
+        detail: f.get("detail")?,
+        assessed_at: f.time("assessed_at")?,
+    })
+}
+
+fn nudge_row(row: &PgRow) -> StoreResult<NudgeRow> {
+    let f = Fields::of("nudges", row);
+    Ok(NudgeRow {
+        person: f.person("person")?,
+        week: f.week("week")?,
+        sent_at: f.time("sent_at")?,
+        reasons: f.get("reasons")?,
+    })
+}
+
+fn outbox_row(row: &PgRow) -> StoreResult<OutboxRow> {
+    let f = Fields::of("outbox", row);
+    Ok(OutboxRow {
+        id: f.get("id")?,
+        dedupe_key: f.get("dedupe_key")?,
+        person: f.opt_parsed("person", PersonId::parse)?,
+        kind: f.get("kind")?,
+        channel: f.get("channel")?,
+        payload: f.get("payload")?,
+        status: f.parsed("status", OutboxStatus::from_str)?,
+        attempts: f.count("attempts")?,
+        not_before: f.time("not_before")?,
+        lease_until: f.opt_time("lease_until")?,
+        last_error: f.get("last_error")?,
+        response: f.get("response")?,
+        created_at: f.time("created_at")?,
+        sent_at: f.opt_time("sent_at")?,
+    })
+}
+
+/// A foreign-key failure means the person a row refers to is unknown.
+fn unknown_person(person: &PersonId) -> impl FnOnce(sqlx::Error) -> StoreError + '_ {
+    move |e| match &e {
+        sqlx::Error::Database(db) if db.kind() == sqlx::error::ErrorKind::ForeignKeyViolation => {
+            StoreError::NotFound(format!("unknown person {person}"))
+        }
+        _ => StoreError::Database(e),
+    }
+}
+
+/// The upsert of answers, up to its `VALUES`. `revision` counts the writes
+/// of a row (1 when inserted, +1 per change) and is returned for every row
+/// written; a row whose option was already stored is not written and returns
+/// nothing. So one statement both stores and says what it did.
+macro_rules! upsert_answers {
+    (insert) => {
+        "INSERT INTO answers (person, week, question, option, source, recorded_at, revision) "
+    };
+    (on_conflict) => {
+        " ON CONFLICT (person, week, question) DO UPDATE SET \
+           option = excluded.option, source = excluded.source, \
+           recorded_at = excluded.recorded_at, revision = answers.revision + 1 \
+         WHERE answers.option <> excluded.option \
+         RETURNING revision"
+    };
+}
+
+fn outcome_of(revision: Option<i32>) -> RecordOutcome {
+    match revision {
+        None => RecordOutcome::Unchanged,
+        Some(1) => RecordOutcome::Inserted,
+        Some(_) => RecordOutcome::Changed,
+    }
+}
+
+/// Splits an import into statements of at most [`IMPORT_BATCH_ROWS`]
+/// answers in which no (person, week, question) repeats: PostgreSQL refuses
+/// to let one `ON CONFLICT DO UPDATE` touch a row twice, and cutting the
+/// batch where a key repeats keeps the file's order, so a repeated key
+/// counts exactly as it would one statement at a time.
+fn import_batches(answers: &[Answer]) -> Vec<&[Answer]> {
+    let mut batches = Vec::new();
+    let mut start = 0;
+    let mut keys = HashSet::new();
+    for (i, a) in answers.iter().enumerate() {
+        let key = (&a.person, a.week, &a.question);
+        if i - start == IMPORT_BATCH_ROWS || !keys.insert(key) {
+            batches.push(&answers[start..i]);
+            start = i;
+            keys.clear();
+            keys.insert(key);
+        }
+    }
+    if start < answers.len() {
+        batches.push(&answers[start..]);
+    }
+    batches
+}
+
+#[async_trait]
+impl Store for PgStore {
+    async fn upsert_person(&self, person: &NewPerson, now: DateTime<Utc>) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO people (id, name, tz, enrolled, paused_until, created_at) \
+             VALUES ($1, $2, $3, $4, NULL, $5) \
+             ON CONFLICT (id) DO UPDATE SET \
+               name = COALESCE(excluded.name, people.name), \
+               tz = COALESCE(excluded.tz, people.tz)",
+        )
+        .bind(person.id.as_str())
+        .bind(person.name.as_deref())
+        .bind(person.tz.as_deref())
+        .bind(person.enrolled)
+        .bind(millis(now))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn person(&self, id: &PersonId) -> StoreResult<Option<PersonRow>> {
+        sqlx::query(concat!(
+            "SELECT ",
+            columns!(people),
+            " FROM people WHERE id = $1"
+        ))
+        .bind(id.as_str())
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(person_row)
+        .transpose()
+    }
+
+    async fn people(&self) -> StoreResult<Vec<PersonRow>> {
+        sqlx::query(concat!(
+            "SELECT ",
+            columns!(people),
+            " FROM people ORDER BY id"
+        ))
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(person_row)
+        .collect()
+    }
+
+    async fn set_enrolled(&self, id: &PersonId, enrolled: bool) -> StoreResult<bool> {
+        let done = sqlx::query("UPDATE people SET enrolled = $1 WHERE id = $2")
+            .bind(enrolled)
+            .bind(id.as_str())
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn set_paused_until(
+        &self,
+        id: &PersonId,
+        until: Option<DateTime<Utc>>,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query("UPDATE people SET paused_until = $1 WHERE id = $2")
+            .bind(until.map(millis))
+            .bind(id.as_str())
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn record_answer(
+        &self,
+        answer: &Answer,
+        source: AnswerSource,
+        now: DateTime<Utc>,
+    ) -> StoreResult<RecordOutcome> {
+        // The foreign key refuses an unknown person: no read before the write.
+        let revision: Option<i32> = sqlx::query_scalar(concat!(
+            upsert_answers!(insert),
+            "VALUES ($1, $2, $3, $4, $5, $6, 1)",
+            upsert_answers!(on_conflict)
+        ))
+        .bind(answer.person.as_str())
+        .bind(answer.week.to_string())
+        .bind(answer.question.as_str())
+        .bind(answer.option.as_str())
+        .bind(source.as_str())
+        .bind(millis(now))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(unknown_person(&answer.person))?;
+        Ok(outcome_of(revision))
+    }
+
+    async fn import_answers(
+        &self,
+        answers: &[Answer],
+        now: DateTime<Utc>,
+    ) -> StoreResult<ImportOutcome> {
+        let mut outcome = ImportOutcome::default();
+        if answers.is_empty() {
+            return Ok(outcome);
+        }
+        let now = millis(now);
+        let people: Vec<&str> = answers
+            .iter()
+            .map(|a| a.person.as_str())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        // Dropping the transaction on any error rolls everything back.
+        let mut tx = self.pool.begin().await?;
+        for chunk in people.chunks(IMPORT_BATCH_ROWS) {
+            let mut insert = QueryBuilder::<Postgres>::new(
+                "INSERT INTO people (id, name, tz, enrolled, paused_until, created_at) ",
+            );
+            insert.push_values(chunk, |mut row, id| {
+                row.push_bind(*id)
+                    .push("NULL, NULL, FALSE, NULL")
+                    .push_bind(now);
+            });
+            insert.push(" ON CONFLICT (id) DO NOTHING");
+            outcome.new_people += insert.build().execute(&mut *tx).await?.rows_affected();
+        }
+        for batch in import_batches(answers) {
+            let mut upsert = QueryBuilder::<Postgres>::new(upsert_answers!(insert));
+            upsert.push_values(batch, |mut row, answer| {
+                row.push_bind(answer.person.as_str())
+                    .push_bind(answer.week.to_string())
+                    .push_bind(answer.question.as_str())
+                    .push_bind(answer.option.as_str())
+                    .push_bind(AnswerSource::Import.as_str())
+                    .push_bind(now)
+                    .push("1");
+            });
+            upsert.push(upsert_answers!(on_conflict));
+            let written: Vec<i32> = upsert.build_query_scalar().fetch_all(&mut *tx).await?;
+            for revision in &written {
+                match outcome_of(Some(*revision)) {
+                    RecordOutcome::Inserted => outcome.inserted += 1,
+                    _ => outcome.changed += 1,
+                }
+            }
+            outcome.unchanged += (batch.len() - written.len()) as u64;
+        }
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    async fn answers(&self, person: Option<&PersonId>) -> StoreResult<Vec<AnswerRow>> {
+        let query = match person {
+            Some(p) => sqlx::query(concat!(
+                "SELECT ",
+                columns!(answers),
+                " FROM answers WHERE person = $1 ORDER BY person, week, question"
+            ))
+            .bind(p.as_str()),
+            None => sqlx::query(concat!(
+                "SELECT ",
+                columns!(answers),
+                " FROM answers ORDER BY person, week, question"
+            )),
+        };
+        query
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(answer_row)
+            .collect()
+    }
+
+    async fn week_answers(
+        &self,
+        person: &PersonId,
+        week: IsoWeek,
+    ) -> StoreResult<Vec<(QuestionId, OptionKey)>> {
+        sqlx::query(
+            "SELECT question, option FROM answers WHERE person = $1 AND week = $2 ORDER BY question",
+        )
+        .bind(person.as_str())
+        .bind(week.to_string())
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|row| {
+            let f = Fields::of("answers", row);
+            Ok((
+                f.parsed("question", QuestionId::parse)?,
+                f.parsed("option", OptionKey::parse)?,
+            ))
+        })
+        .collect()
+    }
+
+    async fn mark_seen(&self, key: &str, now: DateTime<Utc>) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "INSERT INTO seen_events (key, seen_at) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
+        )
+        .bind(key)
+        .bind(millis(now))
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn claim_run(&self, run: &ScheduleRun, now: DateTime<Utc>) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "INSERT INTO schedule_runs (person, schedule, period, claimed_at) \
+             VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (person, schedule, period) DO NOTHING",
+        )
+        .bind(run.person.as_str())
+        .bind(&run.schedule)
+        .bind(millis(run.period))
+        .bind(millis(now))
+        .execute(&self.pool)
+        .await
+        .map_err(unknown_person(&run.person))?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn last_run(
+        &self,
+        person: &PersonId,
+        schedule: &str,
+    ) -> StoreResult<Option<DateTime<Utc>>> {
+        let row = sqlx::query(
+            "SELECT MAX(period) AS period FROM schedule_runs WHERE person = $1 AND schedule = $2",
+        )
+        .bind(person.as_str())
+        .bind(schedule)
+        .fetch_one(&self.pool)
+        .await?;
+        Fields::of("schedule_runs", &row).opt_time("period")
+    }
+
+    async fn record_checkin(&self, checkin: &CheckinRow) -> StoreResult<Option<i64>> {
+        let id = sqlx::query_scalar(
+            "INSERT INTO checkins (person, schedule, period, week, channel, message_ts, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (person, schedule, period) DO NOTHING \
+             RETURNING id",
+        )
+        .bind(checkin.person.as_str())
+        .bind(&checkin.schedule)
+        .bind(millis(checkin.period))
+        .bind(checkin.week.to_string())
+        .bind(checkin.channel.as_deref())
+        .bind(checkin.message_ts.as_deref())
+        .bind(millis(checkin.created_at))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(unknown_person(&checkin.person))?;
+        Ok(id)
+    }
+
+    async fn set_checkin_message(
+        &self,
+        id: i64,
+        channel: &str,
+        message_ts: &str,
+    ) -> StoreResult<()> {
+        sqlx::query("UPDATE checkins SET channel = $1, message_ts = $2 WHERE id = $3")
+            .bind(channel)
+            .bind(message_ts)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn checkin_by_message(
+        &self,
+        channel: &str,
+        message_ts: &str,
+    ) -> StoreResult<Option<CheckinRow>> {
+        sqlx::query(concat!(
+            "SELECT ",
+            columns!(checkins),
+            " FROM checkins WHERE channel = $1 AND message_ts = $2 ORDER BY id DESC LIMIT 1"
+        ))
+        .bind(channel)
+        .bind(message_ts)
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(checkin_row)
+        .transpose()
+    }
+
+    async fn save_assessment(&self, row: &AssessmentRow) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO assessments (person, week, state, ewma, detail, assessed_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(row.person.as_str())
+        .bind(row.week.to_string())
+        .bind(&row.state)
+        .bind(row.ewma)
+        .bind(&row.detail)
+        .bind(millis(row.assessed_at))
+        .execute(&self.pool)
+        .await
+        .map_err(unknown_person(&row.person))?;
+        Ok(())
+    }
+
+    async fn latest_assessment(&self, person: &PersonId) -> StoreResult<Option<AssessmentRow>> {
+        // Ties on the instant go to the row saved last.
+        sqlx::query(concat!(
+            "SELECT ",
+            columns!(assessments),
+            " FROM assessments WHERE person = $1 ORDER BY assessed_at DESC, id DESC LIMIT 1"
+        ))
+        .bind(person.as_str())
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(assessment_row)
+        .transpose()
+    }
+
+    async fn record_nudge(&self, nudge: &NudgeRow) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "INSERT INTO nudges (person, week, sent_at, reasons) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (person, week) DO NOTHING",
+        )
+        .bind(nudge.person.as_str())
+        .bind(nudge.week.to_string())
+        .bind(millis(nudge.sent_at))
+        .bind(&nudge.reasons)
+        .execute(&self.pool)
+        .await
+        .map_err(unknown_person(&nudge.person))?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn nudges(&self, person: &PersonId) -> StoreResult<Vec<NudgeRow>> {
+        sqlx::query(concat!(
+            "SELECT ",
+            columns!(nudges),
+            " FROM nudges WHERE person = $1 ORDER BY sent_at, week"
+        ))
+        .bind(person.as_str())
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(nudge_row)
+        .collect()
+    }
+
+    async fn enqueue(&self, message: &NewOutbox) -> StoreResult<Option<i64>> {
+        // Rows without a dedupe key never conflict (NULLs are distinct).
+        let id: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO outbox (dedupe_key, person, kind, channel, payload, status, attempts, \
+                                 not_before, created_at) \
+             VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6, $7) \
+             ON CONFLICT (dedupe_key) DO NOTHING RETURNING id",
+        )
+        .bind(message.dedupe_key.as_deref())
+        .bind(message.person.as_ref().map(PersonId::as_str))
+        .bind(&message.kind)
+        .bind(&message.channel)
+        .bind(&message.payload)
+        .bind(millis(message.not_before))
+        .bind(millis(message.created_at))
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(id)
+    }
+
+    async fn claim_outbox(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<Vec<OutboxRow>> {
+        // `FOR UPDATE SKIP LOCKED`: rows another replica is claiming at this
+        // moment are passed over rather than waited for, and a row it
+        // claimed just before is re-checked against the lease after its
+        // lock is released, so no row is ever claimed by two workers.
+        let mut rows = sqlx::query(concat!(
+            "UPDATE outbox SET lease_until = $1 WHERE id IN ( \
+                 SELECT id FROM outbox \
+                 WHERE status = 'pending' AND not_before <= $2 \
+                   AND (lease_until IS NULL OR lease_until <= $2) \
+                 ORDER BY not_before, id LIMIT $3 \
+                 FOR UPDATE SKIP LOCKED) \
+             RETURNING ",
+            columns!(outbox)
+        ))
+        .bind(millis(lease_until))
+        .bind(millis(now))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(outbox_row)
+        .collect::<StoreResult<Vec<_>>>()?;
+        // RETURNING comes back in no particular order.
+        rows.sort_by_key(|r| (r.not_before, r.id));
+        Ok(rows)
+    }
+
+    async fn outbox_sent(&self, id: i64, now: DateTime<Utc>, response: &str) -> StoreResult<()> {
+        // Recorded whatever the row's state: the message did go out, even
+        // if this worker's lease had expired meanwhile.
+        sqlx::query(
+            "UPDATE outbox SET status = 'sent', attempts = attempts + 1, lease_until = NULL, \
+                               response = $1, sent_at = $2 WHERE id = $3",
+        )
+        .bind(response)
+        .bind(millis(now))
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn outbox_retry(
+        &self,
+        id: i64,
+        next_attempt: DateTime<Utc>,
+        error: &str,
+    ) -> StoreResult<()> {
+        // Only a pending row: a late report from a worker whose lease
+        // expired must not reopen a row another worker has since finished.
+        sqlx::query(
+            "UPDATE outbox SET attempts = attempts + 1, lease_until = NULL, not_before = $1, \
+                               last_error = $2 WHERE id = $3 AND status = 'pending'",
+        )
+        .bind(millis(next_attempt))
+        .bind(error)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn outbox_failed(&self, id: i64, _now: DateTime<Utc>, error: &str) -> StoreResult<()> {
+        // Only a pending row: a row another worker delivered stays sent.
+        sqlx::query(
+            "UPDATE outbox SET status = 'failed', attempts = attempts + 1, lease_until = NULL, \
+                               last_error = $1 WHERE id = $2 AND status = 'pending'",
+        )
+        .bind(error)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn outbox_row(&self, id: i64) -> StoreResult<Option<OutboxRow>> {
+        sqlx::query(concat!(
+            "SELECT ",
+            columns!(outbox),
+            " FROM outbox WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(outbox_row)
+        .transpose()
+    }
+
+    async fn outbox_counts(&self) -> StoreResult<OutboxCounts> {
+        let rows = sqlx::query("SELECT status, COUNT(*) AS n FROM outbox GROUP BY status")
+            .fetch_all(&self.pool)
+            .await?;
+        let mut counts = OutboxCounts::default();
+        for row in &rows {
+            let f = Fields::of("outbox", row);
+            let n = f.big_count("n")?;
+            match f.parsed("status", OutboxStatus::from_str)? {
+                OutboxStatus::Pending => counts.pending = n,
+                OutboxStatus::Sent => counts.sent = n,
+                OutboxStatus::Failed => counts.failed = n,
+            }
+        }
+        Ok(counts)
+    }
+
+    async fn forget(&self, person: &PersonId) -> StoreResult<ForgetReport> {
+        let mut tx = self.pool.begin().await?;
+        let id = person.as_str();
+        // Children first, each counted, so the report is exact whatever the
+        // cascade would have done. Outbox rows carry no foreign key (a
+        // message may be about nobody) and go explicitly.
+        let mut delete = async |sql: &'static str| -> StoreResult<u64> {
+            Ok(sqlx::query(sql)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected())
+        };
+        let report = ForgetReport {
+            answers: delete("DELETE FROM answers WHERE person = $1").await?,
+            checkins: delete("DELETE FROM checkins WHERE person = $1").await?,
+            schedule_runs: delete("DELETE FROM schedule_runs WHERE person = $1").await?,
+            assessments: delete("DELETE FROM assessments WHERE person = $1").await?,
+            nudges: delete("DELETE FROM nudges WHERE person = $1").await?,
+            outbox: delete("DELETE FROM outbox WHERE person = $1").await?,
+            people: delete("DELETE FROM people WHERE id = $1").await?,
+        };
+        tx.commit().await?;
+        Ok(report)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(person: &str, week: &str, question: &str) -> Answer {
+        Answer {
+            person: PersonId::parse(person).unwrap(),
+            week: week.parse().unwrap(),
+            question: QuestionId::parse(question).unwrap(),
+            option: OptionKey::parse("x").unwrap(),
+        }
+    }
+
+    #[test]
+    fn an_import_batch_is_cut_where_a_key_repeats_and_keeps_the_order() {
+        let file = [
+            answer("U1", "2026-W01", "focus"),
+            answer("U1", "2026-W01", "capacity"),
+            answer("U1", "2026-W01", "focus"),
+            answer("U2", "2026-W01", "focus"),
+            answer("U1", "2026-W01", "focus"),
+        ];
+        let lens: Vec<usize> = import_batches(&file).iter().map(|b| b.len()).collect();
+        assert_eq!(lens, [2, 2, 1]);
+        assert_eq!(import_batches(&file).concat(), file);
+    }
+
+    #[test]
+    fn an_import_batch_holds_at_most_the_batch_size() {
+        let file: Vec<Answer> = (0..2 * IMPORT_BATCH_ROWS + 1)
+            .map(|i| answer(&format!("U{i}"), "2026-W01", "focus"))
+            .collect();
+        let lens: Vec<usize> = import_batches(&file).iter().map(|b| b.len()).collect();
+        assert_eq!(lens, [IMPORT_BATCH_ROWS, IMPORT_BATCH_ROWS, 1]);
+        assert!(import_batches(&[]).is_empty());
+    }
+}

@@ -1,0 +1,437 @@
+//! A throwaway PostgreSQL server for the tests, and the daemon's scheduler
+//! run by two replicas on one PostgreSQL database ([`replicas`]; the store's
+//! own behaviours on PostgreSQL are in `store.rs`).
+//!
+//! The first test that asks for a database starts one cluster for the whole
+//! test process: `initdb` into a temporary directory, then `pg_ctl start` on
+//! a free loopback port with its socket in that directory, durability off
+//! (a test database never outlives the process). Every test then gets a
+//! database of its own (`CREATE DATABASE t_<n>`), so tests stay isolated and
+//! run in parallel.
+//!
+//! Clean-up cannot rely on destructors: statics are not dropped at exit, and
+//! a test process may be killed. So a small watchdog shell is started first,
+//! in its own process group, reading its standard input from a pipe whose
+//! only writer is this process. When the process ends, however it ends, the
+//! kernel closes the pipe, the watchdog's `cat` returns, and it stops the
+//! server (`pg_ctl stop -m immediate`) and removes the directory.
+//!
+//! `initdb` refuses to run as root, so as root every PostgreSQL program runs
+//! as the `postgres` user through `runuser`, on a directory owned by it.
+//!
+//! With `NUDGED_TEST_POSTGRES=1` (as in CI) any failure to find or start
+//! PostgreSQL fails the tests. Without it, and with no PostgreSQL programs
+//! installed, each PostgreSQL test returns at once and the process prints one
+//! line saying why. Programs that are installed but fail to start always
+//! fail the tests: that is a broken set-up, not a missing one.
+
+use std::io::Write;
+use std::net::{Ipv4Addr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Mutex, OnceLock};
+
+use sqlx::Connection;
+
+/// Set to `1` to make any failure to run PostgreSQL fail the tests.
+pub const REQUIRE_ENV: &str = "NUDGED_TEST_POSTGRES";
+
+/// Attempts to start the server, each on a fresh free port: another process
+/// may take the port between our probe and the server's bind.
+const START_ATTEMPTS: usize = 3;
+
+/// Seconds `pg_ctl start` waits for the server to accept connections.
+const START_TIMEOUT_SECS: &str = "60";
+
+/// Server settings for tests: nothing is fsynced (a crash loses a test
+/// database, which nobody needs), and connections enough for many tests
+/// each opening several pools at once.
+const SERVER_SETTINGS: &[&str] = &[
+    "fsync=off",
+    "synchronous_commit=off",
+    "full_page_writes=off",
+    "max_connections=300",
+    "shared_buffers=32MB",
+];
+
+/// A running throwaway cluster.
+pub struct Cluster {
+    port: u16,
+    /// Numbers the per-test databases.
+    next_db: AtomicU32,
+    /// The write end of the watchdog's standard input: never written, only
+    /// held, so that it closes exactly when this process ends.
+    _watchdog: Mutex<ChildStdin>,
+}
+
+impl Cluster {
+    /// The URL of database `name` as the superuser (trust authentication on
+    /// loopback: no password).
+    pub fn url(&self, name: &str) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/{name}", self.port)
+    }
+
+    /// Creates a new, empty database and returns its URL.
+    pub async fn create_database(&self) -> String {
+        let name = format!("t_{}", self.next_db.fetch_add(1, Ordering::Relaxed));
+        let mut admin = sqlx::PgConnection::connect(&self.url("postgres"))
+            .await
+            .expect("connect to the test cluster");
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut admin)
+            .await
+            .expect("create a test database");
+        admin.close().await.ok();
+        self.url(&name)
+    }
+}
+
+/// Why the cluster is not running.
+struct Unavailable {
+    /// No PostgreSQL programs were found (as opposed to: found, but broken).
+    missing: bool,
+    reason: String,
+}
+
+/// The cluster of this test process, started on first use; `None` if
+/// PostgreSQL is not installed and not required (see the module docs).
+pub fn cluster() -> Option<&'static Cluster> {
+    static CLUSTER: OnceLock<Result<Cluster, Unavailable>> = OnceLock::new();
+    let state = CLUSTER.get_or_init(|| {
+        let started = start();
+        if let Err(why) = &started
+            && why.missing
+            && !required()
+        {
+            // Straight to stderr: the test harness captures `eprintln!`.
+            let _ = writeln!(
+                std::io::stderr(),
+                "PostgreSQL tests did not run: {}. Install PostgreSQL \
+                 (Debian: apt-get install postgresql) or set {REQUIRE_ENV}=1 to require them.",
+                why.reason
+            );
+        }
+        started
+    });
+    match state {
+        Ok(cluster) => Some(cluster),
+        Err(why) if why.missing && !required() => None,
+        Err(why) => panic!("PostgreSQL for the tests: {}", why.reason),
+    }
+}
+
+fn required() -> bool {
+    std::env::var(REQUIRE_ENV).is_ok_and(|v| v == "1")
+}
+
+fn start() -> Result<Cluster, Unavailable> {
+    let broken = |reason: String| Unavailable {
+        missing: false,
+        reason,
+    };
+    let bin = find_bindir().ok_or_else(|| Unavailable {
+        missing: true,
+        reason: "no initdb and pg_ctl found (looked at `pg_config --bindir`, \
+                 /usr/lib/postgresql/*/bin and PATH)"
+            .into(),
+    })?;
+    let user = ServerUser::detect().map_err(broken)?;
+    let dir = tempfile::Builder::new()
+        .prefix("nudged-pg-")
+        .tempdir()
+        .map_err(|e| broken(format!("temporary directory: {e}")))?
+        .keep();
+    let data = dir.join("data");
+    // Started before anything else, so the directory goes whatever happens.
+    let watchdog = user.watchdog(&bin, &data, &dir).map_err(broken)?;
+    user.own(&dir).map_err(broken)?;
+
+    run(user
+        .command(&bin.join("initdb"))
+        .arg("--pgdata")
+        .arg(&data)
+        .args(["--username=postgres", "--auth=trust", "--encoding=UTF8"])
+        .args(["--no-locale", "--no-sync"]))
+    .map_err(broken)?;
+
+    let log = dir.join("server.log");
+    let mut failures = Vec::new();
+    for _ in 0..START_ATTEMPTS {
+        let port = free_port().map_err(broken)?;
+        let mut options = format!(
+            "-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={}",
+            dir.display()
+        );
+        for setting in SERVER_SETTINGS {
+            options.push_str(" -c ");
+            options.push_str(setting);
+        }
+        let started = run(user
+            .command(&bin.join("pg_ctl"))
+            .args(["start", "--wait", "--timeout", START_TIMEOUT_SECS])
+            .arg("--pgdata")
+            .arg(&data)
+            .arg("--log")
+            .arg(&log)
+            .arg("-o")
+            .arg(options));
+        match started {
+            Ok(()) => {
+                return Ok(Cluster {
+                    port,
+                    next_db: AtomicU32::new(0),
+                    _watchdog: Mutex::new(watchdog),
+                });
+            }
+            Err(e) => failures.push(e),
+        }
+    }
+    let log = std::fs::read_to_string(&log).unwrap_or_default();
+    let tail: Vec<&str> = log.lines().rev().take(5).collect();
+    Err(broken(format!(
+        "pg_ctl start failed {START_ATTEMPTS} times: {}; server log ends: {}",
+        failures.join("; "),
+        tail.into_iter().rev().collect::<Vec<_>>().join(" | ")
+    )))
+}
+
+/// The directory holding `initdb` and `pg_ctl`: the one `pg_config` names,
+/// else the newest Debian versioned directory, else one on `PATH`.
+fn find_bindir() -> Option<PathBuf> {
+    let has_programs = |dir: &Path| dir.join("initdb").is_file() && dir.join("pg_ctl").is_file();
+    let from_pg_config = Command::new("pg_config")
+        .arg("--bindir")
+        .output()
+        .ok()
+        .filter(|out| out.status.success())
+        .map(|out| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()));
+    let mut debian: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let version = entry.file_name().to_str()?.parse().ok()?;
+            Some((version, entry.path().join("bin")))
+        })
+        .collect();
+    debian.sort_by_key(|(version, _)| std::cmp::Reverse(*version));
+    let on_path = std::env::var_os("PATH")
+        .map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
+        .unwrap_or_default();
+    from_pg_config
+        .into_iter()
+        .chain(debian.into_iter().map(|(_, dir)| dir))
+        .chain(on_path)
+        .find(|dir| has_programs(dir))
+}
+
+/// Who runs the server: this process's user, or `postgres` when that is
+/// root (which PostgreSQL refuses to run as).
+enum ServerUser {
+    Current,
+    Postgres { uid: u32, gid: u32 },
+}
+
+impl ServerUser {
+    fn detect() -> Result<Self, String> {
+        if id(&["-u"])? != 0 {
+            return Ok(Self::Current);
+        }
+        let missing = |e: String| {
+            format!("running as root, and no `postgres` user to run PostgreSQL as: {e}")
+        };
+        Ok(Self::Postgres {
+            uid: id(&["-u", "postgres"]).map_err(missing)?,
+            gid: id(&["-g", "postgres"]).map_err(missing)?,
+        })
+    }
+
+    /// A command running `program` as this user.
+    fn command(&self, program: &Path) -> Command {
+        match self {
+            Self::Current => Command::new(program),
+            Self::Postgres { .. } => {
+                let mut cmd = Command::new("runuser");
+                cmd.args(["-u", "postgres", "--"]).arg(program);
+                cmd
+            }
+        }
+    }
+
+    /// Gives `dir` to this user.
+    fn own(&self, dir: &Path) -> Result<(), String> {
+        match self {
+            Self::Current => Ok(()),
+            Self::Postgres { uid, gid } => std::os::unix::fs::chown(dir, Some(*uid), Some(*gid))
+                .map_err(|e| format!("chown {} to postgres: {e}", dir.display())),
+        }
+    }
+
+    /// Starts the watchdog that stops the server in `data` and removes `dir`
+    /// once this process has ended (see the module docs).
+    fn watchdog(&self, bin: &Path, data: &Path, dir: &Path) -> Result<ChildStdin, String> {
+        let stop = self.command(&bin.join("pg_ctl"));
+        let mut argv: Vec<&std::ffi::OsStr> = vec![stop.get_program()];
+        argv.extend(stop.get_args());
+        use std::os::unix::process::CommandExt;
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg(
+                r#"cat >/dev/null; dir=$1; data=$2; shift 2
+                "$@" stop --silent --mode immediate --pgdata "$data" >/dev/null 2>&1
+                rm -rf "$dir""#,
+            )
+            .arg("nudged-pg-watchdog")
+            .arg(dir)
+            .arg(data)
+            .args(argv)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            // Out of the terminal's process group: Ctrl-C on the tests must
+            // not kill the watchdog before it has cleaned up.
+            .process_group(0)
+            .spawn()
+            .map_err(|e| format!("cannot start the clean-up watchdog: {e}"))?;
+        child
+            .stdin
+            .take()
+            .ok_or_else(|| "the watchdog has no standard input".to_owned())
+    }
+}
+
+/// A number printed by `id ARGS`.
+fn id(args: &[&str]) -> Result<u32, String> {
+    let out = Command::new("id")
+        .args(args)
+        .output()
+        .map_err(|e| format!("id {}: {e}", args.join(" ")))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.trim().parse().map_err(|_| {
+        format!(
+            "id {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )
+    })
+}
+
+/// A loopback port nothing listens on right now.
+fn free_port() -> Result<u16, String> {
+    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .and_then(|listener| listener.local_addr())
+        .map(|addr| addr.port())
+        .map_err(|e| format!("no free loopback port: {e}"))
+}
+
+/// Runs `cmd` to completion; its output becomes the error if it fails.
+fn run(cmd: &mut Command) -> Result<(), String> {
+    use std::os::unix::process::CommandExt;
+    // Out of the terminal's process group, like the watchdog, so that
+    // Ctrl-C leaves the server to the watchdog's orderly stop.
+    let out = cmd
+        .stdin(Stdio::null())
+        .process_group(0)
+        .output()
+        .map_err(|e| format!("{:?}: {e}", cmd.get_program()))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{:?} {:?} exited with {}: {}",
+            cmd.get_program(),
+            cmd.get_args().collect::<Vec<_>>(),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+/// Two replicas' schedulers on one PostgreSQL database.
+mod replicas {
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+
+    use chrono::{DateTime, Duration, Utc};
+    use nudged::config::Settings;
+    use nudged::domain::PersonId;
+    use nudged::scheduler::Dispatcher;
+    use nudged::store::{self, NewPerson, Store};
+
+    use crate::helpers::{TestEnv, WAIT};
+    use crate::store::TestDb;
+
+    fn at(rfc3339: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(rfc3339)
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    /// Both replicas' heartbeats fire at the same instant for 1,000 people
+    /// (the shipped weekly check-in, Thursday 16:00 in each person's zone):
+    /// between them they enqueue exactly one prompt per person, and their
+    /// next heartbeats add nothing.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn two_replicas_fan_out_exactly_one_prompt_per_person() {
+        const PEOPLE: usize = 1000;
+        let Some(db) = TestDb::postgres().await else {
+            return;
+        };
+        let env = TestEnv::new();
+        let settings = Settings::load_with_env(
+            &env.config(),
+            [("NUDGED__STORAGE__URL".to_owned(), db.url.clone())],
+        )
+        .unwrap();
+        let settings = Arc::new(settings);
+        let test = async {
+            let open = || store::open_with(&settings.storage.url, &settings.storage.options);
+            let (a, b): (Arc<dyn Store>, Arc<dyn Store>) =
+                (open().await.unwrap(), open().await.unwrap());
+            let start = at("2026-11-16T00:00:00Z");
+            for i in 0..PEOPLE {
+                let person = NewPerson {
+                    id: PersonId::parse(&format!("U{i:04}")).unwrap(),
+                    name: None,
+                    tz: None,
+                    enrolled: true,
+                };
+                a.upsert_person(&person, start).await.unwrap();
+            }
+            let (ours, theirs) = (
+                Dispatcher::new(settings.clone(), a.clone()),
+                Dispatcher::new(settings.clone(), b.clone()),
+            );
+
+            let now = at("2026-11-19T16:00:00Z");
+            let (x, y) = tokio::join!(ours.tick(now), theirs.tick(now));
+            let (x, y) = (x.unwrap(), y.unwrap());
+            assert_eq!(
+                (x.sent + y.sent, x.failed + y.failed),
+                (PEOPLE, 0),
+                "{x:?} {y:?}"
+            );
+            let later = now + Duration::minutes(1);
+            let (x, y) = tokio::join!(ours.tick(later), theirs.tick(later));
+            assert_eq!(x.unwrap().sent + y.unwrap().sent, 0);
+
+            // Every queued message, whichever replica queued it.
+            let rows = b
+                .claim_outbox(later, later + Duration::minutes(1), 10 * PEOPLE as u32)
+                .await
+                .unwrap();
+            let mut per_person: BTreeMap<String, usize> = BTreeMap::new();
+            for row in &rows {
+                *per_person
+                    .entry(row.person.as_ref().unwrap().to_string())
+                    .or_default() += 1;
+            }
+            assert_eq!(per_person.len(), PEOPLE);
+            assert!(per_person.values().all(|n| *n == 1), "{per_person:?}");
+        };
+        tokio::time::timeout(WAIT * 2, test)
+            .await
+            .expect("the replicas did not finish in time");
+    }
+}
