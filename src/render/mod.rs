@@ -3,6 +3,7 @@
 //! and consoles, Block Kit blocks for Slack. Pure: no IO.
 
 mod prompt;
+pub mod text;
 mod trend;
 
 pub use prompt::{ButtonValue, prompt, prompt_progress, reminder};
