@@ -115,6 +115,44 @@ pub struct SlackSettings {
 pub struct WebhookSettings {
     /// Incoming-webhook URL. It grants posting rights, so it is a secret.
     pub url: Option<SecretString>,
+    /// Which server the webhook belongs to: each reads a different
+    /// message format.
+    pub flavor: WebhookFlavor,
+}
+
+/// The chat server behind a Slack-compatible incoming webhook.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum WebhookFlavor {
+    /// Slack: Block Kit `blocks` and mrkdwn `*bold*`.
+    #[default]
+    Slack,
+    /// Mattermost: ignores `blocks`; Markdown `**bold**`.
+    Mattermost,
+    /// Rocket.Chat: ignores `blocks`; `*bold*` as in Slack.
+    Rocketchat,
+}
+
+impl WebhookFlavor {
+    /// Reads `chat.webhook.flavor` (case-insensitive; `rocket.chat` too).
+    pub fn parse(name: &str) -> Result<Self, String> {
+        match name.trim().to_ascii_lowercase().as_str() {
+            "slack" => Ok(Self::Slack),
+            "mattermost" => Ok(Self::Mattermost),
+            "rocketchat" | "rocket.chat" => Ok(Self::Rocketchat),
+            _ => Err(format!(
+                "unknown flavor {name:?}; use slack, mattermost or rocketchat"
+            )),
+        }
+    }
+
+    /// The name used in `chat.webhook.flavor`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Slack => "slack",
+            Self::Mattermost => "mattermost",
+            Self::Rocketchat => "rocketchat",
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -328,6 +366,16 @@ fn resolve_storage_url(base: &Path, url: &str) -> Result<String, String> {
     }
 }
 
+/// `http(s)://` followed by a host, with no whitespace anywhere.
+fn is_http_url(url: &str) -> bool {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"));
+    rest.is_some_and(|rest| {
+        !rest.is_empty() && !rest.starts_with('/') && !url.contains(char::is_whitespace)
+    })
+}
+
 fn secret(value: Option<SecretString>) -> Option<SecretString> {
     value.filter(|s| !s.expose_secret().trim().is_empty())
 }
@@ -345,6 +393,8 @@ fn chat_settings(raw: raw::RawChat) -> Result<ChatSettings, (String, String)> {
     };
     let webhook = WebhookSettings {
         url: secret(raw.webhook.url),
+        flavor: WebhookFlavor::parse(&raw.webhook.flavor)
+            .map_err(|problem| ("chat.webhook.flavor".to_owned(), problem))?,
     };
     if !(slack.api_base_url.starts_with("http://") || slack.api_base_url.starts_with("https://")) {
         return Err((
@@ -378,11 +428,12 @@ fn chat_settings(raw: raw::RawChat) -> Result<ChatSettings, (String, String)> {
                     ),
                 ));
             }
-            Some(url)
-                if !url.expose_secret().starts_with("https://")
-                    && !url.expose_secret().starts_with("http://") =>
-            {
-                return Err(("chat.webhook.url".into(), "is not an http(s) URL".into()));
+            // The URL is a secret: the problem is described, never echoed.
+            Some(url) if !is_http_url(url.expose_secret()) => {
+                return Err((
+                    "chat.webhook.url".into(),
+                    "is not an http(s) URL with a host".into(),
+                ));
             }
             Some(_) => {}
         },

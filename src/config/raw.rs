@@ -109,10 +109,21 @@ impl Default for RawSlack {
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub(super) struct RawWebhook {
     pub url: Option<SecretString>,
+    /// Read by [`super::WebhookFlavor::parse`], which names the choices.
+    pub flavor: String,
+}
+
+impl Default for RawWebhook {
+    fn default() -> Self {
+        Self {
+            url: None,
+            flavor: "slack".into(),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]

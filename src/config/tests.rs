@@ -165,6 +165,60 @@ fn slack_without_its_secrets_is_rejected_and_names_the_env_var() {
 fn webhook_without_a_url_is_rejected() {
     let e = error("[chat]\nplatform = \"webhook\"\n");
     assert_eq!(e.key, "chat.webhook.url");
+    assert!(e.problem.contains("NUDGED__CHAT__WEBHOOK__URL"), "{e}");
+}
+
+const WEBHOOK: &str = "[chat]\nplatform = \"webhook\"\n[chat.webhook]\nurl = \"https://chat.example.com/hooks/s3cr3t-key\"\n";
+
+#[test]
+fn the_webhook_flavor_defaults_to_slack_and_can_be_chosen() {
+    let s = load(WEBHOOK).unwrap();
+    assert_eq!(s.chat.webhook.flavor, WebhookFlavor::Slack);
+
+    let s = load(&format!("{WEBHOOK}flavor = \"mattermost\"\n")).unwrap();
+    assert_eq!(s.chat.webhook.flavor, WebhookFlavor::Mattermost);
+
+    let s = load_env(WEBHOOK, &[("NUDGED__CHAT__WEBHOOK__FLAVOR", "rocketchat")]).unwrap();
+    assert_eq!(s.chat.webhook.flavor, WebhookFlavor::Rocketchat);
+    let s = load(&format!("{WEBHOOK}flavor = \"rocket.chat\"\n")).unwrap();
+    assert_eq!(s.chat.webhook.flavor, WebhookFlavor::Rocketchat);
+}
+
+#[test]
+fn an_unknown_webhook_flavor_is_rejected_with_the_choices() {
+    let e = error(&format!("{WEBHOOK}flavor = \"teams\"\n"));
+    assert_eq!(e.key, "chat.webhook.flavor", "{e}");
+    assert!(e.problem.contains("teams"), "{e}");
+    assert!(e.problem.contains("mattermost"), "{e}");
+
+    let e = load_env(WEBHOOK, &[("NUDGED__CHAT__WEBHOOK__FLAVOR", "irc")]).unwrap_err();
+    assert_eq!(e.key, "chat.webhook.flavor", "{e}");
+    assert!(e.problem.contains("\"irc\""), "{e}");
+}
+
+#[test]
+fn a_bad_webhook_url_is_rejected_without_echoing_it() {
+    for url in [
+        "ftp://chat.example.com/hooks/s3cr3t-key",
+        "https://",
+        "https:///hooks/s3cr3t-key",
+        "https://chat.example.com/hooks/s3cr3t key",
+    ] {
+        let e = load_env(WEBHOOK, &[("NUDGED__CHAT__WEBHOOK__URL", url)]).unwrap_err();
+        assert_eq!(e.key, "chat.webhook.url", "{url}: {e}");
+        assert!(!e.to_string().contains("s3cr3t"), "{e}");
+    }
+}
+
+#[test]
+fn the_webhook_url_never_prints() {
+    let s = load(WEBHOOK).unwrap();
+    assert_eq!(
+        s.chat.webhook.url.as_ref().unwrap().expose_secret(),
+        "https://chat.example.com/hooks/s3cr3t-key"
+    );
+    let shown = format!("{s:?}");
+    assert!(!shown.contains("s3cr3t"), "{shown}");
 }
 
 #[test]
