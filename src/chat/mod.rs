@@ -3,18 +3,25 @@
 //! [`ChatError`] (retry later, retry after, or give up).
 //!
 //! - `slack.rs`: Slack's Web API over reqwest.
-//! - `console.rs`: the embedded default: messages printed as text.
+//! - `webhook.rs`: a Slack-compatible incoming webhook (Slack, Mattermost,
+//!   Rocket.Chat): post only, to one channel.
+//! - `console.rs`: the embedded default: messages printed as text, and
+//!   lines typed on a terminal read as the first roster person's replies.
 
-mod console;
+pub mod console;
 mod slack;
+mod webhook;
 
 use std::time::Duration;
 
 use async_trait::async_trait;
+use chrono_tz::Tz;
 
 pub use console::ConsoleChat;
 pub use slack::SlackChat;
+pub use webhook::WebhookChat;
 
+use crate::domain::PersonId;
 use crate::outbox::Outgoing;
 
 /// Where a delivered message landed.
@@ -41,5 +48,15 @@ pub enum ChatError {
 /// A chat platform nudged can post to.
 #[async_trait]
 pub trait ChatApi: Send + Sync + 'static {
+    /// Delivers one outbox message.
     async fn send(&self, message: &Outgoing) -> Result<Delivered, ChatError>;
+
+    /// The IANA time zone the platform knows for `user` (Slack's profile
+    /// zone), for schedules when the roster gives none. `Ok(None)` where the
+    /// platform has no profiles (console, webhook) or the user set none.
+    /// Nothing is cached here: the caller stores what it learns.
+    async fn user_tz(&self, user: &PersonId) -> Result<Option<Tz>, ChatError> {
+        let _ = user;
+        Ok(None)
+    }
 }

@@ -1,12 +1,20 @@
-//! Slack's Web API: `chat.postMessage`, `chat.update`, `views.publish`.
+//! Slack's Web API: `chat.postMessage`, `chat.update`, `views.publish`,
+//! and `users.info` for a person's time zone.
 //!
 //! Thin serde types of our own over reqwest. Slack answers HTTP 200 with
 //! `{"ok": false, "error": "…"}` for most failures, so both the status and
 //! the error code decide whether a message is retried.
+//!
+//! Direct messages need no `conversations.open`: `chat.postMessage` with a
+//! user id as its `channel` posts into the bot's DM with that person (the
+//! app's Messages tab), and Slack answers with the DM's channel id, which
+//! the outbox records with the message's `ts`. That saves one call, and one
+//! rate-limited method, per person and message.
 
 use std::time::Duration;
 
 use async_trait::async_trait;
+use chrono_tz::Tz;
 use reqwest::StatusCode;
 use reqwest::header::{AUTHORIZATION, HeaderValue, RETRY_AFTER};
 use secrecy::{ExposeSecret, SecretString};
@@ -14,6 +22,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{ChatApi, ChatError, Delivered};
+use crate::domain::PersonId;
 use crate::outbox::Outgoing;
 
 /// How long one Web API call may take before it counts as failed.
@@ -36,6 +45,7 @@ pub struct SlackChat {
     auth: HeaderValue,
 }
 
+/// The fields of Slack's answers that nudged reads; the rest is ignored.
 #[derive(Deserialize)]
 struct ApiResponse {
     ok: bool,
@@ -45,6 +55,17 @@ struct ApiResponse {
     channel: Option<String>,
     #[serde(default)]
     ts: Option<String>,
+    /// `users.info`'s user, read loosely: other methods may put something
+    /// else under this name, and that must not make their answer unreadable.
+    #[serde(default)]
+    user: Option<serde_json::Value>,
+}
+
+/// A Web API request body: write methods take JSON; read methods such as
+/// `users.info` only take form fields.
+enum Body<'a> {
+    Json(serde_json::Value),
+    Form(&'a [(&'a str, &'a str)]),
 }
 
 impl SlackChat {
@@ -66,17 +87,28 @@ impl SlackChat {
         })
     }
 
+    /// Calls a write method and returns where the message landed.
     async fn call(&self, method: &str, body: serde_json::Value) -> Result<Delivered, ChatError> {
-        let response = self
+        let parsed = self.request(method, Body::Json(body)).await?;
+        Ok(Delivered {
+            channel: parsed.channel,
+            ts: parsed.ts,
+        })
+    }
+
+    /// Calls `method` and maps every failure to a [`ChatError`].
+    async fn request(&self, method: &str, body: Body<'_>) -> Result<ApiResponse, ChatError> {
+        let request = self
             .client
             .post(format!("{}/{method}", self.base_url))
-            .header(AUTHORIZATION, self.auth.clone())
-            .json(&body)
-            .send()
-            .await
-            .map_err(|e| ChatError::Transient {
-                reason: format!("{method}: {}", e.without_url()),
-            })?;
+            .header(AUTHORIZATION, self.auth.clone());
+        let request = match body {
+            Body::Json(json) => request.json(&json),
+            Body::Form(fields) => request.form(fields),
+        };
+        let response = request.send().await.map_err(|e| ChatError::Transient {
+            reason: format!("{method}: {}", e.without_url()),
+        })?;
         let status = response.status();
         let retry_after = response
             .headers()
@@ -98,10 +130,7 @@ impl SlackChat {
             reason: format!("{method}: unreadable answer: {}", e.without_url()),
         })?;
         if parsed.ok {
-            return Ok(Delivered {
-                channel: parsed.channel,
-                ts: parsed.ts,
-            });
+            return Ok(parsed);
         }
         let code = parsed.error.unwrap_or_else(|| format!("HTTP {status}"));
         Err(match code.as_str() {
@@ -149,6 +178,28 @@ impl ChatApi for SlackChat {
             Outgoing::PublishHome { user, view } => {
                 self.call("views.publish", json!({ "user_id": user, "view": view }))
                     .await
+            }
+        }
+    }
+
+    /// `users.info` → the person's profile zone. A zone Slack reports but
+    /// chrono-tz does not know is treated as none (and logged), so the
+    /// schedule's zone applies rather than a guess.
+    async fn user_tz(&self, user: &PersonId) -> Result<Option<Tz>, ChatError> {
+        let parsed = self
+            .request("users.info", Body::Form(&[("user", user.as_str())]))
+            .await?;
+        // `tz` is an IANA name such as `Europe/Berlin`; absent or null for
+        // some bots and deleted users.
+        let name = parsed.user.as_ref().and_then(|u| u["tz"].as_str());
+        let Some(name) = name.filter(|tz| !tz.is_empty()) else {
+            return Ok(None);
+        };
+        match name.parse::<Tz>() {
+            Ok(tz) => Ok(Some(tz)),
+            Err(_) => {
+                tracing::warn!(person = %user, zone = %name, "Slack reports a time zone chrono-tz does not know; ignored");
+                Ok(None)
             }
         }
     }
