@@ -14,7 +14,7 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::chat::{ChatApi, ConsoleChat, SlackChat};
+use crate::chat::{ChatApi, ConsoleChat, SlackChat, WebhookChat};
 use crate::clock::Clock;
 use crate::config::{Platform, Settings};
 use crate::http::{self, AppState};
@@ -198,8 +198,7 @@ const LATENCY_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
 ];
 
-/// The adapter `chat.platform` names; `None` where delivery is not built
-/// yet (webhook), so messages wait in the outbox.
+/// The adapter `chat.platform` names.
 fn chat_adapter(settings: &Settings) -> anyhow::Result<Option<Arc<dyn ChatApi>>> {
     Ok(match settings.chat.platform {
         Platform::Console => Some(Arc::new(ConsoleChat)),
@@ -216,8 +215,16 @@ fn chat_adapter(settings: &Settings) -> anyhow::Result<Option<Arc<dyn ChatApi>>>
             )?))
         }
         Platform::Webhook => {
-            tracing::warn!("webhook delivery is not available yet; messages wait in the outbox");
-            None
+            let url = settings
+                .chat
+                .webhook
+                .url
+                .as_ref()
+                .context("chat.webhook.url is required for the webhook platform")?;
+            Some(Arc::new(WebhookChat::new(
+                url,
+                settings.chat.webhook.flavor,
+            )?))
         }
     })
 }

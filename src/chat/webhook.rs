@@ -200,7 +200,7 @@ pub fn body(flavor: WebhookFlavor, channel: &str, text: &str, blocks: &[Value]) 
             let markup = if flavor == WebhookFlavor::Mattermost {
                 Markup::Markdown
             } else {
-                Markup::Mrkdwn
+                Markup::RocketChat
             };
             let rendered = text::to_text(text, blocks, markup);
             json!({ "text": format!("For {}\n{rendered}", mention(flavor, channel)) })

@@ -11,8 +11,8 @@
 //!
 //! Slack's mrkdwn is converted to the target's [`Markup`]: `*bold*` stays
 //! for Slack and Rocket.Chat, becomes `**bold**` for Markdown (Mattermost),
-//! and loses its markers, with `&amp;`-style entities decoded, as plain
-//! text (the console).
+//! and loses its markers as plain text (the console). Only Slack needs
+//! `&amp;`, `&lt;` and `&gt;`; every other target gets the characters.
 
 use serde_json::Value;
 
@@ -21,11 +21,13 @@ use super::ButtonValue;
 /// How emphasis is written on the target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Markup {
-    /// Slack's mrkdwn, also understood by Rocket.Chat: `*bold*`, `_italic_`.
+    /// Slack's mrkdwn: `*bold*`, `_italic_`, `&amp;` for `&`.
     Mrkdwn,
-    /// CommonMark as Mattermost reads it: `**bold**`, `_italic_`.
+    /// Rocket.Chat's markdown: `*bold*` as in Slack, plain `&`.
+    RocketChat,
+    /// CommonMark as Mattermost reads it: `**bold**`, `_italic_`, plain `&`.
     Markdown,
-    /// A terminal: no markers, entities decoded.
+    /// A terminal: no markers, plain `&`.
     Plain,
 }
 
@@ -157,15 +159,20 @@ pub fn to_text(text: &str, blocks: &[Value], markup: Markup) -> String {
 pub fn convert(mrkdwn: &str, markup: Markup) -> String {
     match markup {
         Markup::Mrkdwn => mrkdwn.to_owned(),
-        Markup::Markdown => rewrite_emphasis(mrkdwn, '*', "**"),
+        Markup::RocketChat => unescape(mrkdwn),
+        Markup::Markdown => unescape(&rewrite_emphasis(mrkdwn, '*', "**")),
         Markup::Plain => {
             let text = rewrite_emphasis(mrkdwn, '*', "");
-            let text = rewrite_emphasis(&text, '_', "");
-            text.replace("&lt;", "<")
-                .replace("&gt;", ">")
-                .replace("&amp;", "&")
+            unescape(&rewrite_emphasis(&text, '_', ""))
         }
     }
+}
+
+/// Undoes [`super::escape`].
+fn unescape(text: &str) -> String {
+    text.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
 }
 
 /// Replaces each `marker` pair that Slack reads as emphasis (`*bold*`: the
@@ -281,12 +288,16 @@ mod tests {
             md.starts_with("**Weekly check-in for 2026-W47: 1 of 7 answered**\n"),
             "{md}"
         );
+        assert!(md.contains("_Deciding what & why_"), "{md}");
         let slack = to_text(&m.text, &m.blocks, Markup::Mrkdwn);
         assert!(
             slack.starts_with("*Weekly check-in for 2026-W47: 1 of 7 answered*\n"),
             "{slack}"
         );
         assert!(slack.contains("_Deciding what &amp; why_"), "{slack}");
+        let rocket = to_text(&m.text, &m.blocks, Markup::RocketChat);
+        assert!(rocket.starts_with("*Weekly check-in"), "{rocket}");
+        assert!(rocket.contains("_Deciding what & why_"), "{rocket}");
     }
 
     #[test]
@@ -354,8 +365,10 @@ mod tests {
         #[test]
         fn conversion_never_panics_and_keeps_every_word(text in "\\PC{0,60}") {
             let words = |s: &str| s.chars().filter(|c| c.is_alphanumeric()).count();
-            for markup in [Markup::Mrkdwn, Markup::Markdown] {
-                prop_assert_eq!(words(&convert(&text, markup)), words(&text));
+            prop_assert_eq!(words(&convert(&text, Markup::Mrkdwn)), words(&text));
+            let unescaped = unescape(&text);
+            for markup in [Markup::RocketChat, Markup::Markdown] {
+                prop_assert_eq!(words(&convert(&text, markup)), words(&unescaped));
             }
             let _ = convert(&text, Markup::Plain);
         }
@@ -365,7 +378,7 @@ mod tests {
             blocks in prop::collection::vec(any_block(), 0..8),
             text in "\\PC{0,30}",
         ) {
-            for markup in [Markup::Mrkdwn, Markup::Markdown, Markup::Plain] {
+            for markup in [Markup::Mrkdwn, Markup::RocketChat, Markup::Markdown, Markup::Plain] {
                 let _ = to_text(&text, &blocks, markup);
             }
         }
