@@ -24,6 +24,17 @@ pub use webhook::WebhookChat;
 use crate::domain::PersonId;
 use crate::outbox::Outgoing;
 
+/// Makes sure rustls has a crypto provider before an HTTP client is built:
+/// reqwest is compiled without a default one and would panic. The binary
+/// installs the same provider at start; this covers every other caller
+/// (tests, embedding programs) and leaves a provider already chosen alone.
+fn ensure_tls_provider() {
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        // Losing a race to another installer is fine: one is installed.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
+}
+
 /// Where a delivered message landed.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Delivered {

@@ -76,6 +76,7 @@ impl SlackChat {
                 anyhow::anyhow!("chat.slack.bot_token contains characters not allowed in a header")
             })?;
         auth.set_sensitive(true);
+        super::ensure_tls_provider();
         let client = reqwest::Client::builder()
             .timeout(CALL_TIMEOUT)
             .user_agent(concat!("nudged/", env!("CARGO_PKG_VERSION")))

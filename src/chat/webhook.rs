@@ -65,6 +65,7 @@ impl WebhookChat {
         // not come through the config.
         reqwest::Url::parse(url.expose_secret())
             .map_err(|_| anyhow::anyhow!("chat.webhook.url is not a valid URL"))?;
+        super::ensure_tls_provider();
         let client = reqwest::Client::builder()
             .timeout(CALL_TIMEOUT)
             .redirect(reqwest::redirect::Policy::none())
@@ -324,9 +325,6 @@ mod tests {
 
     #[test]
     fn debug_hides_the_url() {
-        // reqwest is built without a default TLS provider; the binary
-        // installs this one at start.
-        let _ = rustls::crypto::ring::default_provider().install_default();
         let chat = WebhookChat::new(
             &SecretString::from("https://chat.example.com/hooks/s3cr3t"),
             WebhookFlavor::Mattermost,

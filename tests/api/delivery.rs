@@ -124,3 +124,80 @@ async fn permanent_errors_are_marked_failed_with_the_error() {
     .expect("test timed out");
     app.stop().await;
 }
+
+/// A Slack client pointed at a fresh fake Slack.
+async fn slack_chat() -> (crate::fake_slack::FakeSlack, nudged::chat::SlackChat) {
+    let slack = crate::fake_slack::FakeSlack::start().await;
+    let chat = nudged::chat::SlackChat::new(&slack.base_url, &BOT_TOKEN.to_owned().into())
+        .expect("slack client");
+    (slack, chat)
+}
+
+#[tokio::test]
+async fn users_info_gives_a_persons_profile_time_zone() {
+    use nudged::chat::{ChatApi, ChatError};
+    use nudged::domain::PersonId;
+
+    let (mut slack, chat) = slack_chat().await;
+    slack.add_user("U0001", Some("Europe/Berlin"));
+    slack.add_user("U0002", None);
+    slack.add_user("U0003", Some("Mars/Olympus_Mons"));
+    let person = |id: &str| PersonId::parse(id).unwrap();
+    tokio::time::timeout(WAIT, async {
+        assert_eq!(
+            chat.user_tz(&person("U0001")).await,
+            Ok(Some(chrono_tz::Europe::Berlin))
+        );
+        let call = slack.next_call().await;
+        assert_eq!(call.method, "users.info");
+        assert_eq!(
+            call.content_type.as_deref(),
+            Some("application/x-www-form-urlencoded")
+        );
+        assert_eq!(call.body, json!({ "user": "U0001" }));
+        assert_eq!(
+            call.auth.as_deref(),
+            Some(format!("Bearer {BOT_TOKEN}").as_str())
+        );
+
+        // No zone in the profile, or one chrono-tz does not know: none.
+        assert_eq!(chat.user_tz(&person("U0002")).await, Ok(None));
+        assert_eq!(chat.user_tz(&person("U0003")).await, Ok(None));
+
+        assert_eq!(
+            chat.user_tz(&person("U9999")).await,
+            Err(ChatError::Permanent {
+                code: "user_not_found".into()
+            })
+        );
+        slack.script([Reply::TooManyRequests(20), Reply::Status(502)]);
+        assert_eq!(
+            chat.user_tz(&person("U0001")).await,
+            Err(ChatError::RateLimited {
+                retry_after: std::time::Duration::from_secs(20)
+            })
+        );
+        assert!(matches!(
+            chat.user_tz(&person("U0001")).await,
+            Err(ChatError::Transient { .. })
+        ));
+    })
+    .await
+    .expect("test timed out");
+}
+
+#[tokio::test]
+async fn platforms_without_profiles_know_no_time_zone() {
+    use nudged::chat::{ChatApi, ConsoleChat};
+    use nudged::domain::PersonId;
+
+    let person = PersonId::parse("U0001").unwrap();
+    assert_eq!(ConsoleChat.user_tz(&person).await, Ok(None));
+    let hook = crate::fake_webhook::FakeWebhook::start(nudged::config::WebhookFlavor::Slack).await;
+    let webhook = nudged::chat::WebhookChat::new(
+        &hook.url.clone().into(),
+        nudged::config::WebhookFlavor::Slack,
+    )
+    .unwrap();
+    assert_eq!(webhook.user_tz(&person).await, Ok(None));
+}

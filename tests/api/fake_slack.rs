@@ -1,7 +1,8 @@
 //! A local fake of Slack's Web API: answers like Slack, records every call,
-//! and can be told to fail the next calls (429, 5xx, `ok: false`).
+//! and can be told to fail the next calls (429, 5xx, `ok: false`). It knows
+//! the users it is told about, for `users.info`.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
@@ -19,6 +20,8 @@ use crate::helpers::WAIT;
 pub struct Call {
     pub method: String,
     pub auth: Option<String>,
+    pub content_type: Option<String>,
+    /// The JSON body, or the form fields as a JSON object of strings.
     pub body: Value,
 }
 
@@ -38,6 +41,8 @@ struct Shared {
     calls: mpsc::UnboundedSender<Call>,
     script: Arc<Mutex<VecDeque<Reply>>>,
     next_ts: Arc<Mutex<u64>>,
+    /// User id → profile time zone (`None`: a profile without one).
+    users: Arc<Mutex<HashMap<String, Option<String>>>>,
 }
 
 /// The running fake.
@@ -45,16 +50,19 @@ pub struct FakeSlack {
     pub base_url: String,
     calls: mpsc::UnboundedReceiver<Call>,
     script: Arc<Mutex<VecDeque<Reply>>>,
+    users: Arc<Mutex<HashMap<String, Option<String>>>>,
 }
 
 impl FakeSlack {
     pub async fn start() -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
         let script = Arc::new(Mutex::new(VecDeque::new()));
+        let users = Arc::new(Mutex::new(HashMap::new()));
         let shared = Shared {
             calls: tx,
             script: script.clone(),
             next_ts: Arc::new(Mutex::new(1_763_568_000)),
+            users: users.clone(),
         };
         let app = Router::new()
             .route("/api/{method}", post(handle))
@@ -66,7 +74,16 @@ impl FakeSlack {
             base_url,
             calls: rx,
             script,
+            users,
         }
+    }
+
+    /// Makes `id` a user of the workspace, with profile zone `tz`.
+    pub fn add_user(&self, id: &str, tz: Option<&str>) {
+        self.users
+            .lock()
+            .unwrap()
+            .insert(id.to_owned(), tz.map(str::to_owned));
     }
 
     /// Answers the next calls with `replies`, in order, then normally.
@@ -98,7 +115,19 @@ async fn handle(
     headers: HeaderMap,
     body: String,
 ) -> Response {
-    let body: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+    let content_type = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let body: Value = if content_type
+        .as_deref()
+        .is_some_and(|t| t.starts_with("application/x-www-form-urlencoded"))
+    {
+        let fields: HashMap<String, String> = serde_urlencoded::from_str(&body).unwrap_or_default();
+        json!(fields)
+    } else {
+        serde_json::from_str(&body).unwrap_or(Value::Null)
+    };
     let auth = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
@@ -113,6 +142,7 @@ async fn handle(
     let _ = shared.calls.send(Call {
         method: method.clone(),
         auth,
+        content_type,
         body: body.clone(),
     });
     let scripted = shared.script.lock().unwrap().pop_front();
@@ -126,6 +156,30 @@ async fn handle(
         Some(Reply::Status(code)) => StatusCode::from_u16(code).unwrap().into_response(),
         Some(Reply::Error(code)) => {
             axum::Json(json!({ "ok": false, "error": code })).into_response()
+        }
+        None if method == "users.info" => {
+            let id = body["user"].as_str().unwrap_or_default();
+            let known = shared.users.lock().unwrap().get(id).cloned();
+            match known {
+                // As Slack answers: the profile, `tz` null when unset.
+                Some(tz) => axum::Json(json!({
+                    "ok": true,
+                    "user": {
+                        "id": id,
+                        "team_id": "T0001",
+                        "name": id.to_lowercase(),
+                        "deleted": false,
+                        "tz": tz,
+                        "tz_label": "Central European Time",
+                        "tz_offset": 3600,
+                        "is_bot": false,
+                    },
+                }))
+                .into_response(),
+                None => {
+                    axum::Json(json!({ "ok": false, "error": "user_not_found" })).into_response()
+                }
+            }
         }
         None => {
             let ts = {

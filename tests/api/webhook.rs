@@ -17,10 +17,9 @@ use serde_json::json;
 use tokio::io::AsyncReadExt;
 
 use crate::fake_webhook::{Answer, FakeWebhook, HOOK_KEY};
-use crate::helpers::{TestEnv, WAIT, http, spawn_app};
+use crate::helpers::{TestEnv, WAIT, spawn_app};
 
 fn chat(url: &str, flavor: WebhookFlavor) -> WebhookChat {
-    http(); // installs the TLS provider reqwest needs
     WebhookChat::new(&url.to_owned().into(), flavor).expect("webhook client")
 }
 
