@@ -10,9 +10,13 @@ use chrono_tz::Tz;
 use crate::config::Settings;
 use crate::domain::{Answer, IsoWeek, OptionKey, PersonId, QuestionId};
 use crate::outbox::{self, Outgoing};
+use crate::readiness::{self, Assessor};
 use crate::render;
+use crate::reply::{self, PulseCommand};
 use crate::schedule::{Schedule, ScheduleKind};
-use crate::store::{AnswerSource, CheckinRow, PersonRow, RecordOutcome, Store, StoreResult};
+use crate::store::{
+    AnswerSource, CheckinRow, NewPerson, PersonRow, RecordOutcome, Store, StoreResult,
+};
 
 /// The ISO week `now` falls in, in the person's zone (UTC if unknown).
 pub fn current_week(person: Option<&PersonRow>, now: DateTime<Utc>) -> IsoWeek {
@@ -195,4 +199,140 @@ pub async fn ask_now(
     }
     outbox::enqueue(store, &post, Some(&person.id), None, now).await?;
     Ok(week)
+}
+
+/// Carries out a `/pulse` subcommand for `person` and returns the reply to
+/// show them, in Slack mrkdwn (escaped: it may echo their own words).
+/// Shared by the slash command and the console (which converts it to plain
+/// text), so both behave the same. Recorded answers are handed to
+/// `assessor`, as every other way of answering does.
+pub async fn pulse(
+    settings: &Settings,
+    store: &dyn Store,
+    assessor: &Assessor,
+    person: &PersonId,
+    command: PulseCommand,
+    now: DateTime<Utc>,
+) -> anyhow::Result<String> {
+    if let PulseCommand::Trend = command
+        && let Some(row) = store.person(person).await?
+    {
+        // Already mrkdwn, with its own escaping.
+        return Ok(readiness::trend_message(settings, store, &row, now)
+            .await?
+            .to_mrkdwn());
+    }
+    let text = pulse_text(settings, store, assessor, person, command, now).await?;
+    Ok(render::escape(&text))
+}
+
+/// [`pulse`] as plain, unescaped text.
+async fn pulse_text(
+    settings: &Settings,
+    store: &dyn Store,
+    assessor: &Assessor,
+    person: &PersonId,
+    command: PulseCommand,
+    now: DateTime<Utc>,
+) -> anyhow::Result<String> {
+    Ok(match command {
+        PulseCommand::Help => reply::command_help().to_owned(),
+        PulseCommand::Join => {
+            store
+                .upsert_person(
+                    &NewPerson {
+                        id: person.clone(),
+                        name: None,
+                        tz: None,
+                        enrolled: true,
+                    },
+                    now,
+                )
+                .await?;
+            store.set_enrolled(person, true).await?;
+            "You're in: nudged will ask a few one-click questions each week.".to_owned()
+        }
+        command => match store.person(person).await? {
+            Some(row) => pulse_enrolled(settings, store, assessor, &row, command, now).await?,
+            None => "You're not enrolled in nudged yet: `/pulse join` to start.".to_owned(),
+        },
+    })
+}
+
+/// The `/pulse` subcommands for someone nudged knows.
+async fn pulse_enrolled(
+    settings: &Settings,
+    store: &dyn Store,
+    assessor: &Assessor,
+    row: &PersonRow,
+    command: PulseCommand,
+    now: DateTime<Utc>,
+) -> anyhow::Result<String> {
+    let person = &row.id;
+    Ok(match command {
+        PulseCommand::Help | PulseCommand::Join => reply::command_help().to_owned(),
+        PulseCommand::Leave => {
+            store.set_enrolled(person, false).await?;
+            "You've left: no more check-ins. Your history stays until `/pulse forget`.".to_owned()
+        }
+        PulseCommand::Pause { days } => {
+            let until = now + chrono::Duration::days(i64::from(days));
+            store.set_paused_until(person, Some(until)).await?;
+            format!(
+                "Paused: no check-ins until {}. `/pulse resume` to come back sooner.",
+                until.format("%Y-%m-%d")
+            )
+        }
+        PulseCommand::Resume => {
+            store.set_paused_until(person, None).await?;
+            "Resumed: check-ins are back on.".to_owned()
+        }
+        PulseCommand::Now => {
+            let week = ask_now(settings, store, row, now).await?;
+            format!("On its way: your check-in for {week} arrives in your DM.")
+        }
+        // Answered by [`pulse`] itself, in mrkdwn.
+        PulseCommand::Trend => readiness::trend_message(settings, store, row, now)
+            .await?
+            .text,
+        PulseCommand::Export => {
+            let mut answers = person_answers(store, person).await?;
+            crate::history::sort_for_export(&mut answers, &settings.catalogue);
+            let mut csv = Vec::new();
+            crate::history::write_csv(&mut csv, &answers)?;
+            format!(
+                "Your answers ({}):\n```{}```",
+                answers.len(),
+                String::from_utf8_lossy(&csv)
+            )
+        }
+        PulseCommand::Forget { confirmed: false } => {
+            "This deletes everything nudged stores about you: answers, trend and history. \
+             Type `/pulse forget confirm` to go ahead."
+                .to_owned()
+        }
+        PulseCommand::Forget { confirmed: true } => {
+            let report = store.forget(person).await?;
+            format!("Done: {} rows about you were deleted.", report.total())
+        }
+        PulseCommand::Answer(text) => {
+            let week = current_week(Some(row), now);
+            let questions = questions_for(settings, None);
+            let (reply, recorded) = answer_text(
+                settings,
+                store,
+                person,
+                week,
+                &questions,
+                &text,
+                AnswerSource::Command,
+                now,
+            )
+            .await?;
+            if recorded {
+                assessor.request(person);
+            }
+            reply
+        }
+    })
 }

@@ -17,9 +17,9 @@ use crate::domain::PersonId;
 use crate::outbox::{self, Outgoing};
 use crate::readiness;
 use crate::render::ButtonValue;
-use crate::reply::{self, PulseCommand};
+use crate::reply;
 use crate::service;
-use crate::store::{AnswerSource, NewPerson, StoreError};
+use crate::store::{AnswerSource, StoreError};
 
 /// An error answered to Slack. Store failures are 5xx so Slack retries;
 /// what Slack sent but we cannot read is 400.
@@ -53,6 +53,16 @@ impl IntoResponse for ApiError {
                 tracing::error!(error = format!("{e:#}"), "failed to handle a Slack request");
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
             }
+        }
+    }
+}
+
+impl ApiError {
+    /// A use case's error: a store failure stays one (503, Slack retries).
+    fn from_service(error: anyhow::Error) -> Self {
+        match error.downcast::<StoreError>() {
+            Ok(store) => Self::Store(store),
+            Err(other) => Self::Internal(other),
         }
     }
 }
@@ -356,105 +366,10 @@ pub async fn handle_commands(
     let now = app.clock.now();
     let parsed = match reply::parse_command(&command.text) {
         Ok(parsed) => parsed,
-        Err(e) => return Ok(ephemeral(e.to_string())),
+        Err(e) => return Ok(ephemeral(crate::render::escape(&e.to_string()))),
     };
-    let text = match parsed {
-        PulseCommand::Help => reply::command_help().to_owned(),
-        PulseCommand::Join => {
-            store
-                .upsert_person(
-                    &NewPerson {
-                        id: person.clone(),
-                        name: None,
-                        tz: None,
-                        enrolled: true,
-                    },
-                    now,
-                )
-                .await?;
-            store.set_enrolled(&person, true).await?;
-            "You're in: nudged will ask a few one-click questions each week.".to_owned()
-        }
-        command => match store.person(&person).await? {
-            Some(row) => handle_enrolled_command(&app, &row, command).await?,
-            None => "You're not enrolled in nudged yet: `/pulse join` to start.".to_owned(),
-        },
-    };
-    Ok(ephemeral(crate::render::escape(&text)))
-}
-
-/// The `/pulse` subcommands for someone nudged knows.
-async fn handle_enrolled_command(
-    app: &AppState,
-    row: &crate::store::PersonRow,
-    command: PulseCommand,
-) -> Result<String, ApiError> {
-    let store = app.store.as_ref();
-    let person = &row.id;
-    let now = app.clock.now();
-    Ok(match command {
-        PulseCommand::Help | PulseCommand::Join => reply::command_help().to_owned(),
-        PulseCommand::Leave => {
-            store.set_enrolled(person, false).await?;
-            "You've left: no more check-ins. Your history stays until `/pulse forget`.".to_owned()
-        }
-        PulseCommand::Pause { days } => {
-            let until = now + chrono::Duration::days(i64::from(days));
-            store.set_paused_until(person, Some(until)).await?;
-            format!(
-                "Paused: no check-ins until {}. `/pulse resume` to come back sooner.",
-                until.format("%Y-%m-%d")
-            )
-        }
-        PulseCommand::Resume => {
-            store.set_paused_until(person, None).await?;
-            "Resumed: check-ins are back on.".to_owned()
-        }
-        PulseCommand::Now => {
-            let week = service::ask_now(&app.settings, store, row, now).await?;
-            format!("On its way: your check-in for {week} arrives in your DM.")
-        }
-        PulseCommand::Trend => readiness::trend_message(&app.settings, store, row, now)
-            .await?
-            .to_mrkdwn(),
-        PulseCommand::Export => {
-            let mut answers = service::person_answers(store, person).await?;
-            crate::history::sort_for_export(&mut answers, &app.settings.catalogue);
-            let mut csv = Vec::new();
-            crate::history::write_csv(&mut csv, &answers).map_err(anyhow::Error::from)?;
-            format!(
-                "Your answers ({}):\n```{}```",
-                answers.len(),
-                String::from_utf8_lossy(&csv)
-            )
-        }
-        PulseCommand::Forget { confirmed: false } => {
-            "This deletes everything nudged stores about you: answers, trend and history. \
-             Type `/pulse forget confirm` to go ahead."
-                .to_owned()
-        }
-        PulseCommand::Forget { confirmed: true } => {
-            let report = store.forget(person).await?;
-            format!("Done: {} rows about you were deleted.", report.total())
-        }
-        PulseCommand::Answer(text) => {
-            let week = service::current_week(Some(row), now);
-            let questions = service::questions_for(&app.settings, None);
-            let (reply, recorded) = service::answer_text(
-                &app.settings,
-                store,
-                person,
-                week,
-                &questions,
-                &text,
-                AnswerSource::Command,
-                now,
-            )
-            .await?;
-            if recorded {
-                app.assessor.request(person);
-            }
-            reply
-        }
-    })
+    let text = service::pulse(&app.settings, store, &app.assessor, &person, parsed, now)
+        .await
+        .map_err(ApiError::from_service)?;
+    Ok(ephemeral(text))
 }
