@@ -3,7 +3,7 @@
 //! broken config is reported the same way everywhere.
 
 use std::fmt::Write as _;
-use std::io::Write as _;
+use std::io::{IsTerminal as _, Write as _};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -12,9 +12,13 @@ use chrono::{NaiveDate, Utc};
 use clap::{Parser, Subcommand, ValueEnum};
 use serde::Serialize;
 
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
 use crate::app::{self, App};
+use crate::chat::console;
 use crate::clock::{Clock, SystemClock};
-use crate::config::Settings;
+use crate::config::{Platform, Settings};
 use crate::domain::{Answer, PersonId};
 use crate::history;
 use crate::model::{self, Assessment, History, Replay};
@@ -106,7 +110,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             if ask_now {
                 app.ask_roster_now().await?;
             }
-            app.run_until(app::shutdown_signal()).await
+            let stop = CancellationToken::new();
+            let typed = start_console_input(&app, stop.clone());
+            let served = app.run_until(app::shutdown_signal()).await;
+            // A reply being recorded is finished; then the reader stops.
+            stop.cancel();
+            if let Some(typed) = typed {
+                let _ = typed.await;
+            }
+            served
         }
         Command::Check => check(&settings, clock.as_ref()),
         Command::Import { file } => import(&settings, clock.as_ref(), &file).await,
@@ -123,6 +135,33 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             today,
         } => replay(&settings, clock.as_ref(), person.as_deref(), json, today).await,
     }
+}
+
+/// On the console platform with a terminal on standard input, reads each
+/// typed line as the roster's first person's reply (see [`console`]).
+fn start_console_input(app: &App, stop: CancellationToken) -> Option<JoinHandle<()>> {
+    let settings = app.settings();
+    if settings.chat.platform != Platform::Console || !std::io::stdin().is_terminal() {
+        return None;
+    }
+    let Some(person) = settings.people.first().map(|p| p.id.clone()) else {
+        tracing::info!("no [[people]] in the config: typed replies are off");
+        return None;
+    };
+    tracing::info!(%person, "type your replies here, as {person}; /pulse help lists the commands");
+    let input = console::ConsoleInput {
+        settings,
+        store: app.store(),
+        clock: app.clock(),
+        assessor: app.assessor(),
+        person,
+    };
+    Some(tokio::spawn(async move {
+        let reader = console::stdin_reader();
+        if let Err(e) = console::read_lines(&input, reader, tokio::io::stdout(), stop).await {
+            tracing::error!(error = %e, "console input stopped");
+        }
+    }))
 }
 
 fn parse_person(id: &str) -> anyhow::Result<PersonId> {

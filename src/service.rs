@@ -292,9 +292,11 @@ async fn pulse_enrolled(
             format!("On its way: your check-in for {week} arrives in your DM.")
         }
         // Answered by [`pulse`] itself, in mrkdwn.
-        PulseCommand::Trend => readiness::trend_message(settings, store, row, now)
-            .await?
-            .text,
+        PulseCommand::Trend => {
+            readiness::trend_message(settings, store, row, now)
+                .await?
+                .text
+        }
         PulseCommand::Export => {
             let mut answers = person_answers(store, person).await?;
             crate::history::sort_for_export(&mut answers, &settings.catalogue);

@@ -52,6 +52,37 @@ fn answer_key(button: &Value) -> Option<String> {
     Some(value.option.to_string())
 }
 
+/// How to answer a prompt by typing, with its own questions and keys:
+/// the middle option of each as a neutral example (as in
+/// [`crate::reply::help_text`]). `None` for a message that is no prompt.
+pub fn typing_hint(blocks: &[Value]) -> Option<String> {
+    let rows: Vec<Vec<ButtonValue>> = blocks
+        .iter()
+        .filter(|b| is_answer_row(b))
+        .map(|row| {
+            row["elements"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|b| ButtonValue::parse(b["value"].as_str()?))
+                .collect()
+        })
+        .collect();
+    let examples: Vec<&ButtonValue> = rows
+        .iter()
+        .filter_map(|row| row.get(row.len() / 2))
+        .collect();
+    let first = examples.first()?;
+    let positional: Vec<String> = examples.iter().map(|v| v.option.to_string()).collect();
+    Some(format!(
+        "Type your answers in order, like `{}` (`-` skips one), or by name, like `{}={}`. \
+         `/pulse help` lists the commands.",
+        positional.join(", "),
+        first.question,
+        first.option
+    ))
+}
+
 /// The option keys of one row of answer buttons, as a person types them:
 /// `0 · 1-2 · 3-5 · 6+`, or `tracking (Tracking delivery) · …`.
 pub fn option_line(row: &Value) -> String {
@@ -278,6 +309,19 @@ mod tests {
             "the intro speaks of clicking: {text}"
         );
         assert_eq!(lines.len(), 1 + 7 * 2, "{text}");
+    }
+
+    #[test]
+    fn a_prompt_says_how_to_answer_by_typing() {
+        let m = sample_prompt();
+        assert_eq!(
+            typing_hint(&m.blocks).as_deref(),
+            Some(
+                "Type your answers in order, like `3-5, 2-3, once, mixed, partly, partly, little` \
+                 (`-` skips one), or by name, like `decisions=3-5`. `/pulse help` lists the commands."
+            )
+        );
+        assert_eq!(typing_hint(&[]), None);
     }
 
     #[test]

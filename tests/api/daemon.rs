@@ -107,7 +107,7 @@ async fn run_ask_now_prints_the_prompt_on_the_console() {
     let mut seen = Vec::new();
     tokio::time::timeout(WAIT, async {
         while let Some(line) = stdout.next_line().await.unwrap() {
-            let done = line.contains("[Rotated] [Partly] [Same]");
+            let done = line.starts_with("Type your answers");
             seen.push(line);
             if done {
                 return;
@@ -119,11 +119,15 @@ async fn run_ask_now_prints_the_prompt_on_the_console() {
     assert!(seen.iter().any(|l| l == "── to demo ──"), "{seen:#?}");
     assert!(
         seen.iter()
-            .any(|l| l.starts_with("*Weekly check-in for ") && l.ends_with("0 of 7 answered*")),
+            .any(|l| l.starts_with("Weekly check-in for ") && l.ends_with("0 of 7 answered")),
         "{seen:#?}"
     );
     assert!(
-        seen.iter().any(|l| l.contains("[0] [1–2] [3–5] [6+]")),
+        seen.iter().any(|l| l == "    0 · 1-2 · 3-5 · 6+"),
+        "{seen:#?}"
+    );
+    assert!(
+        seen.iter().any(|l| l == "    rotated · partly · same"),
         "{seen:#?}"
     );
     child.kill().await.unwrap();

@@ -2,6 +2,7 @@
 //! PostgreSQL server, real HTTP on loopback.
 
 mod cli;
+mod console;
 mod daemon;
 mod delivery;
 mod fake_slack;
