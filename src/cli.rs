@@ -3,7 +3,7 @@
 //! broken config is reported the same way everywhere.
 
 use std::fmt::Write as _;
-use std::io::{IsTerminal as _, Write as _};
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -141,7 +141,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 /// typed line as the roster's first person's reply (see [`console`]).
 fn start_console_input(app: &App, stop: CancellationToken) -> Option<JoinHandle<()>> {
     let settings = app.settings();
-    if settings.chat.platform != Platform::Console || !std::io::stdin().is_terminal() {
+    if settings.chat.platform != Platform::Console || !console::stdin_is_interactive() {
         return None;
     }
     let Some(person) = settings.people.first().map(|p| p.id.clone()) else {

@@ -11,9 +11,10 @@
 //!
 //! [`handle_line`] is the whole of it and needs no terminal; [`read_lines`]
 //! drives it from any [`AsyncBufRead`]. `nudged run` starts the reader on
-//! standard input only when that is a terminal.
+//! standard input only when that is a terminal it has the foreground of
+//! ([`stdin_is_interactive`]).
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -215,6 +216,26 @@ async fn skip_rest_of_line<R: AsyncBufRead + Unpin>(reader: &mut R) -> std::io::
                 reader.consume(n);
             }
         }
+    }
+}
+
+/// Whether typed lines can be read: standard input is a terminal, and this
+/// process is in that terminal's foreground. A daemon started in the
+/// background (`nudged run &`) would be stopped by the terminal (SIGTTIN)
+/// at its first read, so it reads nothing instead.
+pub fn stdin_is_interactive() -> bool {
+    let stdin = std::io::stdin();
+    if !stdin.is_terminal() {
+        return false;
+    }
+    #[cfg(unix)]
+    {
+        rustix::termios::tcgetpgrp(&stdin)
+            .is_ok_and(|foreground| foreground == rustix::process::getpgrp())
+    }
+    #[cfg(not(unix))]
+    {
+        true
     }
 }
 
