@@ -15,7 +15,7 @@
 //! - [`clock`]: where "now" comes from; a manual clock for tests.
 //! - [`store`]: the [`store::Store`] trait and its SQLite engine.
 //! - [`outbox`]: outgoing messages as durable rows, and their delivery.
-//! - [`chat`]: the [`chat::ChatApi`] trait: Slack's Web API, the console.
+//! - [`chat`]: the [`chat::ChatApi`] trait: Slack's Web API, an incoming webhook, the console.
 //! - [`scheduler`]: the minute heartbeat and the dispatcher that claims due runs.
 //! - [`readiness`]: re-assessment, the weekly trend post and the readiness nudge.
 //! - [`service`]: use cases shared by HTTP, CLI and console: record answers, ask now.
