@@ -150,7 +150,10 @@ impl App {
             ))
         });
         let scheduler = self.scheduler.then(|| {
-            let dispatcher = Dispatcher::new(self.settings.clone(), self.store.clone());
+            let mut dispatcher = Dispatcher::new(self.settings.clone(), self.store.clone());
+            if let Some(chat) = &self.chat {
+                dispatcher = dispatcher.with_profiles(chat.clone());
+            }
             tokio::spawn(scheduler::run(dispatcher, self.clock.clone(), stop.clone()))
         });
         let router = http::router(AppState {

@@ -8,6 +8,8 @@
 //! and each enrolled person in its audience, the occurrences since that
 //! person's last claimed run, read in the person's own zone
 //! ([`schedule::due`]), and acts on the newest one within the grace period.
+//! A person's zone is the roster's `tz`, else their chat profile's (read
+//! once with [`ChatApi::user_tz`] and stored), else the schedule's fallback.
 //!
 //! Exactly once per (person, schedule, period), across restarts and
 //! replicas, without locks: the outgoing message is enqueued under a dedupe
@@ -16,7 +18,8 @@
 //! crash between enqueue and claim re-enqueues the same key on the next tick,
 //! which changes nothing, and then claims.
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
@@ -24,15 +27,16 @@ use tokio::sync::Notify;
 use tokio_cron_scheduler::{Job, JobScheduler};
 use tokio_util::sync::CancellationToken;
 
+use crate::chat::{ChatApi, ChatError};
 use crate::clock::Clock;
 use crate::config::Settings;
-use crate::domain::IsoWeek;
+use crate::domain::{IsoWeek, PersonId};
 use crate::outbox::{self, Outgoing};
 use crate::readiness;
 use crate::render;
-use crate::schedule::{self, Schedule, ScheduleKind};
+use crate::schedule::{self, Schedule, ScheduleKind, ScheduleZone};
 use crate::service;
-use crate::store::{CheckinRow, PersonRow, ScheduleRun, Store};
+use crate::store::{CheckinRow, NewPerson, PersonRow, ScheduleRun, Store};
 
 /// The heartbeat: second 0 of every minute, UTC.
 const HEARTBEAT: &str = "0 * * * * *";
@@ -84,21 +88,44 @@ impl TickReport {
     }
 }
 
+/// Profile lookups per tick at most: Slack's `users.info` allows about
+/// 100 a minute, and the heartbeat ticks once a minute.
+const LOOKUPS_PER_TICK: usize = 50;
+
 /// Decides what is due and puts it in the outbox.
 pub struct Dispatcher {
     settings: Arc<Settings>,
     store: Arc<dyn Store>,
+    /// Where people's profile time zones come from, when the roster gives
+    /// none (Slack's `users.info`); `None` to use the schedules' fallback.
+    profiles: Option<Arc<dyn ChatApi>>,
+    /// People whose profile was read by this process (found a zone or not),
+    /// so each is asked once per start, not once a minute.
+    looked_up: Mutex<HashSet<PersonId>>,
 }
 
 impl Dispatcher {
     pub fn new(settings: Arc<Settings>, store: Arc<dyn Store>) -> Self {
-        Self { settings, store }
+        Self {
+            settings,
+            store,
+            profiles: None,
+            looked_up: Mutex::new(HashSet::new()),
+        }
+    }
+
+    /// Reads the time zone of people without one from their chat profile
+    /// (stored, so the roster and later starts see it too).
+    pub fn with_profiles(mut self, chat: Arc<dyn ChatApi>) -> Self {
+        self.profiles = Some(chat);
+        self
     }
 
     /// Acts on everything due at `now`. Safe to call at any moment, any
     /// number of times, from any number of processes on one store.
     pub async fn tick(&self, now: DateTime<Utc>) -> anyhow::Result<TickReport> {
-        let people = self.store.people().await?;
+        let mut people = self.store.people().await?;
+        self.look_up_zones(&mut people).await;
         let mut report = TickReport::default();
         for schedule in &self.settings.schedules.list {
             for person in people
@@ -120,6 +147,72 @@ impl Dispatcher {
             }
         }
         Ok(report)
+    }
+
+    /// Fills in the zone of enrolled people who have none from their chat
+    /// profile, up to [`LOOKUPS_PER_TICK`]. A failed lookup is retried on a
+    /// later tick; until then the schedule's fallback zone applies.
+    async fn look_up_zones(&self, people: &mut [PersonRow]) {
+        let Some(chat) = &self.profiles else {
+            return;
+        };
+        let per_person = self
+            .settings
+            .schedules
+            .list
+            .iter()
+            .any(|s| matches!(s.zone, ScheduleZone::Person { .. }));
+        if !per_person {
+            return;
+        }
+        let mut lookups = 0;
+        for person in people.iter_mut().filter(|p| p.enrolled && p.tz.is_none()) {
+            if lookups == LOOKUPS_PER_TICK {
+                break;
+            }
+            if self.looked_up.lock().expect("lock").contains(&person.id) {
+                continue;
+            }
+            lookups += 1;
+            let tz = match chat.user_tz(&person.id).await {
+                Ok(tz) => tz,
+                // `user_not_found` and the like: asking again will not help.
+                Err(e @ ChatError::Permanent { .. }) => {
+                    tracing::warn!(person = %person.id, error = %e, "no chat profile; the schedules' fallback zone applies");
+                    None
+                }
+                Err(e) => {
+                    tracing::warn!(person = %person.id, error = %e, "cannot read the profile time zone; retrying later");
+                    continue;
+                }
+            };
+            self.looked_up
+                .lock()
+                .expect("lock")
+                .insert(person.id.clone());
+            let Some(tz) = tz else { continue };
+            let saved = self
+                .store
+                .upsert_person(
+                    &NewPerson {
+                        id: person.id.clone(),
+                        name: None,
+                        tz: Some(tz.name().to_owned()),
+                        enrolled: person.enrolled,
+                    },
+                    person.created_at,
+                )
+                .await;
+            match saved {
+                Ok(()) => {
+                    tracing::info!(person = %person.id, zone = tz.name(), "time zone from the chat profile");
+                    person.tz = Some(tz.name().to_owned());
+                }
+                Err(e) => {
+                    tracing::warn!(person = %person.id, error = %e, "cannot store the profile time zone")
+                }
+            }
+        }
     }
 
     /// One schedule for one person.

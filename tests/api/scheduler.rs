@@ -13,7 +13,8 @@ use nudged::scheduler::{Dispatcher, TickReport};
 use nudged::store::{self, NewPerson, Store};
 use serde_json::json;
 
-use crate::helpers::{TestEnv, WAIT, spawn_app};
+use crate::fake_slack::FakeSlack;
+use crate::helpers::{BOT_TOKEN, TestEnv, WAIT, spawn_app};
 
 fn at(rfc3339: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(rfc3339)
@@ -254,6 +255,44 @@ async fn autumn_dst_weeks_neither_skip_nor_double() {
 async fn spring_dst_weeks_neither_skip_nor_double() {
     // New York springs forward on 2027-03-14, Berlin on 2027-03-28.
     checkins_through("2027-03-08T00:00:00Z", "2027-04-05T00:00:00Z", 4).await;
+}
+
+#[tokio::test]
+async fn without_a_roster_zone_the_slack_profile_zone_is_used_and_stored() {
+    let start = at("2026-11-16T00:00:00Z");
+    let mut world = World::new(&[("U1", None), ("U2", None), ("U3", Some("UTC"))], start).await;
+    let slack = FakeSlack::start().await;
+    slack.add_user("U1", Some("Asia/Tokyo"));
+    // U2 is unknown to Slack (`user_not_found`): the fallback zone, UTC.
+    let chat = nudged::chat::SlackChat::new(&slack.base_url, &BOT_TOKEN.to_owned().into()).unwrap();
+    let dispatcher = world.dispatcher().with_profiles(Arc::new(chat));
+    let mut now = start;
+    while now < at("2026-11-20T00:00:00Z") {
+        dispatcher.tick(now).await.unwrap();
+        now += Duration::hours(1);
+    }
+    let sent = world.sent().await;
+    let tokyo: Tz = "Asia/Tokyo".parse().unwrap();
+    assert_eq!(
+        local_times(&sent, "U1", "checkin", tokyo),
+        ["Thu 2026-11-19 16:00 JST"]
+    );
+    assert_eq!(
+        local_times(&sent, "U2", "checkin", Tz::UTC),
+        ["Thu 2026-11-19 16:00 UTC"]
+    );
+    let stored = world.store.person(&pid("U1")).await.unwrap().unwrap();
+    assert_eq!(stored.tz.as_deref(), Some("Asia/Tokyo"));
+    assert_eq!(stored.name.as_deref(), Some("U1 name"), "the name is kept");
+    // Each profile was read once, not once a tick; U3's zone was known.
+    let mut slack = slack;
+    let lookups: Vec<String> = slack
+        .received()
+        .into_iter()
+        .filter(|c| c.method == "users.info")
+        .map(|c| c.body["user"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(lookups, ["U1", "U2"]);
 }
 
 #[tokio::test]
