@@ -7,7 +7,6 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
 
 use anyhow::Context;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
@@ -40,9 +39,6 @@ pub struct App {
     /// Stops the background workers once the HTTP server has stopped.
     stop: CancellationToken,
 }
-
-/// How often the delivery worker looks for due outbox rows when idle.
-pub const DELIVERY_POLL: Duration = Duration::from_secs(1);
 
 impl App {
     /// Opens the store (running migrations), adds or updates the roster's
@@ -89,7 +85,7 @@ impl App {
     }
 
     /// Runs without the delivery worker, so a test can drive
-    /// [`outbox::deliver_due`] step by step.
+    /// [`outbox::Worker::deliver_due`] step by step.
     pub fn without_delivery(mut self) -> Self {
         self.chat = None;
         self
@@ -142,12 +138,8 @@ impl App {
         );
         let stop = self.stop;
         let worker = self.chat.clone().map(|chat| {
-            tokio::spawn(delivery_worker(
-                self.store.clone(),
-                chat,
-                self.clock.clone(),
-                stop.clone(),
-            ))
+            let worker = outbox::Worker::new(self.store.clone(), chat, self.settings.delivery);
+            tokio::spawn(worker.run(self.clock.clone(), stop.clone()))
         });
         let scheduler = self.scheduler.then(|| {
             let mut dispatcher = Dispatcher::new(self.settings.clone(), self.store.clone());
@@ -238,31 +230,6 @@ fn chat_adapter(settings: &Settings) -> anyhow::Result<Option<Arc<dyn ChatApi>>>
             )?))
         }
     })
-}
-
-/// Delivers due outbox rows until `stop`: at once while rows are due,
-/// otherwise every [`DELIVERY_POLL`].
-async fn delivery_worker(
-    store: Arc<dyn Store>,
-    chat: Arc<dyn ChatApi>,
-    clock: Arc<dyn Clock>,
-    stop: CancellationToken,
-) {
-    while !stop.is_cancelled() {
-        let idle = match outbox::deliver_due(store.as_ref(), chat.as_ref(), clock.now()).await {
-            Ok(outcome) => outcome.is_idle(),
-            Err(e) => {
-                tracing::error!(error = %e, "outbox delivery failed; retrying");
-                true
-            }
-        };
-        if idle {
-            tokio::select! {
-                () = stop.cancelled() => break,
-                () = tokio::time::sleep(DELIVERY_POLL) => {}
-            }
-        }
-    }
 }
 
 /// Opens the configured store with a message that names the key.

@@ -1,30 +1,37 @@
 //! The durable outbox: every message nudged sends is a row first.
 //!
 //! [`Outgoing`] is what a row asks the chat adapter to do; [`enqueue`]
-//! writes it; [`deliver_due`] claims due rows (with a lease, so a crashed
-//! worker's rows are taken over), hands each to the [`ChatApi`] and records
-//! the result: sent, retried later (exponential back-off with jitter, or
-//! Slack's `Retry-After`), or failed for good. A crash between deciding to
-//! send and sending loses nothing; a message is sent twice only if the
-//! process died between the send and its record.
+//! writes it; [`Worker::deliver_due`] claims due rows (with a lease, so a
+//! crashed worker's rows are taken over), paces them per channel and across
+//! the workspace ([`pacing`]), hands up to `delivery.concurrency` at once to
+//! the [`ChatApi`] and records each result: sent, retried later
+//! (exponential back-off with jitter, or Slack's `Retry-After`, which
+//! pauses the channel or the workspace), or failed for good. A crash
+//! between deciding to send and sending loses nothing; a message is sent
+//! twice only if the process died between the send and its record, so at
+//! most the sends in flight.
 
+pub mod pacing;
+
+use std::sync::Arc;
 use std::time::Duration;
 
 use backon::BackoffBuilder;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
 
-use crate::chat::{ChatApi, ChatError};
+use crate::chat::{ChatApi, ChatError, Delivered};
+use crate::clock::Clock;
+use crate::config::DeliverySettings;
 use crate::domain::PersonId;
 use crate::render::Message;
 use crate::store::{NewOutbox, OutboxRow, Store, StoreResult};
+use pacing::{Admission, Pacer, Paused};
 
-/// Rows claimed per call of [`deliver_due`]: small, so a shutdown waits for
-/// at most this many sends.
-pub const BATCH: u32 = 10;
-/// How long a claimed row stays reserved for its worker. Longer than any
-/// send (the adapter times out sooner), so only a dead worker's rows expire.
-pub const LEASE: Duration = Duration::from_secs(60);
+/// How often the worker looks for new rows when nothing is due sooner.
+pub const POLL: Duration = Duration::from_secs(1);
 /// Attempts before a message that keeps failing transiently is given up.
 pub const MAX_ATTEMPTS: u32 = 12;
 /// First retry delay; doubles per attempt, with jitter, up to [`MAX_DELAY`].
@@ -128,18 +135,20 @@ pub async fn enqueue(
         .await
 }
 
-/// What one [`deliver_due`] call did.
+/// What one [`Worker::deliver_due`] call did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct DeliveryOutcome {
     pub sent: usize,
     pub retried: usize,
     pub failed: usize,
+    /// Held back by pacing: written back, due at their channel's next slot.
+    pub deferred: usize,
 }
 
 impl DeliveryOutcome {
-    /// Whether any row was due.
+    /// Whether no row was due (or the workspace rate let none be claimed).
     pub fn is_idle(&self) -> bool {
-        self.sent + self.retried + self.failed == 0
+        self.sent + self.retried + self.failed + self.deferred == 0
     }
 }
 
@@ -160,88 +169,234 @@ fn to_chrono(d: Duration) -> chrono::Duration {
     chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
 }
 
-/// Delivers the rows due at `now`, each once, and records each outcome.
-pub async fn deliver_due(
-    store: &dyn Store,
-    chat: &dyn ChatApi,
-    now: DateTime<Utc>,
-) -> StoreResult<DeliveryOutcome> {
-    let mut outcome = DeliveryOutcome::default();
-    for row in store
-        .claim_outbox(now, now + to_chrono(LEASE), BATCH)
-        .await?
-    {
-        deliver_one(store, chat, &row, now, &mut outcome).await?;
-    }
-    Ok(outcome)
+/// What a row is paced by: its operation and channel. Slack's one message
+/// per second per channel is a rule of `chat.postMessage`; updates of
+/// posted messages and App Home views have limits of their own, so each
+/// kind is paced in each channel separately.
+fn pacing_key(row: &OutboxRow) -> String {
+    format!("{}:{}", row.kind, row.channel)
 }
 
-#[tracing::instrument(skip_all, fields(outbox_id = row.id, kind = %row.kind))]
-async fn deliver_one(
-    store: &dyn Store,
-    chat: &dyn ChatApi,
-    row: &OutboxRow,
-    now: DateTime<Utc>,
-    outcome: &mut DeliveryOutcome,
-) -> StoreResult<()> {
-    let message: Outgoing = match serde_json::from_str(&row.payload) {
-        Ok(message) => message,
-        Err(e) => {
-            tracing::error!(error = %e, "unreadable outbox payload; marked failed");
-            store
-                .outbox_failed(row.id, now, &format!("unreadable payload: {e}"))
-                .await?;
-            metrics::counter!("nudged_outbox_failed_total").increment(1);
-            outcome.failed += 1;
-            return Ok(());
-        }
-    };
-    match chat.send(&message).await {
-        Ok(delivered) => {
-            let response = serde_json::to_string(&delivered).unwrap_or_default();
-            store.outbox_sent(row.id, now, &response).await?;
-            if let (
-                Outgoing::Post {
-                    checkin: Some(id), ..
-                },
-                Some(channel),
-                Some(ts),
-            ) = (&message, &delivered.channel, &delivered.ts)
-            {
-                store.set_checkin_message(*id, channel, ts).await?;
-            }
-            metrics::counter!("nudged_outbox_sent_total").increment(1);
-            outcome.sent += 1;
-        }
-        Err(ChatError::RateLimited { retry_after }) => {
-            tracing::info!(
-                ?retry_after,
-                "rate limited; retrying after the platform's delay"
-            );
-            store
-                .outbox_retry(row.id, now + to_chrono(retry_after), "rate limited")
-                .await?;
-            metrics::counter!("nudged_outbox_retried_total", "reason" => "rate_limited")
-                .increment(1);
-            outcome.retried += 1;
-        }
-        Err(ChatError::Transient { reason }) if row.attempts + 1 < MAX_ATTEMPTS => {
-            let delay = backoff(row.attempts + 1);
-            tracing::warn!(%reason, ?delay, attempt = row.attempts + 1, "delivery failed; will retry");
-            store
-                .outbox_retry(row.id, now + to_chrono(delay), &reason)
-                .await?;
-            metrics::counter!("nudged_outbox_retried_total", "reason" => "transient").increment(1);
-            outcome.retried += 1;
-        }
-        Err(error) => {
-            tracing::error!(%error, attempts = row.attempts + 1, "delivery failed for good");
-            store.outbox_failed(row.id, now, &error.to_string()).await?;
-            metrics::counter!("nudged_outbox_failed_total").increment(1);
-            outcome.failed += 1;
+/// Delivers the outbox: claims due rows, paces them ([`pacing`]), sends up
+/// to `concurrency` at once and records each outcome. One per process; its
+/// pacing state lives as long as it does.
+pub struct Worker {
+    store: Arc<dyn Store>,
+    chat: Arc<dyn ChatApi>,
+    settings: DeliverySettings,
+    pacer: Pacer,
+    /// The last call claimed as many rows as it asked for (or the
+    /// workspace rate let it ask for none): more may be due at once.
+    backlog: bool,
+}
+
+impl Worker {
+    pub fn new(store: Arc<dyn Store>, chat: Arc<dyn ChatApi>, settings: DeliverySettings) -> Self {
+        let burst = u32::try_from(settings.concurrency).unwrap_or(u32::MAX);
+        Self {
+            store,
+            chat,
+            pacer: Pacer::new(
+                settings.per_channel_interval,
+                settings.global_interval,
+                burst,
+            ),
+            settings,
+            backlog: false,
         }
     }
-    Ok(())
+
+    /// Delivers what is due at `now` and may go at `now`, each row once,
+    /// and records each outcome before returning. Rows whose channel is
+    /// busy are written back due at their slot; nothing here waits for a
+    /// rate, so tests drive it with a manual clock.
+    pub async fn deliver_due(&mut self, now: DateTime<Utc>) -> StoreResult<DeliveryOutcome> {
+        let mut outcome = DeliveryOutcome::default();
+        let budget = self.pacer.global_budget(now).min(self.settings.concurrency);
+        if budget == 0 {
+            self.backlog = true;
+            return Ok(outcome);
+        }
+        let limit = u32::try_from(budget).unwrap_or(u32::MAX);
+        let mut rows = self
+            .store
+            .claim_outbox(now, now + to_chrono(self.settings.lease), limit)
+            .await?;
+        self.backlog = rows.len() >= budget;
+        // Parked rows first, in the order they queued; the sort is stable,
+        // so new rows keep the store's oldest-first order.
+        rows.sort_by_key(|row| self.pacer.queue_position(row.id));
+
+        let mut deferrals = Vec::new();
+        let mut sends = Vec::new();
+        for row in rows {
+            let message: Outgoing = match serde_json::from_str(&row.payload) {
+                Ok(message) => message,
+                Err(e) => {
+                    tracing::error!(outbox_id = row.id, error = %e, "unreadable outbox payload; marked failed");
+                    self.store
+                        .outbox_failed(row.id, now, &format!("unreadable payload: {e}"))
+                        .await?;
+                    metrics::counter!("nudged_outbox_failed_total").increment(1);
+                    outcome.failed += 1;
+                    continue;
+                }
+            };
+            match self.pacer.admit(row.id, &pacing_key(&row), now) {
+                Admission::Send => sends.push((row, message)),
+                Admission::Park(at) => deferrals.push((row.id, at)),
+            }
+        }
+        self.store.outbox_defer(&deferrals).await?;
+        outcome.deferred = deferrals.len();
+        metrics::counter!("nudged_outbox_deferred_total").increment(deferrals.len() as u64);
+
+        // Each send is awaited here and recorded as it completes: a
+        // shutdown waits for these, and a crash leaves at most these
+        // unrecorded.
+        let timeout = self.settings.lease / 2;
+        let mut in_flight = JoinSet::new();
+        for (row, message) in sends {
+            let chat = self.chat.clone();
+            in_flight.spawn(async move {
+                let result = match tokio::time::timeout(timeout, chat.send(&message)).await {
+                    Ok(result) => result,
+                    Err(_) => Err(ChatError::Transient {
+                        reason: format!("no answer within {timeout:?}"),
+                    }),
+                };
+                (row, message, result)
+            });
+        }
+        let mut first_error = None;
+        while let Some(joined) = in_flight.join_next().await {
+            match joined {
+                Ok((row, message, result)) => {
+                    if let Err(e) = self.record(&row, &message, result, now, &mut outcome).await {
+                        first_error.get_or_insert(e);
+                    }
+                }
+                // The row stays leased and is taken up again once the
+                // lease ends.
+                Err(e) => tracing::error!(error = %e, "a send task failed"),
+            }
+        }
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(outcome),
+        }
+    }
+
+    /// When to call [`Worker::deliver_due`] next, after a call at `now`: at
+    /// once while a backlog is due (as soon as the workspace rate allows),
+    /// else at the next parked slot, else after [`POLL`] for new rows.
+    pub fn next_call(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        let ready = self.pacer.global_ready_at(now);
+        if self.backlog {
+            return ready;
+        }
+        let poll = now + to_chrono(POLL);
+        self.pacer
+            .next_slot()
+            .map_or(poll, |slot| slot.min(poll))
+            .max(ready)
+    }
+
+    /// Delivers until `stop`, then returns once the sends in flight are
+    /// recorded.
+    pub async fn run(mut self, clock: Arc<dyn Clock>, stop: CancellationToken) {
+        while !stop.is_cancelled() {
+            let now = clock.now();
+            let next = match self.deliver_due(now).await {
+                Ok(_) => self.next_call(now),
+                Err(e) => {
+                    tracing::error!(error = %e, "outbox delivery failed; retrying");
+                    now + to_chrono(POLL)
+                }
+            };
+            let wait = (next - clock.now())
+                .to_std()
+                .unwrap_or(Duration::ZERO)
+                .min(POLL);
+            if wait.is_zero() {
+                tokio::task::yield_now().await;
+                continue;
+            }
+            tokio::select! {
+                () = stop.cancelled() => break,
+                () = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+
+    #[tracing::instrument(skip_all, fields(outbox_id = row.id, kind = %row.kind))]
+    async fn record(
+        &mut self,
+        row: &OutboxRow,
+        message: &Outgoing,
+        result: Result<Delivered, ChatError>,
+        now: DateTime<Utc>,
+        outcome: &mut DeliveryOutcome,
+    ) -> StoreResult<()> {
+        match result {
+            Ok(delivered) => {
+                let response = serde_json::to_string(&delivered).unwrap_or_default();
+                self.store.outbox_sent(row.id, now, &response).await?;
+                if let (
+                    Outgoing::Post {
+                        checkin: Some(id), ..
+                    },
+                    Some(channel),
+                    Some(ts),
+                ) = (message, &delivered.channel, &delivered.ts)
+                {
+                    self.store.set_checkin_message(*id, channel, ts).await?;
+                }
+                metrics::counter!("nudged_outbox_sent_total").increment(1);
+                outcome.sent += 1;
+            }
+            Err(ChatError::RateLimited { retry_after }) => {
+                let (paused, until) =
+                    self.pacer
+                        .rate_limited(row.id, &pacing_key(row), now, retry_after);
+                let scope = match paused {
+                    Paused::Channel => "channel",
+                    Paused::Workspace => "workspace",
+                };
+                tracing::info!(
+                    ?retry_after,
+                    paused = scope,
+                    "rate limited; pausing for the platform's delay"
+                );
+                self.store
+                    .outbox_retry(row.id, until, "rate limited")
+                    .await?;
+                metrics::counter!("nudged_outbox_retried_total", "reason" => "rate_limited")
+                    .increment(1);
+                metrics::counter!("nudged_outbox_paused_total", "scope" => scope).increment(1);
+                outcome.retried += 1;
+            }
+            Err(ChatError::Transient { reason }) if row.attempts + 1 < MAX_ATTEMPTS => {
+                let delay = backoff(row.attempts + 1);
+                tracing::warn!(%reason, ?delay, attempt = row.attempts + 1, "delivery failed; will retry");
+                self.store
+                    .outbox_retry(row.id, now + to_chrono(delay), &reason)
+                    .await?;
+                metrics::counter!("nudged_outbox_retried_total", "reason" => "transient")
+                    .increment(1);
+                outcome.retried += 1;
+            }
+            Err(error) => {
+                tracing::error!(%error, attempts = row.attempts + 1, "delivery failed for good");
+                self.store
+                    .outbox_failed(row.id, now, &error.to_string())
+                    .await?;
+                metrics::counter!("nudged_outbox_failed_total").increment(1);
+                outcome.failed += 1;
+            }
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -41,6 +41,7 @@ pub struct Settings {
     pub storage: StorageSettings,
     pub chat: ChatSettings,
     pub schedules: ScheduleSettings,
+    pub delivery: DeliverySettings,
     pub model: Params,
     pub messages: MessageSettings,
     pub catalogue: Catalogue,
@@ -214,6 +215,33 @@ fn check_template(text: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// How the outbox paces and runs its sends.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DeliverySettings {
+    /// Least time between two messages to one channel (Slack allows about
+    /// one per second per channel).
+    pub per_channel_interval: std::time::Duration,
+    /// Least average time between two messages across the workspace.
+    pub global_interval: std::time::Duration,
+    /// Sends in flight at once: with a round trip of 20 ms, one at a time
+    /// would cap delivery at 50 messages/s whatever the rates allow.
+    pub concurrency: usize,
+    /// How long a claimed row stays reserved for its worker. After a crash
+    /// its rows wait this long before a worker takes them over.
+    pub lease: std::time::Duration,
+}
+
+impl Default for DeliverySettings {
+    fn default() -> Self {
+        Self {
+            per_channel_interval: std::time::Duration::from_secs(1),
+            global_interval: std::time::Duration::from_millis(200),
+            concurrency: 4,
+            lease: std::time::Duration::from_secs(60),
+        }
+    }
+}
+
 /// One person from `[[people]]`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RosterEntry {
@@ -286,6 +314,7 @@ fn validate(file: &Path, raw: raw::RawSettings) -> Result<Settings, ConfigError>
         .map_err(|(key, problem)| err(&key, problem))?;
 
     let chat = chat_settings(raw.chat).map_err(|(key, problem)| err(&key, problem))?;
+    let delivery = delivery_settings(&raw.delivery).map_err(|(key, problem)| err(&key, problem))?;
 
     let mut people = Vec::with_capacity(raw.people.len());
     let mut seen = HashSet::new();
@@ -328,6 +357,7 @@ fn validate(file: &Path, raw: raw::RawSettings) -> Result<Settings, ConfigError>
             grace: chrono::Duration::hours(i64::from(raw.schedules.grace_hours)),
             list,
         },
+        delivery,
         model: raw.model,
         messages: MessageSettings {
             nudge_title: raw.messages.nudge_title,
@@ -443,6 +473,51 @@ fn chat_settings(raw: raw::RawChat) -> Result<ChatSettings, (String, String)> {
         platform: raw.platform,
         slack,
         webhook,
+    })
+}
+
+/// Highest rate accepted for `delivery.*_per_sec`: one message per
+/// millisecond is far above any chat platform's limit.
+const MAX_RATE: f64 = 1000.0;
+/// Most sends in flight at once.
+const MAX_CONCURRENCY: u32 = 64;
+
+fn delivery_settings(raw: &raw::RawDelivery) -> Result<DeliverySettings, (String, String)> {
+    let interval = |key: &str, per_sec: f64| {
+        if per_sec.is_finite() && per_sec > 0.0 && per_sec <= MAX_RATE {
+            Ok(std::time::Duration::from_secs_f64(1.0 / per_sec))
+        } else {
+            Err((
+                format!("delivery.{key}"),
+                format!(
+                    "must be a number of messages per second above 0 and at most {MAX_RATE}, got {per_sec}"
+                ),
+            ))
+        }
+    };
+    if !(1..=MAX_CONCURRENCY).contains(&raw.concurrency) {
+        return Err((
+            "delivery.concurrency".into(),
+            format!(
+                "must be between 1 and {MAX_CONCURRENCY}, got {}",
+                raw.concurrency
+            ),
+        ));
+    }
+    if raw.lease_secs < 2 {
+        return Err((
+            "delivery.lease_secs".into(),
+            format!(
+                "must be at least 2 (a send may take half the lease), got {}",
+                raw.lease_secs
+            ),
+        ));
+    }
+    Ok(DeliverySettings {
+        per_channel_interval: interval("per_channel_per_sec", raw.per_channel_per_sec)?,
+        global_interval: interval("global_per_sec", raw.global_per_sec)?,
+        concurrency: raw.concurrency as usize,
+        lease: std::time::Duration::from_secs(u64::from(raw.lease_secs)),
     })
 }
 

@@ -23,6 +23,8 @@ pub(super) struct RawSettings {
     #[serde(default)]
     pub schedules: RawSchedules,
     #[serde(default)]
+    pub delivery: RawDelivery,
+    #[serde(default)]
     pub model: Params,
     #[serde(default)]
     pub messages: RawMessages,
@@ -154,6 +156,26 @@ impl Default for RawMessages {
         Self {
             nudge_title: super::DEFAULT_NUDGE_TITLE.into(),
             nudge_body: super::DEFAULT_NUDGE_BODY.into(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct RawDelivery {
+    pub per_channel_per_sec: f64,
+    pub global_per_sec: f64,
+    pub concurrency: u32,
+    pub lease_secs: u32,
+}
+
+impl Default for RawDelivery {
+    fn default() -> Self {
+        Self {
+            per_channel_per_sec: 1.0,
+            global_per_sec: 5.0,
+            concurrency: 4,
+            lease_secs: 60,
         }
     }
 }

@@ -52,6 +52,7 @@ fn the_shipped_config_loads_with_the_embedded_defaults() {
     assert!(s.storage.url.ends_with("data/nudged.db"));
     assert_eq!(s.people.len(), 1);
     assert_eq!(s.model, Params::default());
+    assert_eq!(s.delivery, DeliverySettings::default());
     assert_eq!(s.catalogue, default_catalogue());
     assert!(!s.schedules.list.is_empty());
 }
@@ -398,4 +399,62 @@ fn a_postgres_url_from_the_environment_is_kept_and_never_shown() {
     let shown = format!("{s:?}");
     assert!(!shown.contains("hunter2"), "{shown}");
     assert!(shown.contains("db.internal:5432/nudged"), "{shown}");
+}
+
+#[test]
+fn delivery_defaults_follow_slacks_documented_limits() {
+    let s = load("").unwrap();
+    assert_eq!(s.delivery, DeliverySettings::default());
+    assert_eq!(
+        s.delivery.per_channel_interval,
+        std::time::Duration::from_secs(1)
+    );
+    assert_eq!(
+        s.delivery.global_interval,
+        std::time::Duration::from_millis(200)
+    );
+    assert_eq!(s.delivery.concurrency, 4);
+    assert_eq!(s.delivery.lease, std::time::Duration::from_secs(60));
+}
+
+#[test]
+fn delivery_rates_and_concurrency_can_be_set_from_file_and_environment() {
+    let s = load_env(
+        "[delivery]\nper_channel_per_sec = 0.5\nconcurrency = 8\nlease_secs = 30\n",
+        &[("NUDGED__DELIVERY__GLOBAL_PER_SEC", "100")],
+    )
+    .unwrap();
+    assert_eq!(
+        s.delivery.per_channel_interval,
+        std::time::Duration::from_secs(2)
+    );
+    assert_eq!(
+        s.delivery.global_interval,
+        std::time::Duration::from_millis(10)
+    );
+    assert_eq!(s.delivery.concurrency, 8);
+    assert_eq!(s.delivery.lease, std::time::Duration::from_secs(30));
+}
+
+#[test]
+fn delivery_values_out_of_range_are_rejected_with_their_key() {
+    for (body, key) in [
+        ("per_channel_per_sec = 0", "delivery.per_channel_per_sec"),
+        ("per_channel_per_sec = -1", "delivery.per_channel_per_sec"),
+        ("global_per_sec = 1e9", "delivery.global_per_sec"),
+        ("global_per_sec = nan", "delivery.global_per_sec"),
+        ("concurrency = 0", "delivery.concurrency"),
+        ("concurrency = 1000", "delivery.concurrency"),
+        ("lease_secs = 1", "delivery.lease_secs"),
+    ] {
+        let e = error(&format!("[delivery]\n{body}\n"));
+        assert_eq!(e.key, key, "{body}: {e}");
+        assert!(!e.to_string().contains('\n'), "{e}");
+    }
+    let e = error("[delivery]\nglobal_rate = 5\n");
+    assert_eq!(e.key, "delivery.global_rate", "{e}");
+    assert!(e.problem.starts_with("unknown key"), "{e}");
+    let e = load_env("", &[("NUDGED__DELIVERY__CONCURRENCY", "many")]).unwrap_err();
+    assert_eq!(e.key, "delivery.concurrency", "{e}");
+    assert!(e.problem.contains("NUDGED__DELIVERY__CONCURRENCY"), "{e}");
 }

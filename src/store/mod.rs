@@ -248,6 +248,11 @@ pub trait Store: Send + Sync + 'static {
         error: &str,
     ) -> StoreResult<()>;
 
+    /// Puts claimed rows back as pending, each due again at its instant,
+    /// without counting an attempt: the row was held back by pacing, not
+    /// refused. Rows no longer pending are left as they are.
+    async fn outbox_defer(&self, deferrals: &[(i64, DateTime<Utc>)]) -> StoreResult<()>;
+
     /// Marks a row permanently failed with its error.
     async fn outbox_failed(&self, id: i64, now: DateTime<Utc>, error: &str) -> StoreResult<()>;
 

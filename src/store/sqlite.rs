@@ -799,6 +799,26 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn outbox_defer(&self, deferrals: &[(i64, DateTime<Utc>)]) -> StoreResult<()> {
+        if deferrals.is_empty() {
+            return Ok(());
+        }
+        // One transaction: a paced batch is one commit, not one per row.
+        let mut tx = self.pool.begin().await?;
+        for (id, not_before) in deferrals {
+            sqlx::query(
+                "UPDATE outbox SET lease_until = NULL, not_before = ? \
+                 WHERE id = ? AND status = 'pending'",
+            )
+            .bind(millis(*not_before))
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     async fn outbox_failed(&self, id: i64, _now: DateTime<Utc>, error: &str) -> StoreResult<()> {
         // Only a pending row: a row another worker delivered stays sent.
         sqlx::query(

@@ -13,6 +13,7 @@ fn outcome(sent: usize, retried: usize, failed: usize) -> DeliveryOutcome {
         sent,
         retried,
         failed,
+        deferred: 0,
     }
 }
 

@@ -1,6 +1,7 @@
 //! A local fake of Slack's Web API: answers like Slack, records every call,
-//! and can be told to fail the next calls (429, 5xx, `ok: false`). It knows
-//! the users it is told about, for `users.info`.
+//! can be told to fail the next calls (429, 5xx, `ok: false`), and can hold
+//! its answers back so a test sees sends in flight. It knows the users it
+//! is told about, for `users.info`.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -11,7 +12,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde_json::{Value, json};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use crate::helpers::WAIT;
 
@@ -23,6 +24,8 @@ pub struct Call {
     pub content_type: Option<String>,
     /// The JSON body, or the form fields as a JSON object of strings.
     pub body: Value,
+    /// Whether the fake answers it with success (nothing scripted).
+    pub ok: bool,
 }
 
 /// A scripted answer for the next call.
@@ -36,6 +39,10 @@ pub enum Reply {
     Error(&'static str),
 }
 
+/// How many calls are answered before the rest wait for
+/// [`FakeSlack::release`]; `None`: all are.
+type Held = Arc<Mutex<Option<usize>>>;
+
 #[derive(Clone)]
 struct Shared {
     calls: mpsc::UnboundedSender<Call>,
@@ -43,6 +50,8 @@ struct Shared {
     next_ts: Arc<Mutex<u64>>,
     /// User id → profile time zone (`None`: a profile without one).
     users: Arc<Mutex<HashMap<String, Option<String>>>>,
+    answer_first: Held,
+    released: watch::Receiver<bool>,
 }
 
 /// The running fake.
@@ -51,6 +60,8 @@ pub struct FakeSlack {
     calls: mpsc::UnboundedReceiver<Call>,
     script: Arc<Mutex<VecDeque<Reply>>>,
     users: Arc<Mutex<HashMap<String, Option<String>>>>,
+    answer_first: Held,
+    release: watch::Sender<bool>,
 }
 
 impl FakeSlack {
@@ -58,11 +69,15 @@ impl FakeSlack {
         let (tx, rx) = mpsc::unbounded_channel();
         let script = Arc::new(Mutex::new(VecDeque::new()));
         let users = Arc::new(Mutex::new(HashMap::new()));
+        let answer_first: Held = Arc::new(Mutex::new(None));
+        let (release, released) = watch::channel(false);
         let shared = Shared {
             calls: tx,
             script: script.clone(),
             next_ts: Arc::new(Mutex::new(1_763_568_000)),
             users: users.clone(),
+            answer_first: answer_first.clone(),
+            released,
         };
         let app = Router::new()
             .route("/api/{method}", post(handle))
@@ -84,6 +99,24 @@ impl FakeSlack {
             .lock()
             .unwrap()
             .insert(id.to_owned(), tz.map(str::to_owned));
+    }
+
+            answer_first,
+            release,
+        }
+    }
+
+    /// Answers the next `n` calls, then records each further call at once
+    /// but answers it only after [`FakeSlack::release`].
+    pub fn hold_after(&self, n: usize) {
+        *self.answer_first.lock().unwrap() = Some(n);
+        self.release.send_replace(false);
+    }
+
+    /// Answers the held calls and every call from now on.
+    pub fn release(&self) {
+        *self.answer_first.lock().unwrap() = None;
+        self.release.send_replace(true);
     }
 
     /// Answers the next calls with `replies`, in order, then normally.
@@ -139,13 +172,25 @@ async fn handle(
             None => c.to_owned(),
         }
     });
+    let scripted = shared.script.lock().unwrap().pop_front();
     let _ = shared.calls.send(Call {
         method: method.clone(),
         auth,
         content_type,
         body: body.clone(),
+        ok: scripted.is_none(),
     });
-    let scripted = shared.script.lock().unwrap().pop_front();
+    let hold = match &mut *shared.answer_first.lock().unwrap() {
+        Some(0) => true,
+        Some(n) => {
+            *n -= 1;
+            false
+        }
+        None => false,
+    };
+    if hold {
+        let _ = shared.released.clone().wait_for(|released| *released).await;
+    }
     match scripted {
         Some(Reply::TooManyRequests(secs)) => (
             StatusCode::TOO_MANY_REQUESTS,

@@ -145,7 +145,10 @@ pub struct TestApp {
     pub slack: crate::fake_slack::FakeSlack,
     /// Every re-assessment the app's worker completes.
     pub assessed: tokio::sync::broadcast::Receiver<nudged::readiness::Reassessed>,
-    chat: nudged::chat::SlackChat,
+    /// The app's delivery settings (the `delivery` section).
+    pub delivery: nudged::config::DeliverySettings,
+    /// Delivers the outbox when a test says so; see [`TestApp::deliver`].
+    worker: tokio::sync::Mutex<nudged::outbox::Worker>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
@@ -161,6 +164,12 @@ pub fn test_now() -> chrono::DateTime<chrono::Utc> {
 /// of `people` (ids) in UTC; no scheduler and no delivery worker, so each
 /// test ticks and delivers itself.
 pub async fn spawn_app(people: &[&str]) -> TestApp {
+    spawn_app_with(people, &[], false).await
+}
+
+/// Like [`spawn_app`], with more `NUDGED__…` settings, and with this
+/// week's check-in put in the outbox for everyone when `ask_now`.
+pub async fn spawn_app_with(people: &[&str], overrides: &[(&str, &str)], ask_now: bool) -> TestApp {
     // First: it installs the TLS provider every HTTP client here needs.
     let client = http();
     let roster: String = people
@@ -181,20 +190,25 @@ pub async fn spawn_app(people: &[&str]) -> TestApp {
             ("NUDGED__CHAT__SLACK__SIGNING_SECRET", SIGNING_SECRET),
             ("NUDGED__CHAT__SLACK__API_BASE_URL", slack.base_url.as_str()),
         ]
+        .into_iter()
+        .chain(overrides.iter().copied())
         .map(|(k, v)| (k.to_owned(), v.to_owned())),
     )
     .expect("test config");
-    let chat = nudged::chat::SlackChat::new(&slack.base_url, &BOT_TOKEN.to_owned().into())
-        .expect("slack client");
+    let delivery = settings.delivery;
     let clock = nudged::clock::ManualClock::new(test_now());
     let app = nudged::app::App::build(settings, std::sync::Arc::new(clock.clone()))
         .await
         .expect("build app")
         .without_delivery()
         .without_scheduler();
+    if ask_now {
+        app.ask_roster_now().await.expect("ask the roster");
+    }
     let addr = app.local_addr();
     let assessed = app.assessor().subscribe();
     let store = app.store();
+    let worker = nudged::outbox::Worker::new(store.clone(), slack_chat(&slack), delivery);
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(app.run_until(async {
         let _ = rx.await;
@@ -207,10 +221,21 @@ pub async fn spawn_app(people: &[&str]) -> TestApp {
         client,
         slack,
         assessed,
-        chat,
+        delivery,
+        worker: tokio::sync::Mutex::new(worker),
         shutdown: Some(tx),
         task: Some(task),
     }
+}
+
+/// The real Slack adapter, pointed at `slack`.
+pub fn slack_chat(slack: &crate::fake_slack::FakeSlack) -> std::sync::Arc<nudged::chat::SlackChat> {
+    // As in `http()`: reqwest needs a TLS provider installed first.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    std::sync::Arc::new(
+        nudged::chat::SlackChat::new(&slack.base_url, &BOT_TOKEN.to_owned().into())
+            .expect("slack client"),
+    )
 }
 
 impl TestApp {
@@ -276,9 +301,12 @@ impl TestApp {
     }
 
     /// Runs one delivery pass of the outbox against the fake Slack, at the
-    /// app's clock.
+    /// app's clock. Passes share one worker, so pacing carries over.
     pub async fn deliver(&self) -> nudged::outbox::DeliveryOutcome {
-        nudged::outbox::deliver_due(self.store.as_ref(), &self.chat, self.clock_now())
+        self.worker
+            .lock()
+            .await
+            .deliver_due(self.clock_now())
             .await
             .expect("deliver")
     }

@@ -8,6 +8,7 @@ mod delivery;
 mod fake_slack;
 mod fake_webhook;
 mod helpers;
+mod pacing;
 mod personas;
 mod postgres;
 mod purity;

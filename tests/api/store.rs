@@ -81,6 +81,7 @@ macro_rules! contract_tests {
             due_outbox_rows_are_claimed_oldest_first,
             a_leased_outbox_row_is_claimed_again_only_after_its_lease_expires,
             every_delivery_attempt_is_counted_and_clears_the_lease,
+            a_paced_outbox_row_is_deferred_without_counting_an_attempt,
             a_late_report_does_not_reopen_a_finished_row,
             forget_removes_every_row_of_one_person_and_nothing_of_another,
         );
@@ -783,6 +784,51 @@ mod contract {
         assert_eq!(
             (again[0].id, again[0].lease_until, again[0].attempts),
             (id, Some(next_lease), 0)
+        );
+    }
+
+    pub async fn a_paced_outbox_row_is_deferred_without_counting_an_attempt(store: Arc<dyn Store>) {
+        let now = test_now();
+        let lease = now + Duration::seconds(30);
+        let mut ids = Vec::new();
+        for _ in 0..3 {
+            ids.push(
+                store
+                    .enqueue(&message(None, None, now))
+                    .await
+                    .unwrap()
+                    .unwrap(),
+            );
+        }
+        assert_eq!(store.claim_outbox(now, lease, 10).await.unwrap().len(), 3);
+        store.outbox_sent(ids[2], now, "{}").await.unwrap();
+        let (one, two) = (now + Duration::seconds(2), now + Duration::seconds(1));
+        store
+            .outbox_defer(&[(ids[0], one), (ids[1], two), (ids[2], two)])
+            .await
+            .unwrap();
+        store.outbox_defer(&[]).await.unwrap();
+        let row = store.outbox_row(ids[0]).await.unwrap().unwrap();
+        assert_eq!(
+            (row.status, row.attempts, row.lease_until, row.not_before),
+            (OutboxStatus::Pending, 0, None, one)
+        );
+        let sent = store.outbox_row(ids[2]).await.unwrap().unwrap();
+        assert_eq!(
+            sent.status,
+            OutboxStatus::Sent,
+            "a finished row stays finished"
+        );
+        assert!(store.claim_outbox(now, lease, 10).await.unwrap().is_empty());
+        // Due again at their own instants, in that order, lease or not.
+        let later = now + Duration::seconds(2);
+        let due = store
+            .claim_outbox(later, later + Duration::seconds(30), 10)
+            .await
+            .unwrap();
+        assert_eq!(
+            due.iter().map(|r| r.id).collect::<Vec<_>>(),
+            [ids[1], ids[0]]
         );
     }
 
