@@ -3,6 +3,7 @@
 
 mod cli;
 mod console;
+mod crash;
 mod daemon;
 mod delivery;
 mod fake_slack;
