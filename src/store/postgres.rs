@@ -805,6 +805,25 @@ impl Store for PgStore {
         Ok(())
     }
 
+    async fn outbox_defer(&self, deferrals: &[(i64, DateTime<Utc>)]) -> StoreResult<()> {
+        if deferrals.is_empty() {
+            return Ok(());
+        }
+        // One statement for the batch: ids and instants as parallel arrays.
+        let ids: Vec<i64> = deferrals.iter().map(|(id, _)| *id).collect();
+        let due: Vec<i64> = deferrals.iter().map(|(_, at)| millis(*at)).collect();
+        sqlx::query(
+            "UPDATE outbox SET lease_until = NULL, not_before = d.not_before \
+             FROM UNNEST($1::BIGINT[], $2::BIGINT[]) AS d(id, not_before) \
+             WHERE outbox.id = d.id AND outbox.status = 'pending'",
+        )
+        .bind(&ids)
+        .bind(&due)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     async fn outbox_failed(&self, id: i64, _now: DateTime<Utc>, error: &str) -> StoreResult<()> {
         // Only a pending row: a row another worker delivered stays sent.
         sqlx::query(

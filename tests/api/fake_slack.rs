@@ -90,6 +90,8 @@ impl FakeSlack {
             calls: rx,
             script,
             users,
+            answer_first,
+            release,
         }
     }
 
@@ -99,11 +101,6 @@ impl FakeSlack {
             .lock()
             .unwrap()
             .insert(id.to_owned(), tz.map(str::to_owned));
-    }
-
-            answer_first,
-            release,
-        }
     }
 
     /// Answers the next `n` calls, then records each further call at once

@@ -72,7 +72,7 @@ async fn a_slack_webhook_gets_blocks_with_the_options_as_text_and_no_buttons() {
 #[tokio::test]
 async fn mattermost_gets_markdown_text_and_no_blocks() {
     let mut hook = FakeWebhook::start(WebhookFlavor::Mattermost).await;
-    let chat = chat(&hook.url, WebhookFlavor::Mattermost);
+    let chat = Arc::new(chat(&hook.url, WebhookFlavor::Mattermost));
     assert_eq!(chat.send(&prompt()).await, Ok(Delivered::default()));
 
     let post = hook.next_post().await;
@@ -180,7 +180,7 @@ async fn http_errors_map_to_rate_limited_transient_or_permanent() {
 async fn updates_and_home_views_are_acknowledged_without_a_post() {
     let app = spawn_app(&["U0001"]).await;
     let mut hook = FakeWebhook::start(WebhookFlavor::Mattermost).await;
-    let chat = chat(&hook.url, WebhookFlavor::Mattermost);
+    let chat = Arc::new(chat(&hook.url, WebhookFlavor::Mattermost));
     tokio::time::timeout(WAIT, async {
         let now = app.clock.now();
         let person = PersonId::parse("U0001").unwrap();
@@ -200,7 +200,8 @@ async fn updates_and_home_views_are_acknowledged_without_a_post() {
                 .await
                 .unwrap();
         }
-        let outcome = outbox::deliver_due(app.store.as_ref(), &chat, now)
+        let outcome = outbox::Worker::new(app.store.clone(), chat.clone(), app.delivery)
+            .deliver_due(now)
             .await
             .unwrap();
         assert_eq!(
@@ -208,7 +209,8 @@ async fn updates_and_home_views_are_acknowledged_without_a_post() {
             DeliveryOutcome {
                 sent: 2,
                 retried: 0,
-                failed: 0
+                failed: 0,
+                deferred: 0,
             }
         );
         // Had either been posted, it would arrive before this one.
@@ -263,7 +265,7 @@ async fn the_webhook_url_never_reaches_errors_logs_or_the_outbox() {
 
     let app = spawn_app(&["U0001"]).await;
     let hook = FakeWebhook::start(WebhookFlavor::Slack).await;
-    let chat = chat(&hook.url, WebhookFlavor::Slack);
+    let chat = Arc::new(chat(&hook.url, WebhookFlavor::Slack));
     tokio::time::timeout(WAIT, async {
         app.pulse("U0001", "now").await;
         app.pulse("U0001", "now").await;
@@ -271,17 +273,28 @@ async fn the_webhook_url_never_reaches_errors_logs_or_the_outbox() {
             Answer::Status(503, "busy"),
             Answer::Status(404, "no_service"),
         ]);
-        let now = app.clock.now();
-        let outcome = outbox::deliver_due(app.store.as_ref(), &chat, now)
-            .await
-            .unwrap();
+        // Both prompts go to one DM, so the second waits a second for its
+        // turn.
+        let mut worker = outbox::Worker::new(app.store.clone(), chat.clone(), app.delivery);
+        let first = worker.deliver_due(app.clock.now()).await.unwrap();
+        app.clock.advance(chrono::Duration::seconds(1));
+        let second = worker.deliver_due(app.clock.now()).await.unwrap();
         assert_eq!(
-            outcome,
-            DeliveryOutcome {
-                sent: 0,
-                retried: 1,
-                failed: 1
-            }
+            [first, second],
+            [
+                DeliveryOutcome {
+                    sent: 0,
+                    retried: 1,
+                    failed: 0,
+                    deferred: 1,
+                },
+                DeliveryOutcome {
+                    sent: 0,
+                    retried: 0,
+                    failed: 1,
+                    deferred: 0,
+                },
+            ]
         );
         let mut stored = Vec::new();
         for id in 1..=2 {
