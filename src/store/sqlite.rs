@@ -23,7 +23,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
     SqliteSynchronous,
 };
-use sqlx::{QueryBuilder, Row, Sqlite};
+use sqlx::{ConnectOptions, QueryBuilder, Row, Sqlite, SqliteConnection};
 
 use super::migrations;
 use super::*;
@@ -68,10 +68,15 @@ macro_rules! columns {
     };
 }
 
+mod writer;
+
 /// A SQLite-backed [`Store`].
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
+    /// Reads, and the tests' own statements.
     pool: SqlitePool,
+    /// Every write of the store, group-committed on one connection.
+    writer: writer::Writer,
 }
 
 impl SqliteStore {
@@ -110,15 +115,28 @@ impl SqliteStore {
         let pool = SqlitePoolOptions::new()
             .max_connections(options.max_connections.unwrap_or(MAX_CONNECTIONS))
             .acquire_timeout(options.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT))
-            .connect_with(connect)
+            .connect_with(connect.clone())
             .await?;
         migrate(&pool).await?;
-        Ok(Self { pool })
+        let writer = writer::Writer::start(connect.connect().await?);
+        Ok(Self { pool, writer })
     }
 
     /// The connection pool, for tests that inspect or tamper with tables.
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
+    }
+
+    /// Runs `apply` on the write connection and returns once it is
+    /// committed, grouped with whatever other writes were queued.
+    async fn write<T, F>(&self, apply: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut SqliteConnection) -> writer::BoxFuture<'c, StoreResult<T>>
+            + Send
+            + 'static,
+    {
+        self.writer.write(apply).await
     }
 }
 
@@ -362,24 +380,82 @@ fn outcome_of(revision: Option<i64>) -> RecordOutcome {
     }
 }
 
+/// The statements of [`Store::import_answers`], in the caller's transaction.
+async fn import_rows(
+    conn: &mut SqliteConnection,
+    answers: &[Answer],
+    now: DateTime<Utc>,
+) -> StoreResult<ImportOutcome> {
+    let mut outcome = ImportOutcome::default();
+    let now = millis(now);
+    let people: Vec<&str> = answers
+        .iter()
+        .map(|a| a.person.as_str())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    for chunk in people.chunks(IMPORT_BATCH_ROWS) {
+        let mut insert = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO people (id, name, tz, enrolled, paused_until, created_at) ",
+        );
+        insert.push_values(chunk, |mut row, id| {
+            row.push_bind(*id)
+                .push("NULL, NULL, 0, NULL")
+                .push_bind(now);
+        });
+        insert.push(" ON CONFLICT (id) DO NOTHING");
+        outcome.new_people += insert.build().execute(&mut *conn).await?.rows_affected();
+    }
+    for chunk in answers.chunks(IMPORT_BATCH_ROWS) {
+        let mut upsert = QueryBuilder::<Sqlite>::new(upsert_answers!(insert));
+        upsert.push_values(chunk, |mut row, answer| {
+            row.push_bind(answer.person.as_str())
+                .push_bind(answer.week.to_string())
+                .push_bind(answer.question.as_str())
+                .push_bind(answer.option.as_str())
+                .push_bind(AnswerSource::Import.as_str())
+                .push_bind(now)
+                .push("1");
+        });
+        upsert.push(upsert_answers!(on_conflict));
+        // SQLite applies the rows in order, so a key repeated within a
+        // chunk counts exactly as it would one statement at a time.
+        let written: Vec<i64> = upsert.build_query_scalar().fetch_all(&mut *conn).await?;
+        for revision in &written {
+            match outcome_of(Some(*revision)) {
+                RecordOutcome::Inserted => outcome.inserted += 1,
+                _ => outcome.changed += 1,
+            }
+        }
+        outcome.unchanged += (chunk.len() - written.len()) as u64;
+    }
+    Ok(outcome)
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     async fn upsert_person(&self, person: &NewPerson, now: DateTime<Utc>) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO people (id, name, tz, enrolled, paused_until, created_at) \
+        let person = person.clone();
+        self.write(move |conn| {
+            Box::pin(async move {
+                sqlx::query(
+                    "INSERT INTO people (id, name, tz, enrolled, paused_until, created_at) \
              VALUES (?, ?, ?, ?, NULL, ?) \
              ON CONFLICT (id) DO UPDATE SET \
                name = COALESCE(excluded.name, people.name), \
                tz = COALESCE(excluded.tz, people.tz)",
-        )
-        .bind(person.id.as_str())
-        .bind(person.name.as_deref())
-        .bind(person.tz.as_deref())
-        .bind(i64::from(person.enrolled))
-        .bind(millis(now))
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+                )
+                .bind(person.id.as_str())
+                .bind(person.name.as_deref())
+                .bind(person.tz.as_deref())
+                .bind(i64::from(person.enrolled))
+                .bind(millis(now))
+                .execute(conn)
+                .await?;
+                Ok(())
+            })
+        })
+        .await
     }
 
     async fn person(&self, id: &PersonId) -> StoreResult<Option<PersonRow>> {
@@ -410,12 +486,18 @@ impl Store for SqliteStore {
     }
 
     async fn set_enrolled(&self, id: &PersonId, enrolled: bool) -> StoreResult<bool> {
-        let done = sqlx::query("UPDATE people SET enrolled = ? WHERE id = ?")
-            .bind(i64::from(enrolled))
-            .bind(id.as_str())
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected() > 0)
+        let id = id.clone();
+        self.write(move |conn| {
+            Box::pin(async move {
+                let done = sqlx::query("UPDATE people SET enrolled = ? WHERE id = ?")
+                    .bind(i64::from(enrolled))
+                    .bind(id.as_str())
+                    .execute(conn)
+                    .await?;
+                Ok(done.rows_affected() > 0)
+            })
+        })
+        .await
     }
 
     async fn set_paused_until(
@@ -423,12 +505,18 @@ impl Store for SqliteStore {
         id: &PersonId,
         until: Option<DateTime<Utc>>,
     ) -> StoreResult<bool> {
-        let done = sqlx::query("UPDATE people SET paused_until = ? WHERE id = ?")
-            .bind(until.map(millis))
-            .bind(id.as_str())
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected() > 0)
+        let id = id.clone();
+        self.write(move |conn| {
+            Box::pin(async move {
+                let done = sqlx::query("UPDATE people SET paused_until = ? WHERE id = ?")
+                    .bind(until.map(millis))
+                    .bind(id.as_str())
+                    .execute(conn)
+                    .await?;
+                Ok(done.rows_affected() > 0)
+            })
+        })
+        .await
     }
 
     async fn record_answer(
@@ -437,22 +525,28 @@ impl Store for SqliteStore {
         source: AnswerSource,
         now: DateTime<Utc>,
     ) -> StoreResult<RecordOutcome> {
-        // The foreign key refuses an unknown person: no read before the write.
-        let revision: Option<i64> = sqlx::query_scalar(concat!(
-            upsert_answers!(insert),
-            "VALUES (?, ?, ?, ?, ?, ?, 1)",
-            upsert_answers!(on_conflict)
-        ))
-        .bind(answer.person.as_str())
-        .bind(answer.week.to_string())
-        .bind(answer.question.as_str())
-        .bind(answer.option.as_str())
-        .bind(source.as_str())
-        .bind(millis(now))
-        .fetch_optional(&self.pool)
+        let answer = answer.clone();
+        self.write(move |conn| {
+            Box::pin(async move {
+                // The foreign key refuses an unknown person: no read before the write.
+                let revision: Option<i64> = sqlx::query_scalar(concat!(
+                    upsert_answers!(insert),
+                    "VALUES (?, ?, ?, ?, ?, ?, 1)",
+                    upsert_answers!(on_conflict)
+                ))
+                .bind(answer.person.as_str())
+                .bind(answer.week.to_string())
+                .bind(answer.question.as_str())
+                .bind(answer.option.as_str())
+                .bind(source.as_str())
+                .bind(millis(now))
+                .fetch_optional(conn)
+                .await
+                .map_err(unknown_person(&answer.person))?;
+                Ok(outcome_of(revision))
+            })
+        })
         .await
-        .map_err(unknown_person(&answer.person))?;
-        Ok(outcome_of(revision))
     }
 
     async fn import_answers(
@@ -460,56 +554,19 @@ impl Store for SqliteStore {
         answers: &[Answer],
         now: DateTime<Utc>,
     ) -> StoreResult<ImportOutcome> {
-        let mut outcome = ImportOutcome::default();
         if answers.is_empty() {
-            return Ok(outcome);
+            return Ok(ImportOutcome::default());
         }
-        let now = millis(now);
-        let people: Vec<&str> = answers
-            .iter()
-            .map(|a| a.person.as_str())
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        // Dropping the transaction on any error rolls everything back.
-        let mut tx = self.pool.begin().await?;
-        for chunk in people.chunks(IMPORT_BATCH_ROWS) {
-            let mut insert = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO people (id, name, tz, enrolled, paused_until, created_at) ",
-            );
-            insert.push_values(chunk, |mut row, id| {
-                row.push_bind(*id)
-                    .push("NULL, NULL, 0, NULL")
-                    .push_bind(now);
-            });
-            insert.push(" ON CONFLICT (id) DO NOTHING");
-            outcome.new_people += insert.build().execute(&mut *tx).await?.rows_affected();
-        }
-        for chunk in answers.chunks(IMPORT_BATCH_ROWS) {
-            let mut upsert = QueryBuilder::<Sqlite>::new(upsert_answers!(insert));
-            upsert.push_values(chunk, |mut row, answer| {
-                row.push_bind(answer.person.as_str())
-                    .push_bind(answer.week.to_string())
-                    .push_bind(answer.question.as_str())
-                    .push_bind(answer.option.as_str())
-                    .push_bind(AnswerSource::Import.as_str())
-                    .push_bind(now)
-                    .push("1");
-            });
-            upsert.push(upsert_answers!(on_conflict));
-            // SQLite applies the rows in order, so a key repeated within a
-            // chunk counts exactly as it would one statement at a time.
-            let written: Vec<i64> = upsert.build_query_scalar().fetch_all(&mut *tx).await?;
-            for revision in &written {
-                match outcome_of(Some(*revision)) {
-                    RecordOutcome::Inserted => outcome.inserted += 1,
-                    _ => outcome.changed += 1,
-                }
-            }
-            outcome.unchanged += (chunk.len() - written.len()) as u64;
-        }
-        tx.commit().await?;
-        Ok(outcome)
+        let answers = answers.to_vec();
+        self.write(move |conn| {
+            Box::pin(async move {
+                // All or nothing: a failure rolls back every row of the import.
+                writer::savepoint(conn).await?;
+                let outcome = import_rows(conn, &answers, now).await;
+                writer::end_savepoint(conn, outcome).await
+            })
+        })
+        .await
     }
 
     async fn answers(&self, person: Option<&PersonId>) -> StoreResult<Vec<AnswerRow>> {
@@ -558,18 +615,27 @@ impl Store for SqliteStore {
     }
 
     async fn mark_seen(&self, key: &str, now: DateTime<Utc>) -> StoreResult<bool> {
-        let done = sqlx::query(
+        let key = key.to_owned();
+        self.write(move |conn| {
+            Box::pin(async move {
+                let done = sqlx::query(
             "INSERT INTO seen_events (key, seen_at) VALUES (?, ?) ON CONFLICT (key) DO NOTHING",
         )
         .bind(key)
         .bind(millis(now))
-        .execute(&self.pool)
+        .execute(conn)
         .await?;
-        Ok(done.rows_affected() == 1)
+                Ok(done.rows_affected() == 1)
+            })
+        })
+        .await
     }
 
     async fn claim_run(&self, run: &ScheduleRun, now: DateTime<Utc>) -> StoreResult<bool> {
-        let done = sqlx::query(
+        let run = run.clone();
+        self.write(move |conn| {
+            Box::pin(async move {
+                let done = sqlx::query(
             "INSERT INTO schedule_runs (person, schedule, period, claimed_at) VALUES (?, ?, ?, ?) \
              ON CONFLICT (person, schedule, period) DO NOTHING",
         )
@@ -577,10 +643,13 @@ impl Store for SqliteStore {
         .bind(&run.schedule)
         .bind(millis(run.period))
         .bind(millis(now))
-        .execute(&self.pool)
+        .execute(conn)
         .await
         .map_err(unknown_person(&run.person))?;
-        Ok(done.rows_affected() == 1)
+                Ok(done.rows_affected() == 1)
+            })
+        })
+        .await
     }
 
     async fn last_run(
@@ -599,6 +668,8 @@ impl Store for SqliteStore {
     }
 
     async fn record_checkin(&self, checkin: &CheckinRow) -> StoreResult<Option<i64>> {
+        let checkin = checkin.clone();
+        self.write(move |conn| Box::pin(async move {
         let id = sqlx::query_scalar(
             "INSERT INTO checkins (person, schedule, period, week, channel, message_ts, created_at) \
              VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (person, schedule, period) DO NOTHING \
@@ -611,10 +682,11 @@ impl Store for SqliteStore {
         .bind(checkin.channel.as_deref())
         .bind(checkin.message_ts.as_deref())
         .bind(millis(checkin.created_at))
-        .fetch_optional(&self.pool)
+        .fetch_optional(conn)
         .await
         .map_err(unknown_person(&checkin.person))?;
         Ok(id)
+        })).await
     }
 
     async fn set_checkin_message(
@@ -623,13 +695,19 @@ impl Store for SqliteStore {
         channel: &str,
         message_ts: &str,
     ) -> StoreResult<()> {
-        sqlx::query("UPDATE checkins SET channel = ?, message_ts = ? WHERE id = ?")
-            .bind(channel)
-            .bind(message_ts)
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        let (channel, message_ts) = (channel.to_owned(), message_ts.to_owned());
+        self.write(move |conn| {
+            Box::pin(async move {
+                sqlx::query("UPDATE checkins SET channel = ?, message_ts = ? WHERE id = ?")
+                    .bind(channel)
+                    .bind(message_ts)
+                    .bind(id)
+                    .execute(conn)
+                    .await?;
+                Ok(())
+            })
+        })
+        .await
     }
 
     async fn checkin_by_message(
@@ -652,20 +730,26 @@ impl Store for SqliteStore {
     }
 
     async fn save_assessment(&self, row: &AssessmentRow) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO assessments (person, week, state, ewma, detail, assessed_at) \
+        let row = row.clone();
+        self.write(move |conn| {
+            Box::pin(async move {
+                sqlx::query(
+                    "INSERT INTO assessments (person, week, state, ewma, detail, assessed_at) \
              VALUES (?, ?, ?, ?, ?, ?)",
-        )
-        .bind(row.person.as_str())
-        .bind(row.week.to_string())
-        .bind(&row.state)
-        .bind(row.ewma)
-        .bind(&row.detail)
-        .bind(millis(row.assessed_at))
-        .execute(&self.pool)
+                )
+                .bind(row.person.as_str())
+                .bind(row.week.to_string())
+                .bind(&row.state)
+                .bind(row.ewma)
+                .bind(&row.detail)
+                .bind(millis(row.assessed_at))
+                .execute(conn)
+                .await
+                .map_err(unknown_person(&row.person))?;
+                Ok(())
+            })
+        })
         .await
-        .map_err(unknown_person(&row.person))?;
-        Ok(())
     }
 
     async fn latest_assessment(&self, person: &PersonId) -> StoreResult<Option<AssessmentRow>> {
@@ -684,18 +768,24 @@ impl Store for SqliteStore {
     }
 
     async fn record_nudge(&self, nudge: &NudgeRow) -> StoreResult<bool> {
-        let done = sqlx::query(
-            "INSERT INTO nudges (person, week, sent_at, reasons) VALUES (?, ?, ?, ?) \
+        let nudge = nudge.clone();
+        self.write(move |conn| {
+            Box::pin(async move {
+                let done = sqlx::query(
+                    "INSERT INTO nudges (person, week, sent_at, reasons) VALUES (?, ?, ?, ?) \
              ON CONFLICT (person, week) DO NOTHING",
-        )
-        .bind(nudge.person.as_str())
-        .bind(nudge.week.to_string())
-        .bind(millis(nudge.sent_at))
-        .bind(&nudge.reasons)
-        .execute(&self.pool)
+                )
+                .bind(nudge.person.as_str())
+                .bind(nudge.week.to_string())
+                .bind(millis(nudge.sent_at))
+                .bind(&nudge.reasons)
+                .execute(conn)
+                .await
+                .map_err(unknown_person(&nudge.person))?;
+                Ok(done.rows_affected() == 1)
+            })
+        })
         .await
-        .map_err(unknown_person(&nudge.person))?;
-        Ok(done.rows_affected() == 1)
     }
 
     async fn nudges(&self, person: &PersonId) -> StoreResult<Vec<NudgeRow>> {
@@ -713,8 +803,11 @@ impl Store for SqliteStore {
     }
 
     async fn enqueue(&self, message: &NewOutbox) -> StoreResult<Option<i64>> {
-        // Rows without a dedupe key never conflict (NULLs are distinct).
-        let id: Option<i64> = sqlx::query_scalar(
+        let message = message.clone();
+        self.write(move |conn| {
+            Box::pin(async move {
+                // Rows without a dedupe key never conflict (NULLs are distinct).
+                let id: Option<i64> = sqlx::query_scalar(
             "INSERT INTO outbox (dedupe_key, person, kind, channel, payload, status, attempts, \
                                  not_before, created_at) \
              VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?) \
@@ -727,9 +820,12 @@ impl Store for SqliteStore {
         .bind(&message.payload)
         .bind(millis(message.not_before))
         .bind(millis(message.created_at))
-        .fetch_optional(&self.pool)
+        .fetch_optional(conn)
         .await?;
-        Ok(id)
+                Ok(id)
+            })
+        })
+        .await
     }
 
     async fn claim_outbox(
@@ -738,45 +834,56 @@ impl Store for SqliteStore {
         lease_until: DateTime<Utc>,
         limit: u32,
     ) -> StoreResult<Vec<OutboxRow>> {
-        // One statement: SQLite runs it under the write lock, so two
-        // workers (or processes) can never claim the same row. PostgreSQL
-        // needs `FOR UPDATE SKIP LOCKED` in the subquery for the same.
-        let mut rows = sqlx::query(concat!(
-            "UPDATE outbox SET lease_until = ? WHERE id IN ( \
+        self.write(move |conn| {
+            Box::pin(async move {
+                // One statement: SQLite runs it under the write lock, so two
+                // workers (or processes) can never claim the same row. PostgreSQL
+                // needs `FOR UPDATE SKIP LOCKED` in the subquery for the same.
+                let mut rows = sqlx::query(concat!(
+                    "UPDATE outbox SET lease_until = ? WHERE id IN ( \
                  SELECT id FROM outbox \
                  WHERE status = 'pending' AND not_before <= ? \
                    AND (lease_until IS NULL OR lease_until <= ?) \
                  ORDER BY not_before, id LIMIT ?) \
              RETURNING ",
-            columns!(outbox)
-        ))
-        .bind(millis(lease_until))
-        .bind(millis(now))
-        .bind(millis(now))
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(outbox_row)
-        .collect::<StoreResult<Vec<_>>>()?;
-        // RETURNING comes back in no particular order.
-        rows.sort_by_key(|r| (r.not_before, r.id));
-        Ok(rows)
+                    columns!(outbox)
+                ))
+                .bind(millis(lease_until))
+                .bind(millis(now))
+                .bind(millis(now))
+                .bind(i64::from(limit))
+                .fetch_all(conn)
+                .await?
+                .iter()
+                .map(outbox_row)
+                .collect::<StoreResult<Vec<_>>>()?;
+                // RETURNING comes back in no particular order.
+                rows.sort_by_key(|r| (r.not_before, r.id));
+                Ok(rows)
+            })
+        })
+        .await
     }
 
     async fn outbox_sent(&self, id: i64, now: DateTime<Utc>, response: &str) -> StoreResult<()> {
-        // Recorded whatever the row's state: the message did go out, even
-        // if this worker's lease had expired meanwhile.
-        sqlx::query(
+        let response = response.to_owned();
+        self.write(move |conn| {
+            Box::pin(async move {
+                // Recorded whatever the row's state: the message did go out, even
+                // if this worker's lease had expired meanwhile.
+                sqlx::query(
             "UPDATE outbox SET status = 'sent', attempts = attempts + 1, lease_until = NULL, \
                                response = ?, sent_at = ? WHERE id = ?",
         )
         .bind(response)
         .bind(millis(now))
         .bind(id)
-        .execute(&self.pool)
+        .execute(conn)
         .await?;
-        Ok(())
+                Ok(())
+            })
+        })
+        .await
     }
 
     async fn outbox_retry(
@@ -785,18 +892,24 @@ impl Store for SqliteStore {
         next_attempt: DateTime<Utc>,
         error: &str,
     ) -> StoreResult<()> {
-        // Only a pending row: a late report from a worker whose lease
-        // expired must not reopen a row another worker has since finished.
-        sqlx::query(
+        let error = error.to_owned();
+        self.write(move |conn| {
+            Box::pin(async move {
+                // Only a pending row: a late report from a worker whose lease
+                // expired must not reopen a row another worker has since finished.
+                sqlx::query(
             "UPDATE outbox SET attempts = attempts + 1, lease_until = NULL, not_before = ?, \
                                last_error = ? WHERE id = ? AND status = 'pending'",
         )
         .bind(millis(next_attempt))
         .bind(error)
         .bind(id)
-        .execute(&self.pool)
+        .execute(conn)
         .await?;
-        Ok(())
+                Ok(())
+            })
+        })
+        .await
     }
 
     async fn outbox_defer(&self, deferrals: &[(i64, DateTime<Utc>)]) -> StoreResult<()> {
@@ -820,16 +933,22 @@ impl Store for SqliteStore {
     }
 
     async fn outbox_failed(&self, id: i64, _now: DateTime<Utc>, error: &str) -> StoreResult<()> {
-        // Only a pending row: a row another worker delivered stays sent.
-        sqlx::query(
+        let error = error.to_owned();
+        self.write(move |conn| {
+            Box::pin(async move {
+                // Only a pending row: a row another worker delivered stays sent.
+                sqlx::query(
             "UPDATE outbox SET status = 'failed', attempts = attempts + 1, lease_until = NULL, \
                                last_error = ? WHERE id = ? AND status = 'pending'",
         )
         .bind(error)
         .bind(id)
-        .execute(&self.pool)
+        .execute(conn)
         .await?;
-        Ok(())
+                Ok(())
+            })
+        })
+        .await
     }
 
     async fn outbox_row(&self, id: i64) -> StoreResult<Option<OutboxRow>> {
@@ -864,28 +983,37 @@ impl Store for SqliteStore {
     }
 
     async fn forget(&self, person: &PersonId) -> StoreResult<ForgetReport> {
-        let mut tx = self.pool.begin().await?;
-        let id = person.as_str();
-        // Children first, each counted, so the report is exact whatever the
-        // cascade would have done. Outbox rows carry no foreign key (a
-        // message may be about nobody) and go explicitly.
-        let mut delete = async |sql: &'static str| -> StoreResult<u64> {
-            Ok(sqlx::query(sql)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected())
-        };
-        let report = ForgetReport {
-            answers: delete("DELETE FROM answers WHERE person = ?").await?,
-            checkins: delete("DELETE FROM checkins WHERE person = ?").await?,
-            schedule_runs: delete("DELETE FROM schedule_runs WHERE person = ?").await?,
-            assessments: delete("DELETE FROM assessments WHERE person = ?").await?,
-            nudges: delete("DELETE FROM nudges WHERE person = ?").await?,
-            outbox: delete("DELETE FROM outbox WHERE person = ?").await?,
-            people: delete("DELETE FROM people WHERE id = ?").await?,
-        };
-        tx.commit().await?;
-        Ok(report)
+        let person = person.clone();
+        self.write(move |conn| {
+            Box::pin(async move {
+                writer::savepoint(conn).await?;
+                let outcome = forget_rows(conn, person.as_str()).await;
+                writer::end_savepoint(conn, outcome).await
+            })
+        })
+        .await
     }
+}
+
+/// The statements of [`Store::forget`], in the caller's transaction.
+async fn forget_rows(conn: &mut SqliteConnection, id: &str) -> StoreResult<ForgetReport> {
+    // Children first, each counted, so the report is exact whatever the
+    // cascade would have done. Outbox rows carry no foreign key (a
+    // message may be about nobody) and go explicitly.
+    let mut delete = async |sql: &'static str| -> StoreResult<u64> {
+        Ok(sqlx::query(sql)
+            .bind(id)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected())
+    };
+    Ok(ForgetReport {
+        answers: delete("DELETE FROM answers WHERE person = ?").await?,
+        checkins: delete("DELETE FROM checkins WHERE person = ?").await?,
+        schedule_runs: delete("DELETE FROM schedule_runs WHERE person = ?").await?,
+        assessments: delete("DELETE FROM assessments WHERE person = ?").await?,
+        nudges: delete("DELETE FROM nudges WHERE person = ?").await?,
+        outbox: delete("DELETE FROM outbox WHERE person = ?").await?,
+        people: delete("DELETE FROM people WHERE id = ?").await?,
+    })
 }
