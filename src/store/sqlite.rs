@@ -11,6 +11,18 @@
 //! ON CONFLICT`, `UPDATE … RETURNING`) whose rows affected or returned say
 //! what happened, so there is no read-then-write window between processes.
 //! Timestamps are stored as Unix milliseconds: anything finer is dropped.
+//!
+//! Connections: a pool for reads; one write connection owned by a task that
+//! group-commits every write of the store (`writer.rs`); one connection that
+//! checkpoints the WAL off the write path (`checkpoint.rs`).
+//!
+//! Durability: WAL with `synchronous = NORMAL`. A commit is written to the
+//! WAL before its caller hears of it, so a crash of the process loses
+//! nothing; the WAL is synced at checkpoints rather than at every commit, so
+//! a power cut or OS crash may lose the last commits before it (never
+//! corrupt the file). `FULL` would sync at every commit; group commit makes
+//! that one `fsync` per batch rather than per write, but this store trades
+//! that last window for latency, as most SQLite deployments in WAL mode do.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -68,6 +80,7 @@ macro_rules! columns {
     };
 }
 
+mod checkpoint;
 mod writer;
 
 /// A SQLite-backed [`Store`].
@@ -118,7 +131,16 @@ impl SqliteStore {
             .connect_with(connect.clone())
             .await?;
         migrate(&pool).await?;
-        let writer = writer::Writer::start(connect.connect().await?);
+        let checkpointer = checkpoint::Checkpointer::start(connect.connect().await?);
+        let write_connection = connect
+            .clone()
+            .pragma(
+                "wal_autocheckpoint",
+                checkpoint::WRITER_AUTOCHECKPOINT.to_string(),
+            )
+            .connect()
+            .await?;
+        let writer = writer::Writer::start(write_connection, checkpointer);
         Ok(Self { pool, writer })
     }
 

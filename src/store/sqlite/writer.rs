@@ -31,6 +31,7 @@ use sqlx::SqliteConnection;
 use sqlx::error::ErrorKind;
 use tokio::sync::{mpsc, oneshot};
 
+use super::checkpoint::Checkpointer;
 use crate::store::{StoreError, StoreResult};
 
 /// A boxed, sendable future borrowing for `'a`.
@@ -52,12 +53,12 @@ pub(super) struct Writer {
 }
 
 impl Writer {
-    /// Starts the task that owns `conn` and applies queued writes. It stops
-    /// once every [`Writer`] handle is dropped and the queue is empty, then
-    /// closes the connection.
-    pub(super) fn start(conn: SqliteConnection) -> Self {
+    /// Starts the task that owns `conn` and applies queued writes, waking
+    /// `checkpointer` after each commit. It stops once every [`Writer`]
+    /// handle is dropped and the queue is empty, then closes the connection.
+    pub(super) fn start(conn: SqliteConnection, checkpointer: Checkpointer) -> Self {
         let (jobs, queue) = mpsc::channel(QUEUE);
-        tokio::spawn(run(conn, queue));
+        tokio::spawn(run(conn, queue, checkpointer));
         Self { jobs }
     }
 
@@ -115,10 +116,15 @@ async fn execute(conn: &mut SqliteConnection, sql: &'static str) -> StoreResult<
 }
 
 /// The task: one batch at a time, until every handle is gone.
-async fn run(mut conn: SqliteConnection, mut queue: mpsc::Receiver<Box<dyn Job>>) {
+async fn run(
+    mut conn: SqliteConnection,
+    mut queue: mpsc::Receiver<Box<dyn Job>>,
+    checkpointer: Checkpointer,
+) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
         commit_batch(&mut conn, &mut batch).await;
+        checkpointer.committed();
     }
     if let Err(e) = sqlx::Connection::close(conn).await {
         tracing::warn!(error = %e, "closing the SQLite write connection failed");
