@@ -7,6 +7,9 @@
 //! on someone else's prompt, which is verified and parsed exactly the same
 //! way but refused before the store is touched: the server's rate with the
 //! store write skipped.
+//!
+//! The outbox is not delivered during the runs (there is no Slack to send
+//! to); each line also shows the process's CPU time per request.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -41,6 +44,20 @@ struct Run {
     rate: f64,
     p50: Duration,
     p99: Duration,
+    /// CPU time of the whole process (server and load generator) per
+    /// request, where the OS reports it: less sensitive than the rate to
+    /// other work on the machine, so runs on a busy machine still compare.
+    cpu: Option<Duration>,
+}
+
+/// User plus system CPU time of this process so far, from `/proc` (Linux).
+fn cpu_time() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name, which is in parentheses.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    // USER_HZ is 100 on every Linux platform Rust targets.
+    Some(Duration::from_millis(ticks * 10))
 }
 
 async fn load(url: &str, own_prompt: bool) -> Run {
@@ -49,6 +66,7 @@ async fn load(url: &str, own_prompt: bool) -> Run {
         .build()
         .unwrap();
     let started = Instant::now();
+    let cpu_before = cpu_time();
     let workers: Vec<_> = (0..CONNECTIONS)
         .map(|w| {
             let client = client.clone();
@@ -88,12 +106,16 @@ async fn load(url: &str, own_prompt: bool) -> Run {
         latencies.extend(w.await.unwrap());
     }
     let elapsed = started.elapsed();
+    let cpu = cpu_time()
+        .zip(cpu_before)
+        .map(|(after, before)| (after - before) / REQUESTS as u32);
     latencies.sort_unstable();
     let at = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
     Run {
         rate: latencies.len() as f64 / elapsed.as_secs_f64(),
         p50: at(0.50),
         p99: at(0.99),
+        cpu,
     }
 }
 
@@ -135,7 +157,13 @@ fn main() {
 
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
-        let app = App::build(settings, Arc::new(SystemClock)).await.unwrap();
+        // No delivery worker: this measures the inbound path. The prompt
+        // updates are committed to the outbox all the same; sending them is
+        // paced by Slack's rate limits, not by this path.
+        let app = App::build(settings, Arc::new(SystemClock))
+            .await
+            .unwrap()
+            .without_delivery();
         let url = format!("http://{}/slack/interactions", app.local_addr());
         let store = app.store();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -152,8 +180,11 @@ fn main() {
 
         println!("{REQUESTS} signed block_actions clicks, {CONNECTIONS} connections, loopback, release build");
         for (name, run) in [("durable (SQLite, WAL)", &durable), ("store write skipped", &skipped)] {
+            let cpu = run
+                .cpu
+                .map_or_else(String::new, |cpu| format!("   CPU {:>4.0} µs/request", cpu.as_secs_f64() * 1e6));
             println!(
-                "{name:<22} {:>8.0} answers/s   p50 {:>6.2} ms   p99 {:>6.2} ms",
+                "{name:<22} {:>8.0} answers/s   p50 {:>6.2} ms   p99 {:>6.2} ms{cpu}",
                 run.rate,
                 run.p50.as_secs_f64() * 1e3,
                 run.p99.as_secs_f64() * 1e3
