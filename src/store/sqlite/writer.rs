@@ -278,3 +278,72 @@ impl<T: Send> Done for Applied<T> {
         let _ = self.done.send(outcome);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+
+    use crate::domain::{Answer, OptionKey, PersonId, QuestionId};
+    use crate::store::sqlite::SqliteStore;
+    use crate::store::{AnswerSource, NewPerson, RecordOutcome, Store, StoreError};
+
+    fn answer(person: &str, option: &str) -> Answer {
+        Answer {
+            person: PersonId::parse(person).unwrap(),
+            week: "2026-W47".parse().unwrap(),
+            question: QuestionId::parse("decisions").unwrap(),
+            option: OptionKey::parse(option).unwrap(),
+        }
+    }
+
+    /// Writes sent together share transactions; an answer for an unknown
+    /// person must fail alone, never taking the others in its batch down.
+    #[tokio::test]
+    async fn a_refused_write_fails_alone_among_concurrent_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("n.db").display());
+        let store = SqliteStore::open(&url).await.unwrap();
+        let now = Utc::now();
+        for i in 0..20 {
+            let id = PersonId::parse(&format!("U{i}")).unwrap();
+            let person = NewPerson {
+                id,
+                name: None,
+                tz: None,
+                enrolled: true,
+            };
+            store.upsert_person(&person, now).await.unwrap();
+        }
+        let writes = (0..40).map(|i| {
+            let store = store.clone();
+            // Even i: a known person; odd i: nobody.
+            let person = if i % 2 == 0 {
+                format!("U{}", i / 2)
+            } else {
+                format!("X{i}")
+            };
+            tokio::spawn(async move {
+                store
+                    .record_answer(&answer(&person, "3-5"), AnswerSource::Button, now)
+                    .await
+            })
+        });
+        let outcomes: Vec<_> = futures_join(writes.collect()).await;
+        for (i, outcome) in outcomes.into_iter().enumerate() {
+            match outcome {
+                Ok(RecordOutcome::Inserted) if i % 2 == 0 => {}
+                Err(StoreError::NotFound(_)) if i % 2 == 1 => {}
+                other => panic!("write {i}: {other:?}"),
+            }
+        }
+        assert_eq!(store.answers(None).await.unwrap().len(), 20);
+    }
+
+    async fn futures_join<T>(handles: Vec<tokio::task::JoinHandle<T>>) -> Vec<T> {
+        let mut out = Vec::with_capacity(handles.len());
+        for handle in handles {
+            out.push(handle.await.unwrap());
+        }
+        out
+    }
+}
