@@ -938,20 +938,16 @@ impl Store for SqliteStore {
         if deferrals.is_empty() {
             return Ok(());
         }
-        // One transaction: a paced batch is one commit, not one per row.
-        let mut tx = self.pool.begin().await?;
-        for (id, not_before) in deferrals {
-            sqlx::query(
-                "UPDATE outbox SET lease_until = NULL, not_before = ? \
-                 WHERE id = ? AND status = 'pending'",
-            )
-            .bind(millis(*not_before))
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(())
+        let deferrals = deferrals.to_vec();
+        // One write: a paced batch is one commit, not one per row.
+        self.write(move |conn| {
+            Box::pin(async move {
+                writer::savepoint(conn).await?;
+                let outcome = defer_rows(conn, &deferrals).await;
+                writer::end_savepoint(conn, outcome).await
+            })
+        })
+        .await
     }
 
     async fn outbox_failed(&self, id: i64, _now: DateTime<Utc>, error: &str) -> StoreResult<()> {
@@ -1015,6 +1011,24 @@ impl Store for SqliteStore {
         })
         .await
     }
+}
+
+/// The statements of [`Store::outbox_defer`], in the caller's transaction.
+async fn defer_rows(
+    conn: &mut SqliteConnection,
+    deferrals: &[(i64, DateTime<Utc>)],
+) -> StoreResult<()> {
+    for (id, not_before) in deferrals {
+        sqlx::query(
+            "UPDATE outbox SET lease_until = NULL, not_before = ? \
+             WHERE id = ? AND status = 'pending'",
+        )
+        .bind(millis(*not_before))
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
 }
 
 /// The statements of [`Store::forget`], in the caller's transaction.
