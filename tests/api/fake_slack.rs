@@ -26,6 +26,11 @@ pub struct Call {
     pub body: Value,
     /// Whether the fake answers it with success (nothing scripted).
     pub ok: bool,
+    /// Whether the fake held its answer back until [`FakeSlack::release`]:
+    /// a sender that died meanwhile never learnt that it arrived.
+    pub held: bool,
+    /// When the fake received it.
+    pub at: std::time::Instant,
 }
 
 /// A scripted answer for the next call.
@@ -170,13 +175,8 @@ async fn handle(
         }
     });
     let scripted = shared.script.lock().unwrap().pop_front();
-    let _ = shared.calls.send(Call {
-        method: method.clone(),
-        auth,
-        content_type,
-        body: body.clone(),
-        ok: scripted.is_none(),
-    });
+    // Decided before the call is recorded, so a test reading the call knows
+    // whether its sender has been answered.
     let hold = match &mut *shared.answer_first.lock().unwrap() {
         Some(0) => true,
         Some(n) => {
@@ -185,6 +185,15 @@ async fn handle(
         }
         None => false,
     };
+    let _ = shared.calls.send(Call {
+        method: method.clone(),
+        auth,
+        content_type,
+        body: body.clone(),
+        ok: scripted.is_none(),
+        held: hold,
+        at: std::time::Instant::now(),
+    });
     if hold {
         let _ = shared.released.clone().wait_for(|released| *released).await;
     }

@@ -13,6 +13,7 @@ mod pacing;
 mod personas;
 mod postgres;
 mod purity;
+mod replicas;
 mod scheduler;
 mod slack;
 mod store;
