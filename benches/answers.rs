@@ -140,6 +140,9 @@ fn main() {
         format!("[server]\nbind = \"127.0.0.1:0\"\n[chat]\nplatform = \"slack\"\n{roster}"),
     )
     .unwrap();
+    // `NUDGED__STORAGE__URL=postgres://…` runs the same load against an
+    // empty PostgreSQL database instead of a SQLite file in the temp dir.
+    let storage = std::env::vars().filter(|(key, _)| key == "NUDGED__STORAGE__URL");
     let settings = Settings::load_with_env(
         &dir.path().join("config.toml"),
         [
@@ -151,7 +154,9 @@ fn main() {
                 "NUDGED__CHAT__SLACK__SIGNING_SECRET".to_owned(),
                 SECRET.to_owned(),
             ),
-        ],
+        ]
+        .into_iter()
+        .chain(storage),
     )
     .unwrap();
 
