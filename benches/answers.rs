@@ -160,6 +160,12 @@ fn main() {
     )
     .unwrap();
 
+    let durable_name = if settings.storage.url.starts_with("sqlite:") {
+        "durable (SQLite, WAL)"
+    } else {
+        "durable (PostgreSQL)"
+    };
+
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
         // No delivery worker: this measures the inbound path. The prompt
@@ -184,7 +190,7 @@ fn main() {
         server.await.unwrap().unwrap();
 
         println!("{REQUESTS} signed block_actions clicks, {CONNECTIONS} connections, loopback, release build");
-        for (name, run) in [("durable (SQLite, WAL)", &durable), ("store write skipped", &skipped)] {
+        for (name, run) in [(durable_name, &durable), ("store write skipped", &skipped)] {
             let cpu = run
                 .cpu
                 .map_or_else(String::new, |cpu| format!("   CPU {:>4.0} µs/request", cpu.as_secs_f64() * 1e6));
