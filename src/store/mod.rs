@@ -253,6 +253,13 @@ pub trait Store: Send + Sync + 'static {
     /// refused. Rows no longer pending are left as they are.
     async fn outbox_defer(&self, deferrals: &[(i64, DateTime<Utc>)]) -> StoreResult<()>;
 
+    /// Records the results of several sends in one transaction, as
+    /// [`Store::outbox_sent`] (and [`Store::set_checkin_message`]),
+    /// [`Store::outbox_retry`] and [`Store::outbox_failed`] would one by
+    /// one: a worker with sends in flight records what finished together
+    /// in one round trip rather than a commit per row.
+    async fn outbox_record(&self, results: &[OutboxResult]) -> StoreResult<()>;
+
     /// Marks a row permanently failed with its error.
     async fn outbox_failed(&self, id: i64, now: DateTime<Utc>, error: &str) -> StoreResult<()>;
 

@@ -824,6 +824,104 @@ impl Store for PgStore {
         Ok(())
     }
 
+    async fn outbox_record(&self, results: &[OutboxResult]) -> StoreResult<()> {
+        if results.is_empty() {
+            return Ok(());
+        }
+        // One transaction, one statement per kind of result: each kind's
+        // rows as parallel arrays, with the conditions of the one-row
+        // methods above.
+        let (mut sent, mut at, mut response) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut checkin, mut channel, mut ts) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut retried, mut next, mut retry_error) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut failed, mut fail_error) = (Vec::new(), Vec::new());
+        for result in results {
+            match result {
+                OutboxResult::Sent {
+                    id,
+                    at: sent_at,
+                    response: answer,
+                    checkin: message,
+                } => {
+                    sent.push(*id);
+                    at.push(millis(*sent_at));
+                    response.push(answer.as_str());
+                    if let Some(m) = message {
+                        checkin.push(m.checkin);
+                        channel.push(m.channel.as_str());
+                        ts.push(m.ts.as_str());
+                    }
+                }
+                OutboxResult::Retry {
+                    id,
+                    next_attempt,
+                    error,
+                } => {
+                    retried.push(*id);
+                    next.push(millis(*next_attempt));
+                    retry_error.push(error.as_str());
+                }
+                OutboxResult::Failed { id, error } => {
+                    failed.push(*id);
+                    fail_error.push(error.as_str());
+                }
+            }
+        }
+        let mut tx = self.pool.begin().await?;
+        if !sent.is_empty() {
+            sqlx::query(
+                "UPDATE outbox SET status = 'sent', attempts = attempts + 1, lease_until = NULL, \
+                                   response = d.response, sent_at = d.sent_at \
+                 FROM UNNEST($1::BIGINT[], $2::BIGINT[], $3::TEXT[]) AS d(id, sent_at, response) \
+                 WHERE outbox.id = d.id",
+            )
+            .bind(&sent)
+            .bind(&at)
+            .bind(&response)
+            .execute(&mut *tx)
+            .await?;
+        }
+        if !checkin.is_empty() {
+            sqlx::query(
+                "UPDATE checkins SET channel = d.channel, message_ts = d.ts \
+                 FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::TEXT[]) AS d(id, channel, ts) \
+                 WHERE checkins.id = d.id",
+            )
+            .bind(&checkin)
+            .bind(&channel)
+            .bind(&ts)
+            .execute(&mut *tx)
+            .await?;
+        }
+        if !retried.is_empty() {
+            sqlx::query(
+                "UPDATE outbox SET attempts = attempts + 1, lease_until = NULL, \
+                                   not_before = d.not_before, last_error = d.error \
+                 FROM UNNEST($1::BIGINT[], $2::BIGINT[], $3::TEXT[]) AS d(id, not_before, error) \
+                 WHERE outbox.id = d.id AND outbox.status = 'pending'",
+            )
+            .bind(&retried)
+            .bind(&next)
+            .bind(&retry_error)
+            .execute(&mut *tx)
+            .await?;
+        }
+        if !failed.is_empty() {
+            sqlx::query(
+                "UPDATE outbox SET status = 'failed', attempts = attempts + 1, lease_until = NULL, \
+                                   last_error = d.error \
+                 FROM UNNEST($1::BIGINT[], $2::TEXT[]) AS d(id, error) \
+                 WHERE outbox.id = d.id AND outbox.status = 'pending'",
+            )
+            .bind(&failed)
+            .bind(&fail_error)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     async fn outbox_failed(&self, id: i64, _now: DateTime<Utc>, error: &str) -> StoreResult<()> {
         // Only a pending row: a row another worker delivered stays sent.
         sqlx::query(

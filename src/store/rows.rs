@@ -166,6 +166,35 @@ pub struct NewOutbox {
     pub created_at: DateTime<Utc>,
 }
 
+/// The result of one send, as recorded on its outbox row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OutboxResult {
+    /// Delivered at `at`; `response` is what the platform answered. A
+    /// posted prompt also records where it landed on its check-in.
+    Sent {
+        id: i64,
+        at: DateTime<Utc>,
+        response: String,
+        checkin: Option<CheckinMessage>,
+    },
+    /// Refused for now: pending again, due at `next_attempt`.
+    Retry {
+        id: i64,
+        next_attempt: DateTime<Utc>,
+        error: String,
+    },
+    /// Refused for good.
+    Failed { id: i64, error: String },
+}
+
+/// Where a check-in's prompt landed, so clicks and replies find it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckinMessage {
+    pub checkin: i64,
+    pub channel: String,
+    pub ts: String,
+}
+
 /// Delivery state of an outbox row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum OutboxStatus {
