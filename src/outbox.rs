@@ -27,7 +27,7 @@ use crate::clock::Clock;
 use crate::config::DeliverySettings;
 use crate::domain::PersonId;
 use crate::render::Message;
-use crate::store::{NewOutbox, OutboxRow, Store, StoreResult};
+use crate::store::{CheckinMessage, NewOutbox, OutboxResult, OutboxRow, Store, StoreResult};
 use pacing::{Admission, Pacer, Paused};
 
 /// How often the worker looks for new rows when nothing is due sooner.
@@ -177,16 +177,24 @@ fn pacing_key(row: &OutboxRow) -> String {
     format!("{}:{}", row.kind, row.channel)
 }
 
-/// Delivers the outbox: claims due rows, paces them ([`pacing`]), sends up
-/// to `concurrency` at once and records each outcome. One per process; its
-/// pacing state lives as long as it does.
+/// A send that finished: its row, its message and what the platform said.
+type Finished = (OutboxRow, Outgoing, Result<Delivered, ChatError>);
+
+/// Delivers the outbox: claims due rows, paces them ([`pacing`]), keeps up
+/// to `concurrency` sends in flight and records each outcome. One per
+/// process; its pacing state lives as long as it does.
 pub struct Worker {
     store: Arc<dyn Store>,
     chat: Arc<dyn ChatApi>,
     settings: DeliverySettings,
     pacer: Pacer,
-    /// The last call claimed as many rows as it asked for (or the
-    /// workspace rate let it ask for none): more may be due at once.
+    /// Sends started and not yet recorded. They outlive a claim: a new row
+    /// is claimed as soon as one finishes and pacing allows, rather than
+    /// once every send of a batch has, so one slow answer does not hold
+    /// back the workspace rate.
+    in_flight: JoinSet<Finished>,
+    /// The last claim took as many rows as it asked for (or the workspace
+    /// rate let it ask for none): more may be due at once.
     backlog: bool,
 }
 
@@ -202,6 +210,7 @@ impl Worker {
                 burst,
             ),
             settings,
+            in_flight: JoinSet::new(),
             backlog: false,
         }
     }
@@ -211,8 +220,30 @@ impl Worker {
     /// busy are written back due at their slot; nothing here waits for a
     /// rate, so tests drive it with a manual clock.
     pub async fn deliver_due(&mut self, now: DateTime<Utc>) -> StoreResult<DeliveryOutcome> {
+        let mut outcome = self.start_due(now).await?;
+        let mut finished = Vec::new();
+        while let Some(joined) = self.in_flight.join_next().await {
+            finished.extend(joined_send(joined));
+        }
+        self.record(finished, now, &mut outcome).await?;
+        Ok(outcome)
+    }
+
+    /// Sends that may start now: `concurrency` less those in flight.
+    fn free_permits(&self) -> usize {
+        self.settings
+            .concurrency
+            .max(1)
+            .saturating_sub(self.in_flight.len())
+    }
+
+    /// Claims what is due at `now` and may go at `now`, as many rows as
+    /// there are free permits and the workspace rate allows, and starts
+    /// their sends without waiting for them. Rows held back by pacing are
+    /// written back (counted as deferred), unreadable ones marked failed.
+    async fn start_due(&mut self, now: DateTime<Utc>) -> StoreResult<DeliveryOutcome> {
         let mut outcome = DeliveryOutcome::default();
-        let budget = self.pacer.global_budget(now).min(self.settings.concurrency);
+        let budget = self.pacer.global_budget(now).min(self.free_permits());
         if budget == 0 {
             self.backlog = true;
             return Ok(outcome);
@@ -228,68 +259,52 @@ impl Worker {
         rows.sort_by_key(|row| self.pacer.queue_position(row.id));
 
         let mut deferrals = Vec::new();
-        let mut sends = Vec::new();
+        let mut unreadable = Vec::new();
         for row in rows {
             let message: Outgoing = match serde_json::from_str(&row.payload) {
                 Ok(message) => message,
                 Err(e) => {
                     tracing::error!(outbox_id = row.id, error = %e, "unreadable outbox payload; marked failed");
-                    self.store
-                        .outbox_failed(row.id, now, &format!("unreadable payload: {e}"))
-                        .await?;
-                    metrics::counter!("nudged_outbox_failed_total").increment(1);
-                    outcome.failed += 1;
+                    unreadable.push(OutboxResult::Failed {
+                        id: row.id,
+                        error: format!("unreadable payload: {e}"),
+                    });
                     continue;
                 }
             };
             match self.pacer.admit(row.id, &pacing_key(&row), now) {
-                Admission::Send => sends.push((row, message)),
+                Admission::Send => self.spawn_send(row, message),
                 Admission::Park(at) => deferrals.push((row.id, at)),
             }
         }
+        self.store.outbox_record(&unreadable).await?;
+        outcome.failed = unreadable.len();
+        metrics::counter!("nudged_outbox_failed_total").increment(unreadable.len() as u64);
         self.store.outbox_defer(&deferrals).await?;
         outcome.deferred = deferrals.len();
         metrics::counter!("nudged_outbox_deferred_total").increment(deferrals.len() as u64);
-
-        // Each send is awaited here and recorded as it completes: a
-        // shutdown waits for these, and a crash leaves at most these
-        // unrecorded.
-        let timeout = self.settings.lease / 2;
-        let mut in_flight = JoinSet::new();
-        for (row, message) in sends {
-            let chat = self.chat.clone();
-            in_flight.spawn(async move {
-                let result = match tokio::time::timeout(timeout, chat.send(&message)).await {
-                    Ok(result) => result,
-                    Err(_) => Err(ChatError::Transient {
-                        reason: format!("no answer within {timeout:?}"),
-                    }),
-                };
-                (row, message, result)
-            });
-        }
-        let mut first_error = None;
-        while let Some(joined) = in_flight.join_next().await {
-            match joined {
-                Ok((row, message, result)) => {
-                    if let Err(e) = self.record(&row, &message, result, now, &mut outcome).await {
-                        first_error.get_or_insert(e);
-                    }
-                }
-                // The row stays leased and is taken up again once the
-                // lease ends.
-                Err(e) => tracing::error!(error = %e, "a send task failed"),
-            }
-        }
-        match first_error {
-            Some(e) => Err(e),
-            None => Ok(outcome),
-        }
+        Ok(outcome)
     }
 
-    /// When to call [`Worker::deliver_due`] next, after a call at `now`: at
-    /// once while a backlog is due (as soon as the workspace rate allows),
-    /// else at the next parked slot, else after [`POLL`] for new rows.
+    /// Starts one send, bounded by half the lease so the row is still this
+    /// worker's when its result is recorded.
+    fn spawn_send(&mut self, row: OutboxRow, message: Outgoing) {
+        let timeout = self.settings.lease / 2;
+        let chat = self.chat.clone();
+        self.in_flight.spawn(async move {
+            let result = match tokio::time::timeout(timeout, chat.send(&message)).await {
+                Ok(result) => result,
+                Err(_) => Err(ChatError::Transient {
+                    reason: format!("no answer within {timeout:?}"),
+                }),
+            };
+            (row, message, result)
+        });
+    }
+
+    /// When to claim next, after a claim at `now`: at once while a backlog
+    /// is due (as soon as the workspace rate allows), else at the next
+    /// parked slot, else after [`POLL`] for new rows.
     pub fn next_call(&self, now: DateTime<Utc>) -> DateTime<Utc> {
         let ready = self.pacer.global_ready_at(now);
         if self.backlog {
@@ -303,57 +318,112 @@ impl Worker {
     }
 
     /// Delivers until `stop`, then returns once the sends in flight are
-    /// recorded.
+    /// recorded. Sends stay in flight across claims: whenever a permit is
+    /// free and pacing allows, the next row is claimed and started, and
+    /// sends that finished together are recorded together.
     pub async fn run(mut self, clock: Arc<dyn Clock>, stop: CancellationToken) {
+        let mut next = clock.now();
         while !stop.is_cancelled() {
             let now = clock.now();
-            let next = match self.deliver_due(now).await {
-                Ok(_) => self.next_call(now),
-                Err(e) => {
-                    tracing::error!(error = %e, "outbox delivery failed; retrying");
-                    now + to_chrono(POLL)
+            if now >= next && self.free_permits() > 0 {
+                next = match self.start_due(now).await {
+                    Ok(_) => self.next_call(now),
+                    Err(e) => {
+                        tracing::error!(error = %e, "outbox delivery failed; retrying");
+                        now + to_chrono(POLL)
+                    }
+                };
+                if next <= now && self.free_permits() > 0 {
+                    tokio::task::yield_now().await;
+                    continue;
                 }
-            };
-            let wait = (next - clock.now())
-                .to_std()
-                .unwrap_or(Duration::ZERO)
-                .min(POLL);
-            if wait.is_zero() {
-                tokio::task::yield_now().await;
-                continue;
             }
+            // With every permit taken only a finished send (or `stop`)
+            // can let more go.
+            let wait = (self.free_permits() > 0).then(|| {
+                (next - clock.now())
+                    .to_std()
+                    .unwrap_or(Duration::ZERO)
+                    .min(POLL)
+            });
             tokio::select! {
                 () = stop.cancelled() => break,
-                () = tokio::time::sleep(wait) => {}
+                Some(joined) = self.in_flight.join_next(), if !self.in_flight.is_empty() => {
+                    let mut finished: Vec<Finished> = joined_send(joined).into_iter().collect();
+                    while let Some(joined) = self.in_flight.try_join_next() {
+                        finished.extend(joined_send(joined));
+                    }
+                    self.record_logged(finished, clock.now()).await;
+                }
+                () = tokio::time::sleep(wait.unwrap_or(POLL)), if wait.is_some() => {}
             }
+        }
+        let mut finished = Vec::new();
+        while let Some(joined) = self.in_flight.join_next().await {
+            finished.extend(joined_send(joined));
+        }
+        self.record_logged(finished, clock.now()).await;
+    }
+
+    async fn record_logged(&mut self, finished: Vec<Finished>, now: DateTime<Utc>) {
+        let mut outcome = DeliveryOutcome::default();
+        if let Err(e) = self.record(finished, now, &mut outcome).await {
+            // The rows stay leased and are taken up again once the lease
+            // ends.
+            tracing::error!(error = %e, "recording outbox sends failed");
         }
     }
 
-    #[tracing::instrument(skip_all, fields(outbox_id = row.id, kind = %row.kind))]
+    /// Records finished sends in one store round trip, and tells the pacer
+    /// of the 429s among them.
     async fn record(
+        &mut self,
+        finished: Vec<Finished>,
+        now: DateTime<Utc>,
+        outcome: &mut DeliveryOutcome,
+    ) -> StoreResult<()> {
+        let results: Vec<OutboxResult> = finished
+            .into_iter()
+            .map(|(row, message, result)| self.result(&row, &message, result, now, outcome))
+            .collect();
+        self.store.outbox_record(&results).await
+    }
+
+    /// What to record for one send, with its log line and metrics.
+    #[tracing::instrument(skip_all, fields(outbox_id = row.id, kind = %row.kind))]
+    fn result(
         &mut self,
         row: &OutboxRow,
         message: &Outgoing,
         result: Result<Delivered, ChatError>,
         now: DateTime<Utc>,
         outcome: &mut DeliveryOutcome,
-    ) -> StoreResult<()> {
+    ) -> OutboxResult {
         match result {
             Ok(delivered) => {
                 let response = serde_json::to_string(&delivered).unwrap_or_default();
-                self.store.outbox_sent(row.id, now, &response).await?;
-                if let (
-                    Outgoing::Post {
-                        checkin: Some(id), ..
-                    },
-                    Some(channel),
-                    Some(ts),
-                ) = (message, &delivered.channel, &delivered.ts)
-                {
-                    self.store.set_checkin_message(*id, channel, ts).await?;
-                }
+                let checkin = match (message, delivered.channel, delivered.ts) {
+                    (
+                        Outgoing::Post {
+                            checkin: Some(id), ..
+                        },
+                        Some(channel),
+                        Some(ts),
+                    ) => Some(CheckinMessage {
+                        checkin: *id,
+                        channel,
+                        ts,
+                    }),
+                    _ => None,
+                };
                 metrics::counter!("nudged_outbox_sent_total").increment(1);
                 outcome.sent += 1;
+                OutboxResult::Sent {
+                    id: row.id,
+                    at: now,
+                    response,
+                    checkin,
+                }
             }
             Err(ChatError::RateLimited { retry_after }) => {
                 let (paused, until) =
@@ -368,35 +438,47 @@ impl Worker {
                     paused = scope,
                     "rate limited; pausing for the platform's delay"
                 );
-                self.store
-                    .outbox_retry(row.id, until, "rate limited")
-                    .await?;
                 metrics::counter!("nudged_outbox_retried_total", "reason" => "rate_limited")
                     .increment(1);
                 metrics::counter!("nudged_outbox_paused_total", "scope" => scope).increment(1);
                 outcome.retried += 1;
+                OutboxResult::Retry {
+                    id: row.id,
+                    next_attempt: until,
+                    error: "rate limited".to_owned(),
+                }
             }
             Err(ChatError::Transient { reason }) if row.attempts + 1 < MAX_ATTEMPTS => {
                 let delay = backoff(row.attempts + 1);
                 tracing::warn!(%reason, ?delay, attempt = row.attempts + 1, "delivery failed; will retry");
-                self.store
-                    .outbox_retry(row.id, now + to_chrono(delay), &reason)
-                    .await?;
                 metrics::counter!("nudged_outbox_retried_total", "reason" => "transient")
                     .increment(1);
                 outcome.retried += 1;
+                OutboxResult::Retry {
+                    id: row.id,
+                    next_attempt: now + to_chrono(delay),
+                    error: reason,
+                }
             }
             Err(error) => {
                 tracing::error!(%error, attempts = row.attempts + 1, "delivery failed for good");
-                self.store
-                    .outbox_failed(row.id, now, &error.to_string())
-                    .await?;
                 metrics::counter!("nudged_outbox_failed_total").increment(1);
                 outcome.failed += 1;
+                OutboxResult::Failed {
+                    id: row.id,
+                    error: error.to_string(),
+                }
             }
         }
-        Ok(())
     }
+}
+
+/// A send task's result; a task that panicked or was cancelled leaves its
+/// row leased, to be taken up again once the lease ends.
+fn joined_send(joined: Result<Finished, tokio::task::JoinError>) -> Option<Finished> {
+    joined
+        .inspect_err(|e| tracing::error!(error = %e, "a send task failed"))
+        .ok()
 }
 
 #[cfg(test)]
