@@ -83,6 +83,7 @@ macro_rules! contract_tests {
             every_delivery_attempt_is_counted_and_clears_the_lease,
             a_paced_outbox_row_is_deferred_without_counting_an_attempt,
             a_late_report_does_not_reopen_a_finished_row,
+            a_batch_of_send_results_is_recorded_as_each_would_be_alone,
             forget_removes_every_row_of_one_person_and_nothing_of_another,
         );
         contract_tests!(@many $db;
@@ -143,8 +144,9 @@ mod contract {
     use chrono::{DateTime, Duration, Utc};
     use nudged::domain::{Answer, OptionKey, PersonId, QuestionId};
     use nudged::store::{
-        AnswerSource, AssessmentRow, CheckinRow, ForgetReport, ImportOutcome, NewOutbox, NewPerson,
-        NudgeRow, OutboxStatus, RecordOutcome, ScheduleRun, Store, StoreError,
+        AnswerSource, AssessmentRow, CheckinMessage, CheckinRow, ForgetReport, ImportOutcome,
+        NewOutbox, NewPerson, NudgeRow, OutboxResult, OutboxStatus, RecordOutcome, ScheduleRun,
+        Store, StoreError,
     };
 
     use super::TestDb;
@@ -927,6 +929,96 @@ mod contract {
         let row = store.outbox_row(id).await.unwrap().unwrap();
         assert_eq!(
             (row.status, row.attempts, row.last_error),
+            (OutboxStatus::Sent, 1, None)
+        );
+    }
+
+    pub async fn a_batch_of_send_results_is_recorded_as_each_would_be_alone(store: Arc<dyn Store>) {
+        let now = test_now();
+        add(store.as_ref(), "U1").await;
+        let prompt = store
+            .record_checkin(&checkin("U1", now))
+            .await
+            .unwrap()
+            .unwrap();
+        let mut ids = Vec::new();
+        for _ in 0..4 {
+            ids.push(
+                store
+                    .enqueue(&message(None, None, now))
+                    .await
+                    .unwrap()
+                    .unwrap(),
+            );
+        }
+        let lease = now + Duration::seconds(30);
+        assert_eq!(store.claim_outbox(now, lease, 10).await.unwrap().len(), 4);
+        // The last row was finished by another worker meanwhile: a late
+        // retry or failure must not reopen it.
+        store.outbox_sent(ids[3], now, "{}").await.unwrap();
+
+        let next = now + Duration::minutes(1);
+        store
+            .outbox_record(&[
+                OutboxResult::Sent {
+                    id: ids[0],
+                    at: now,
+                    response: "{\"ts\":\"1.2\"}".into(),
+                    checkin: Some(CheckinMessage {
+                        checkin: prompt,
+                        channel: "D1".into(),
+                        ts: "1.2".into(),
+                    }),
+                },
+                OutboxResult::Retry {
+                    id: ids[1],
+                    next_attempt: next,
+                    error: "rate limited".into(),
+                },
+                OutboxResult::Failed {
+                    id: ids[2],
+                    error: "channel_not_found".into(),
+                },
+                OutboxResult::Failed {
+                    id: ids[3],
+                    error: "timeout".into(),
+                },
+            ])
+            .await
+            .unwrap();
+        store.outbox_record(&[]).await.unwrap();
+
+        let row = |id| {
+            let store = store.clone();
+            async move { store.outbox_row(id).await.unwrap().unwrap() }
+        };
+        let sent = row(ids[0]).await;
+        assert_eq!(
+            (sent.status, sent.attempts, sent.lease_until, sent.sent_at),
+            (OutboxStatus::Sent, 1, None, Some(now))
+        );
+        assert_eq!(sent.response.as_deref(), Some("{\"ts\":\"1.2\"}"));
+        let found = store.checkin_by_message("D1", "1.2").await.unwrap();
+        assert_eq!(found.map(|c| c.id), Some(prompt), "where the prompt landed");
+        let retried = row(ids[1]).await;
+        assert_eq!(
+            (
+                retried.status,
+                retried.attempts,
+                retried.lease_until,
+                retried.not_before,
+                retried.last_error.as_deref()
+            ),
+            (OutboxStatus::Pending, 1, None, next, Some("rate limited"))
+        );
+        let failed = row(ids[2]).await;
+        assert_eq!(
+            (failed.status, failed.attempts, failed.last_error.as_deref()),
+            (OutboxStatus::Failed, 1, Some("channel_not_found"))
+        );
+        let other = row(ids[3]).await;
+        assert_eq!(
+            (other.status, other.attempts, other.last_error),
             (OutboxStatus::Sent, 1, None)
         );
     }
