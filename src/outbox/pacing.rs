@@ -11,12 +11,19 @@
 //! thousand messages to ten thousand DMs are limited only by the global
 //! rate, and no store write is spent on them.
 //!
-//! Written here rather than with `governor`: a `governor` limiter answers
-//! "may this go now?" and consumes a cell when it says yes. The outbox also
-//! needs to ask without consuming (a row goes only when both its channel
-//! and the workspace allow it), to pause one key until a `Retry-After`, and
-//! to hand out future slots to parked rows. None of these is in its API;
-//! each is a line or two over "the next instant this channel is free".
+//! Written here rather than with `governor`. A `governor` limiter answers
+//! only `check()` and `check_n(n)`: "may one (or n) more go now?", and
+//! consumes the cells when the answer is yes (a `StateSnapshot` of what is
+//! left comes only with that answer, and the limiter's state cannot be
+//! copied to ask a trial question). The outbox needs the workspace rate's answer *before* it
+//! spends it: [`Pacer::global_budget`] sizes a claim (claiming more rows
+//! than may go costs a store write per row sent back) and
+//! [`Pacer::global_ready_at`] says when to claim next. With `check()`
+//! alone a claim would have to take cells first, and lose them to rows
+//! then parked by their channel or to claims that find fewer rows due.
+//! The per-channel slots handed out to parked rows and the pauses
+//! `Retry-After` asks for are not in its API either; each is a line or two
+//! over "the next instant this channel is free".
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
