@@ -954,64 +954,17 @@ impl Store for SqliteStore {
         if results.is_empty() {
             return Ok(());
         }
-        // One transaction, one commit; each statement as in the one-row
-        // methods above.
-        let mut tx = self.pool.begin().await?;
-        for result in results {
-            match result {
-                OutboxResult::Sent {
-                    id,
-                    at,
-                    response,
-                    checkin,
-                } => {
-                    sqlx::query(
-                        "UPDATE outbox SET status = 'sent', attempts = attempts + 1, \
-                         lease_until = NULL, response = ?, sent_at = ? WHERE id = ?",
-                    )
-                    .bind(response)
-                    .bind(millis(*at))
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
-                    if let Some(m) = checkin {
-                        sqlx::query("UPDATE checkins SET channel = ?, message_ts = ? WHERE id = ?")
-                            .bind(&m.channel)
-                            .bind(&m.ts)
-                            .bind(m.checkin)
-                            .execute(&mut *tx)
-                            .await?;
-                    }
-                }
-                OutboxResult::Retry {
-                    id,
-                    next_attempt,
-                    error,
-                } => {
-                    sqlx::query(
-                        "UPDATE outbox SET attempts = attempts + 1, lease_until = NULL, \
-                         not_before = ?, last_error = ? WHERE id = ? AND status = 'pending'",
-                    )
-                    .bind(millis(*next_attempt))
-                    .bind(error)
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                OutboxResult::Failed { id, error } => {
-                    sqlx::query(
-                        "UPDATE outbox SET status = 'failed', attempts = attempts + 1, \
-                         lease_until = NULL, last_error = ? WHERE id = ? AND status = 'pending'",
-                    )
-                    .bind(error)
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
-                }
-            }
-        }
-        tx.commit().await?;
-        Ok(())
+        let results = results.to_vec();
+        // One write: sends that finished together are one commit, and in a
+        // savepoint so a batch never half-commits.
+        self.write(move |conn| {
+            Box::pin(async move {
+                writer::savepoint(conn).await?;
+                let outcome = record_rows(conn, &results).await;
+                writer::end_savepoint(conn, outcome).await
+            })
+        })
+        .await
     }
 
     async fn outbox_failed(&self, id: i64, _now: DateTime<Utc>, error: &str) -> StoreResult<()> {
@@ -1091,6 +1044,65 @@ async fn defer_rows(
         .bind(id)
         .execute(&mut *conn)
         .await?;
+    }
+    Ok(())
+}
+
+/// The statements of [`Store::outbox_record`], each as in the one-row
+/// methods, in the caller's transaction.
+async fn record_rows(conn: &mut SqliteConnection, results: &[OutboxResult]) -> StoreResult<()> {
+    for result in results {
+        match result {
+            OutboxResult::Sent {
+                id,
+                at,
+                response,
+                checkin,
+            } => {
+                sqlx::query(
+                    "UPDATE outbox SET status = 'sent', attempts = attempts + 1, \
+                     lease_until = NULL, response = ?, sent_at = ? WHERE id = ?",
+                )
+                .bind(response)
+                .bind(millis(*at))
+                .bind(id)
+                .execute(&mut *conn)
+                .await?;
+                if let Some(m) = checkin {
+                    sqlx::query("UPDATE checkins SET channel = ?, message_ts = ? WHERE id = ?")
+                        .bind(&m.channel)
+                        .bind(&m.ts)
+                        .bind(m.checkin)
+                        .execute(&mut *conn)
+                        .await?;
+                }
+            }
+            OutboxResult::Retry {
+                id,
+                next_attempt,
+                error,
+            } => {
+                sqlx::query(
+                    "UPDATE outbox SET attempts = attempts + 1, lease_until = NULL, \
+                     not_before = ?, last_error = ? WHERE id = ? AND status = 'pending'",
+                )
+                .bind(millis(*next_attempt))
+                .bind(error)
+                .bind(id)
+                .execute(&mut *conn)
+                .await?;
+            }
+            OutboxResult::Failed { id, error } => {
+                sqlx::query(
+                    "UPDATE outbox SET status = 'failed', attempts = attempts + 1, \
+                     lease_until = NULL, last_error = ? WHERE id = ? AND status = 'pending'",
+                )
+                .bind(error)
+                .bind(id)
+                .execute(&mut *conn)
+                .await?;
+            }
+        }
     }
     Ok(())
 }
