@@ -30,6 +30,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use backon::Retryable;
 use chrono::{DateTime, Utc};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
@@ -125,21 +126,41 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(BUSY_TIMEOUT);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(options.max_connections.unwrap_or(MAX_CONNECTIONS))
-            .acquire_timeout(options.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT))
-            .connect_with(connect.clone())
-            .await?;
-        migrate(&pool).await?;
-        let checkpointer = checkpoint::Checkpointer::start(connect.connect().await?);
-        let write_connection = connect
-            .clone()
-            .pragma(
-                "wal_autocheckpoint",
-                checkpoint::WRITER_AUTOCHECKPOINT.to_string(),
+        // A new connection sets `journal_mode = WAL`, and SQLite may answer
+        // that (or a first read that must recover the WAL index) with
+        // "database is locked" at once, without waiting on the busy timeout,
+        // while another process writes. Opening is retried for as long as
+        // the busy timeout would have waited.
+        let open = || async {
+            let pool = SqlitePoolOptions::new()
+                .max_connections(options.max_connections.unwrap_or(MAX_CONNECTIONS))
+                .acquire_timeout(options.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT))
+                .connect_with(connect.clone())
+                .await?;
+            migrate(&pool).await?;
+            let checkpoint_connection = connect.connect().await?;
+            let write_connection = connect
+                .clone()
+                .pragma(
+                    "wal_autocheckpoint",
+                    checkpoint::WRITER_AUTOCHECKPOINT.to_string(),
+                )
+                .connect()
+                .await?;
+            StoreResult::Ok((pool, checkpoint_connection, write_connection))
+        };
+        let (pool, checkpoint_connection, write_connection) = open
+            .retry(
+                backon::ExponentialBuilder::default()
+                    .with_min_delay(Duration::from_millis(5))
+                    .with_max_delay(Duration::from_millis(250))
+                    .with_total_delay(Some(BUSY_TIMEOUT))
+                    .with_max_times(usize::MAX)
+                    .with_jitter(),
             )
-            .connect()
+            .when(is_locked)
             .await?;
+        let checkpointer = checkpoint::Checkpointer::start(checkpoint_connection);
         let writer = writer::Writer::start(write_connection, checkpointer);
         Ok(Self { pool, writer })
     }
@@ -160,6 +181,17 @@ impl SqliteStore {
     {
         self.writer.write(apply).await
     }
+}
+
+/// Whether `error` is SQLite's "database is locked" (`SQLITE_BUSY`, also
+/// in its extended forms such as `SQLITE_BUSY_RECOVERY`).
+fn is_locked(error: &StoreError) -> bool {
+    let StoreError::Database(sqlx::Error::Database(db)) = error else {
+        return false;
+    };
+    db.code()
+        .and_then(|code| code.parse::<i32>().ok())
+        .is_some_and(|code| code & 0xff == 5)
 }
 
 /// The file path in a `sqlite:` URL.
