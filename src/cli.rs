@@ -322,13 +322,7 @@ async fn trend(
     let Some(row) = store.person(&id).await? else {
         bail!("unknown person {id}: nothing is stored about them");
     };
-    let answers = service::person_answers(store.as_ref(), &id).await?;
-    let nudges: Vec<NaiveDate> = store
-        .nudges(&id)
-        .await?
-        .into_iter()
-        .map(|n| n.sent_at.date_naive())
-        .collect();
+    let (answers, nudges) = service::person_history(store.as_ref(), &id).await?;
     let today = today.unwrap_or_else(|| today_for(settings, row.tz.as_deref(), clock, &id));
     let assessment = model::assess(
         &History {

@@ -65,13 +65,7 @@ pub async fn reassess(
     now: DateTime<Utc>,
     trend_post: Option<&str>,
 ) -> anyhow::Result<Reassessed> {
-    let answers = service::person_answers(store, &person.id).await?;
-    let nudges: Vec<NaiveDate> = store
-        .nudges(&person.id)
-        .await?
-        .into_iter()
-        .map(|n| n.sent_at.date_naive())
-        .collect();
+    let (answers, nudges) = service::person_history(store, &person.id).await?;
     let today = today(person, now);
     let week = IsoWeek::of(today);
     let assessment = model::assess(
@@ -128,13 +122,7 @@ pub async fn trend_message(
     person: &PersonRow,
     now: DateTime<Utc>,
 ) -> anyhow::Result<render::Message> {
-    let answers = service::person_answers(store, &person.id).await?;
-    let nudges: Vec<NaiveDate> = store
-        .nudges(&person.id)
-        .await?
-        .into_iter()
-        .map(|n| n.sent_at.date_naive())
-        .collect();
+    let (answers, nudges) = service::person_history(store, &person.id).await?;
     let today = today(person, now);
     let assessment = model::assess(
         &History {

@@ -133,6 +133,22 @@ pub async fn person_answers(store: &dyn Store, person: &PersonId) -> StoreResult
         .collect())
 }
 
+/// What the readiness model reads about a person: their answers, oldest
+/// week first, and the days their nudges were sent.
+pub async fn person_history(
+    store: &dyn Store,
+    person: &PersonId,
+) -> StoreResult<(Vec<Answer>, Vec<chrono::NaiveDate>)> {
+    let answers = person_answers(store, person).await?;
+    let nudges = store
+        .nudges(person)
+        .await?
+        .into_iter()
+        .map(|n| n.sent_at.date_naive())
+        .collect();
+    Ok((answers, nudges))
+}
+
 /// The person's answers for one week, by question.
 pub async fn week_answers(
     store: &dyn Store,
