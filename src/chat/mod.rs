@@ -56,6 +56,16 @@ pub enum ChatError {
     Transient { reason: String },
 }
 
+/// The `Retry-After` a platform sent with a 429, in whole seconds (the form
+/// Slack, Mattermost and Rocket.Chat use); `None` if absent or unreadable.
+pub(crate) fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    headers
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs)
+}
+
 /// A chat platform nudged can post to.
 #[async_trait]
 pub trait ChatApi: Send + Sync + 'static {

@@ -16,7 +16,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono_tz::Tz;
 use reqwest::StatusCode;
-use reqwest::header::{AUTHORIZATION, HeaderValue, RETRY_AFTER};
+use reqwest::header::{AUTHORIZATION, HeaderValue};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::json;
@@ -111,12 +111,7 @@ impl SlackChat {
             reason: format!("{method}: {}", e.without_url()),
         })?;
         let status = response.status();
-        let retry_after = response
-            .headers()
-            .get(RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+        let retry_after = super::retry_after(response.headers());
         if status == StatusCode::TOO_MANY_REQUESTS {
             return Err(ChatError::RateLimited {
                 retry_after: retry_after.unwrap_or(DEFAULT_RETRY_AFTER),

@@ -25,7 +25,6 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use reqwest::StatusCode;
-use reqwest::header::RETRY_AFTER;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 
@@ -90,12 +89,7 @@ impl WebhookChat {
                 reason: describe_request_error(&e),
             })?;
         let status = response.status();
-        let retry_after = response
-            .headers()
-            .get(RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+        let retry_after = super::retry_after(response.headers());
         // The body only matters for its error code; one that cannot be read
         // leaves the status to decide.
         let answer = response.text().await.unwrap_or_default();
