@@ -138,7 +138,7 @@ impl App {
         );
         let stop = self.stop;
         let worker = self.chat.clone().map(|chat| {
-            let worker = outbox::Worker::new(self.store.clone(), chat, self.settings.delivery);
+            let worker = outbox::Worker::new(self.store.clone(), chat, self.settings.clone());
             tokio::spawn(worker.run(self.clock.clone(), stop.clone()))
         });
         let scheduler = self.scheduler.then(|| {

@@ -24,8 +24,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::chat::{ChatApi, ChatError, Delivered};
 use crate::clock::Clock;
-use crate::config::DeliverySettings;
-use crate::domain::PersonId;
+use crate::config::{DeliverySettings, Settings};
+use crate::domain::{IsoWeek, PersonId};
 use crate::render::Message;
 use crate::store::{CheckinMessage, NewOutbox, OutboxResult, OutboxRow, Store, StoreResult};
 use pacing::{Admission, Pacer, Paused};
@@ -70,6 +70,16 @@ pub enum Outgoing {
         user: String,
         view: serde_json::Value,
     },
+    /// A `chat.update` of a posted prompt, drawn when it is sent from the
+    /// answers stored by then: clicks that come in while it waits are all
+    /// shown by one update ([`refresh_prompt`] queues it coalesced).
+    RefreshPrompt {
+        channel: String,
+        ts: String,
+        person: PersonId,
+        week: IsoWeek,
+        schedule: String,
+    },
 }
 
 impl Outgoing {
@@ -98,7 +108,8 @@ impl Outgoing {
     pub fn kind(&self) -> &'static str {
         match self {
             Self::Post { .. } => "post",
-            Self::Update { .. } => "update",
+            // A refresh is sent as an update, and paced as one.
+            Self::Update { .. } | Self::RefreshPrompt { .. } => "update",
             Self::PublishHome { .. } => "publish_home",
         }
     }
@@ -106,7 +117,9 @@ impl Outgoing {
     /// Where per-channel pacing applies.
     pub fn channel(&self) -> &str {
         match self {
-            Self::Post { channel, .. } | Self::Update { channel, .. } => channel,
+            Self::Post { channel, .. }
+            | Self::Update { channel, .. }
+            | Self::RefreshPrompt { channel, .. } => channel,
             Self::PublishHome { user, .. } => user,
         }
     }
@@ -125,6 +138,7 @@ pub async fn enqueue(
     store
         .enqueue(&NewOutbox {
             dedupe_key,
+            coalesce_key: None,
             person: person.cloned(),
             kind: message.kind().to_owned(),
             channel: message.channel().to_owned(),
@@ -133,6 +147,60 @@ pub async fn enqueue(
             created_at: now,
         })
         .await
+}
+
+/// The outbox row that redraws `person`'s prompt for `week` (posted as
+/// `ts` in `channel`) once sent: while one waits, another adds nothing.
+pub fn refresh_prompt(
+    channel: &str,
+    ts: &str,
+    person: &PersonId,
+    week: IsoWeek,
+    schedule: &str,
+    now: DateTime<Utc>,
+) -> NewOutbox {
+    let message = Outgoing::RefreshPrompt {
+        channel: channel.to_owned(),
+        ts: ts.to_owned(),
+        person: person.clone(),
+        week,
+        schedule: schedule.to_owned(),
+    };
+    NewOutbox {
+        dedupe_key: None,
+        coalesce_key: Some(format!("prompt:{channel}:{ts}")),
+        person: Some(person.clone()),
+        kind: message.kind().to_owned(),
+        channel: channel.to_owned(),
+        payload: serde_json::to_string(&message).expect("outgoing messages always serialize"),
+        not_before: now,
+        created_at: now,
+    }
+}
+
+/// The message a [`Outgoing::RefreshPrompt`] stands for, drawn from the
+/// store now; any other message is already drawn.
+async fn draw(
+    config: &Settings,
+    store: &dyn Store,
+    message: &Outgoing,
+) -> Result<Outgoing, ChatError> {
+    let Outgoing::RefreshPrompt {
+        channel,
+        ts,
+        person,
+        week,
+        schedule,
+    } = message
+    else {
+        return Ok(message.clone());
+    };
+    let prompt = crate::service::render_prompt(config, store, person, *week, schedule)
+        .await
+        .map_err(|e| ChatError::Transient {
+            reason: format!("could not draw the prompt: {e}"),
+        })?;
+    Ok(Outgoing::update(channel.clone(), ts.clone(), prompt))
 }
 
 /// What one [`Worker::deliver_due`] call did.
@@ -186,6 +254,8 @@ type Finished = (OutboxRow, Outgoing, Result<Delivered, ChatError>);
 pub struct Worker {
     store: Arc<dyn Store>,
     chat: Arc<dyn ChatApi>,
+    /// The catalogue and schedules, to draw [`Outgoing::RefreshPrompt`].
+    config: Arc<Settings>,
     settings: DeliverySettings,
     pacer: Pacer,
     /// Sends started and not yet recorded. They outlive a claim: a new row
@@ -199,11 +269,14 @@ pub struct Worker {
 }
 
 impl Worker {
-    pub fn new(store: Arc<dyn Store>, chat: Arc<dyn ChatApi>, settings: DeliverySettings) -> Self {
+    /// A worker sending through `chat` at the rates of `config.delivery`.
+    pub fn new(store: Arc<dyn Store>, chat: Arc<dyn ChatApi>, config: Arc<Settings>) -> Self {
+        let settings = config.delivery;
         let burst = u32::try_from(settings.concurrency).unwrap_or(u32::MAX);
         Self {
             store,
             chat,
+            config,
             pacer: Pacer::new(
                 settings.per_channel_interval,
                 settings.global_interval,
@@ -291,8 +364,19 @@ impl Worker {
     fn spawn_send(&mut self, row: OutboxRow, message: Outgoing) {
         let timeout = self.settings.lease / 2;
         let chat = self.chat.clone();
+        let store = self.store.clone();
+        let config = self.config.clone();
         self.in_flight.spawn(async move {
-            let result = match tokio::time::timeout(timeout, chat.send(&message)).await {
+            let send = async {
+                match &message {
+                    Outgoing::RefreshPrompt { .. } => {
+                        let drawn = draw(&config, store.as_ref(), &message).await?;
+                        chat.send(&drawn).await
+                    }
+                    ready => chat.send(ready).await,
+                }
+            };
+            let result = match tokio::time::timeout(timeout, send).await {
                 Ok(result) => result,
                 Err(_) => Err(ChatError::Transient {
                     reason: format!("no answer within {timeout:?}"),

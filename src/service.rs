@@ -92,6 +92,49 @@ pub async fn record_answers(
     Ok(recorded)
 }
 
+/// Where a prompt was posted: its channel and message timestamp.
+#[derive(Debug, Clone, Copy)]
+pub struct PostedPrompt<'a> {
+    pub channel: &'a str,
+    pub ts: &'a str,
+    pub schedule: &'a str,
+}
+
+/// Stores one clicked answer and, if it changed anything and the prompt it
+/// was clicked on is known, queues that prompt's redraw in the same
+/// transaction, so the answer is never committed without its redraw.
+/// Returns whether the answer changed.
+pub async fn record_click(
+    store: &dyn Store,
+    answer: &Answer,
+    prompt: Option<PostedPrompt<'_>>,
+    now: DateTime<Utc>,
+) -> StoreResult<bool> {
+    let source = AnswerSource::Button;
+    let outcome = match prompt {
+        Some(p) => {
+            let redraw = outbox::refresh_prompt(
+                p.channel,
+                p.ts,
+                &answer.person,
+                answer.week,
+                p.schedule,
+                now,
+            );
+            store
+                .record_answer_and_enqueue(answer, source, now, &redraw)
+                .await?
+        }
+        None => store.record_answer(answer, source, now).await?,
+    };
+    let changed = outcome != RecordOutcome::Unchanged;
+    if changed {
+        metrics::counter!("nudged_answers_recorded_total", "source" => source.as_str())
+            .increment(1);
+    }
+    Ok(changed)
+}
+
 /// Reads `text` as answers to `questions` for `person`'s `week`, stores
 /// what it understood, and returns the reply to show them and whether
 /// anything was recorded. Text it cannot read records nothing; the reply

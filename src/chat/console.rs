@@ -71,6 +71,8 @@ pub fn render(message: &Outgoing) -> String {
             out
         }
         Outgoing::PublishHome { user, .. } => format!("── home of {user} updated ──\n"),
+        // The worker draws a refresh before sending it; shown as what it is.
+        Outgoing::RefreshPrompt { channel, .. } => format!("── prompt in {channel} to redraw ──\n"),
     }
 }
 

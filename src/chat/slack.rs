@@ -175,6 +175,10 @@ impl ChatApi for SlackChat {
                 self.call("views.publish", json!({ "user_id": user, "view": view }))
                     .await
             }
+            // The outbox worker draws a refresh into an update first.
+            Outgoing::RefreshPrompt { .. } => Err(ChatError::Permanent {
+                code: "refresh_not_drawn".to_owned(),
+            }),
         }
     }
 

@@ -242,7 +242,9 @@ impl ChatApi for WebhookChat {
                 blocks,
                 ..
             } => self.post(&body(self.flavor, channel, text, blocks)).await,
-            Outgoing::Update { .. } | Outgoing::PublishHome { .. } => {
+            Outgoing::Update { .. }
+            | Outgoing::RefreshPrompt { .. }
+            | Outgoing::PublishHome { .. } => {
                 tracing::debug!(
                     kind = message.kind(),
                     "a webhook cannot edit or publish; nothing to send"

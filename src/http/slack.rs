@@ -13,7 +13,7 @@ use serde_json::json;
 use super::AppState;
 use super::payloads::{Event, EventEnvelope, InteractionPayload, MessageEvent, SlashCommand};
 use super::verify::SlackRequest;
-use crate::domain::PersonId;
+use crate::domain::{Answer, PersonId};
 use crate::outbox::{self, Outgoing};
 use crate::readiness;
 use crate::render::ButtonValue;
@@ -206,7 +206,7 @@ async fn enqueue_reply(
     Ok(())
 }
 
-/// Re-renders a posted prompt to show what is answered now.
+/// Queues a redraw of a posted prompt, to show what is answered now.
 async fn update_prompt(
     app: &AppState,
     checkin: &crate::store::CheckinRow,
@@ -215,22 +215,15 @@ async fn update_prompt(
     let (Some(channel), Some(ts)) = (&checkin.channel, &checkin.message_ts) else {
         return Ok(());
     };
-    let message = service::render_prompt(
-        &app.settings,
-        app.store.as_ref(),
+    let redraw = outbox::refresh_prompt(
+        channel,
+        ts,
         person,
         checkin.week,
         &checkin.schedule,
-    )
-    .await?;
-    outbox::enqueue(
-        app.store.as_ref(),
-        &Outgoing::update(channel.clone(), ts.clone(), message),
-        Some(person),
-        None,
         app.clock.now(),
-    )
-    .await?;
+    );
+    app.store.enqueue(&redraw).await?;
     Ok(())
 }
 
@@ -285,7 +278,16 @@ pub async fn handle_interactions(
     let clicker = person_id(&payload.user.id)?;
     let store = app.store.as_ref();
     let now = app.clock.now();
-    let mut prompt_to_update = None;
+    // Where the clicked prompt is, so it can be redrawn with the answer.
+    let channel = payload
+        .container
+        .as_ref()
+        .and_then(|c| c.channel_id.as_deref())
+        .or_else(|| payload.channel.as_ref().map(|c| c.id.as_str()));
+    let ts = payload
+        .container
+        .as_ref()
+        .and_then(|c| c.message_ts.as_deref());
     for action in &payload.actions {
         let Some(value) = action.value.as_deref().and_then(ButtonValue::parse) else {
             continue;
@@ -296,54 +298,29 @@ pub async fn handle_interactions(
             tracing::info!(prompt_for = %value.person, clicked_by = %clicker, "ignored a click on someone else's prompt");
             continue;
         }
-        let recorded = match service::record_answers(
-            store,
-            &clicker,
-            value.week,
-            &[(value.question.clone(), value.option.clone())],
-            AnswerSource::Button,
-            now,
-        )
-        .await
-        {
-            Ok(recorded) => recorded,
+        let prompt = channel.zip(ts).map(|(channel, ts)| service::PostedPrompt {
+            channel,
+            ts,
+            schedule: &value.schedule,
+        });
+        let answer = Answer {
+            person: clicker.clone(),
+            week: value.week,
+            question: value.question,
+            option: value.option,
+        };
+        match service::record_click(store, &answer, prompt, now).await {
+            Ok(true) => app.assessor.request(&clicker),
+            Ok(false) => {
+                metrics::counter!("nudged_duplicates_dropped_total", "kind" => "click")
+                    .increment(1);
+            }
             // Someone who left and was forgotten, clicking an old prompt.
             Err(StoreError::NotFound(_)) => {
                 metrics::counter!("nudged_clicks_ignored_total", "reason" => "unknown_person")
                     .increment(1);
-                continue;
             }
             Err(e) => return Err(e.into()),
-        };
-        if recorded.changed > 0 {
-            app.assessor.request(&clicker);
-            prompt_to_update = Some(value);
-        } else {
-            metrics::counter!("nudged_duplicates_dropped_total", "kind" => "click").increment(1);
-        }
-    }
-    if let Some(value) = prompt_to_update {
-        let channel = payload
-            .container
-            .as_ref()
-            .and_then(|c| c.channel_id.clone())
-            .or_else(|| payload.channel.as_ref().map(|c| c.id.clone()));
-        let ts = payload
-            .container
-            .as_ref()
-            .and_then(|c| c.message_ts.clone());
-        if let (Some(channel), Some(ts)) = (channel, ts) {
-            let message =
-                service::render_prompt(&app.settings, store, &clicker, value.week, &value.schedule)
-                    .await?;
-            outbox::enqueue(
-                store,
-                &Outgoing::update(channel, ts, message),
-                Some(&clicker),
-                None,
-                now,
-            )
-            .await?;
         }
     }
     Ok(StatusCode::OK.into_response())

@@ -25,19 +25,33 @@ pub(super) struct Embedded {
 }
 
 /// The SQLite schema, oldest first.
-pub(super) const SQLITE: &[Embedded] = &[Embedded {
-    version: 1,
-    description: "init",
-    sql: include_str!("../../migrations/sqlite/0001_init.sql"),
-}];
+pub(super) const SQLITE: &[Embedded] = &[
+    Embedded {
+        version: 1,
+        description: "init",
+        sql: include_str!("../../migrations/sqlite/0001_init.sql"),
+    },
+    Embedded {
+        version: 2,
+        description: "outbox coalesce",
+        sql: include_str!("../../migrations/sqlite/0002_outbox_coalesce.sql"),
+    },
+];
 
 /// The PostgreSQL schema, oldest first: the same versions as [`SQLITE`],
 /// one file per engine, so both stores always describe the same tables.
-pub(super) const POSTGRES: &[Embedded] = &[Embedded {
-    version: 1,
-    description: "init",
-    sql: include_str!("../../migrations/postgres/0001_init.sql"),
-}];
+pub(super) const POSTGRES: &[Embedded] = &[
+    Embedded {
+        version: 1,
+        description: "init",
+        sql: include_str!("../../migrations/postgres/0001_init.sql"),
+    },
+    Embedded {
+        version: 2,
+        description: "outbox coalesce",
+        sql: include_str!("../../migrations/postgres/0002_outbox_coalesce.sql"),
+    },
+];
 
 /// A migrator for one engine's embedded files. Each file runs in its own
 /// transaction together with sqlx's bookkeeping row.

@@ -146,6 +146,18 @@ pub trait Store: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> StoreResult<RecordOutcome>;
 
+    /// Stores one answer like [`record_answer`](Store::record_answer) and,
+    /// if that changed anything, enqueues `on_change` like
+    /// [`enqueue`](Store::enqueue), in one transaction: a click and the
+    /// redraw of the prompt it was made on are committed together.
+    async fn record_answer_and_enqueue(
+        &self,
+        answer: &Answer,
+        source: AnswerSource,
+        now: DateTime<Utc>,
+        on_change: &NewOutbox,
+    ) -> StoreResult<RecordOutcome>;
+
     /// Imports answers in one transaction: all or nothing. People not yet
     /// known are added, not enrolled. Answers identical to the stored ones are
     /// counted as unchanged, so importing the same file twice changes nothing.
@@ -222,12 +234,14 @@ pub trait Store: Send + Sync + 'static {
     // ---- outbox -------------------------------------------------------
 
     /// Adds a message to the outbox. With a `dedupe_key` that is already
-    /// present, nothing is added and `None` is returned.
+    /// present, or a `coalesce_key` of a row not yet claimed, nothing is
+    /// added and `None` is returned.
     async fn enqueue(&self, message: &NewOutbox) -> StoreResult<Option<i64>>;
 
     /// Claims up to `limit` pending rows due at `now` (oldest first), leasing
     /// them until `lease_until` so no other worker takes them meanwhile. A row
-    /// whose lease expired (its worker died) is due again.
+    /// whose lease expired (its worker died) is due again. A claimed row's
+    /// `coalesce_key` is cleared.
     async fn claim_outbox(
         &self,
         now: DateTime<Utc>,

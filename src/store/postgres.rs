@@ -336,6 +336,14 @@ macro_rules! upsert_answers {
     };
 }
 
+/// The head of an outbox insert; the values follow.
+macro_rules! insert_outbox {
+    () => {
+        "INSERT INTO outbox (dedupe_key, coalesce_key, person, kind, channel, payload, status, \
+                             attempts, not_before, created_at) "
+    };
+}
+
 fn outcome_of(revision: Option<i32>) -> RecordOutcome {
     match revision {
         None => RecordOutcome::Unchanged,
@@ -455,6 +463,46 @@ impl Store for PgStore {
         .bind(answer.option.as_str())
         .bind(source.as_str())
         .bind(millis(now))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(unknown_person(&answer.person))?;
+        Ok(outcome_of(revision))
+    }
+
+    async fn record_answer_and_enqueue(
+        &self,
+        answer: &Answer,
+        source: AnswerSource,
+        now: DateTime<Utc>,
+        on_change: &NewOutbox,
+    ) -> StoreResult<RecordOutcome> {
+        // One statement: the row is queued only if the upsert returned one
+        // (the answer changed), and an unknown person fails both.
+        let revision: Option<i32> = sqlx::query_scalar(concat!(
+            "WITH answer AS (",
+            upsert_answers!(insert),
+            "VALUES ($1, $2, $3, $4, $5, $6, 1)",
+            upsert_answers!(on_conflict),
+            "), queued AS (",
+            insert_outbox!(),
+            "SELECT $7, $8, $9, $10, $11, $12, 'pending', 0, $13, $14 \
+             WHERE EXISTS (SELECT 1 FROM answer) ON CONFLICT DO NOTHING) \
+             SELECT revision FROM answer"
+        ))
+        .bind(answer.person.as_str())
+        .bind(answer.week.to_string())
+        .bind(answer.question.as_str())
+        .bind(answer.option.as_str())
+        .bind(source.as_str())
+        .bind(millis(now))
+        .bind(on_change.dedupe_key.as_deref())
+        .bind(on_change.coalesce_key.as_deref())
+        .bind(on_change.person.as_ref().map(PersonId::as_str))
+        .bind(&on_change.kind)
+        .bind(&on_change.channel)
+        .bind(&on_change.payload)
+        .bind(millis(on_change.not_before))
+        .bind(millis(on_change.created_at))
         .fetch_optional(&self.pool)
         .await
         .map_err(unknown_person(&answer.person))?;
@@ -718,14 +766,15 @@ impl Store for PgStore {
     }
 
     async fn enqueue(&self, message: &NewOutbox) -> StoreResult<Option<i64>> {
-        // Rows without a dedupe key never conflict (NULLs are distinct).
-        let id: Option<i64> = sqlx::query_scalar(
-            "INSERT INTO outbox (dedupe_key, person, kind, channel, payload, status, attempts, \
-                                 not_before, created_at) \
-             VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6, $7) \
-             ON CONFLICT (dedupe_key) DO NOTHING RETURNING id",
-        )
+        // Keys left NULL never conflict (NULLs are distinct); a conflict on
+        // either key adds nothing.
+        let id: Option<i64> = sqlx::query_scalar(concat!(
+            insert_outbox!(),
+            "VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $7, $8) \
+             ON CONFLICT DO NOTHING RETURNING id"
+        ))
         .bind(message.dedupe_key.as_deref())
+        .bind(message.coalesce_key.as_deref())
         .bind(message.person.as_ref().map(PersonId::as_str))
         .bind(&message.kind)
         .bind(&message.channel)
@@ -748,7 +797,7 @@ impl Store for PgStore {
         // claimed just before is re-checked against the lease after its
         // lock is released, so no row is ever claimed by two workers.
         let mut rows = sqlx::query(concat!(
-            "UPDATE outbox SET lease_until = $1 WHERE id IN ( \
+            "UPDATE outbox SET lease_until = $1, coalesce_key = NULL WHERE id IN ( \
                  SELECT id FROM outbox \
                  WHERE status = 'pending' AND not_before <= $2 \
                    AND (lease_until IS NULL OR lease_until <= $2) \

@@ -154,6 +154,13 @@ pub struct NudgeRow {
 pub struct NewOutbox {
     /// Unique if set: a second enqueue with the same key adds nothing.
     pub dedupe_key: Option<String>,
+    /// Unique among rows not yet claimed: while one waits, a second enqueue
+    /// with the same key adds nothing. Cleared when a worker claims the
+    /// row, so a message drawn at send time ([`Outgoing::RefreshPrompt`])
+    /// is asked for again only once the waiting one is on its way.
+    ///
+    /// [`Outgoing::RefreshPrompt`]: crate::outbox::Outgoing::RefreshPrompt
+    pub coalesce_key: Option<String>,
     /// The person it is about, so `forget` can remove it.
     pub person: Option<PersonId>,
     /// What to do (`post`, `update`, `publish_home`, …), for the worker.

@@ -426,12 +426,69 @@ macro_rules! upsert_answers {
     };
 }
 
+/// The head of an outbox insert; the values follow.
+macro_rules! insert_outbox {
+    () => {
+        "INSERT INTO outbox (dedupe_key, coalesce_key, person, kind, channel, payload, status, \
+                             attempts, not_before, created_at) "
+    };
+}
+
 fn outcome_of(revision: Option<i64>) -> RecordOutcome {
     match revision {
         None => RecordOutcome::Unchanged,
         Some(1) => RecordOutcome::Inserted,
         Some(_) => RecordOutcome::Changed,
     }
+}
+
+/// The statement of [`Store::record_answer`], in the caller's transaction.
+async fn upsert_answer(
+    conn: &mut SqliteConnection,
+    answer: &Answer,
+    source: AnswerSource,
+    now: DateTime<Utc>,
+) -> StoreResult<RecordOutcome> {
+    // The foreign key refuses an unknown person: no read before the write.
+    let revision: Option<i64> = sqlx::query_scalar(concat!(
+        upsert_answers!(insert),
+        "VALUES (?, ?, ?, ?, ?, ?, 1)",
+        upsert_answers!(on_conflict)
+    ))
+    .bind(answer.person.as_str())
+    .bind(answer.week.to_string())
+    .bind(answer.question.as_str())
+    .bind(answer.option.as_str())
+    .bind(source.as_str())
+    .bind(millis(now))
+    .fetch_optional(conn)
+    .await
+    .map_err(unknown_person(&answer.person))?;
+    Ok(outcome_of(revision))
+}
+
+/// The statement of [`Store::enqueue`], in the caller's transaction.
+async fn insert_outbox(
+    conn: &mut SqliteConnection,
+    message: &NewOutbox,
+) -> StoreResult<Option<i64>> {
+    // Keys left NULL never conflict (NULLs are distinct); a conflict on
+    // either key adds nothing.
+    let id: Option<i64> = sqlx::query_scalar(concat!(
+        insert_outbox!(),
+        "VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?) ON CONFLICT DO NOTHING RETURNING id"
+    ))
+    .bind(message.dedupe_key.as_deref())
+    .bind(message.coalesce_key.as_deref())
+    .bind(message.person.as_ref().map(PersonId::as_str))
+    .bind(&message.kind)
+    .bind(&message.channel)
+    .bind(&message.payload)
+    .bind(millis(message.not_before))
+    .bind(millis(message.created_at))
+    .fetch_optional(conn)
+    .await?;
+    Ok(id)
 }
 
 /// The statements of [`Store::import_answers`], in the caller's transaction.
@@ -581,12 +638,35 @@ impl Store for SqliteStore {
     ) -> StoreResult<RecordOutcome> {
         let answer = answer.clone();
         self.write(move |conn| {
+            Box::pin(async move { upsert_answer(conn, &answer, source, now).await })
+        })
+        .await
+    }
+
+    async fn record_answer_and_enqueue(
+        &self,
+        answer: &Answer,
+        source: AnswerSource,
+        now: DateTime<Utc>,
+        on_change: &NewOutbox,
+    ) -> StoreResult<RecordOutcome> {
+        let answer = answer.clone();
+        let on_change = on_change.clone();
+        self.write(move |conn| {
             Box::pin(async move {
-                // The foreign key refuses an unknown person: no read before the write.
+                // Two statements in one round trip to the connection's
+                // thread. `changes()` is what the upsert changed (0 when the
+                // answer was already stored), so the row is queued only for
+                // an answer that changed; an unknown person fails the upsert
+                // and the insert never runs.
                 let revision: Option<i64> = sqlx::query_scalar(concat!(
                     upsert_answers!(insert),
                     "VALUES (?, ?, ?, ?, ?, ?, 1)",
-                    upsert_answers!(on_conflict)
+                    upsert_answers!(on_conflict),
+                    "; ",
+                    insert_outbox!(),
+                    "SELECT ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ? WHERE changes() > 0 \
+                     ON CONFLICT DO NOTHING"
                 ))
                 .bind(answer.person.as_str())
                 .bind(answer.week.to_string())
@@ -594,9 +674,20 @@ impl Store for SqliteStore {
                 .bind(answer.option.as_str())
                 .bind(source.as_str())
                 .bind(millis(now))
-                .fetch_optional(conn)
+                .bind(on_change.dedupe_key.as_deref())
+                .bind(on_change.coalesce_key.as_deref())
+                .bind(on_change.person.as_ref().map(PersonId::as_str))
+                .bind(&on_change.kind)
+                .bind(&on_change.channel)
+                .bind(&on_change.payload)
+                .bind(millis(on_change.not_before))
+                .bind(millis(on_change.created_at))
+                // All rows, not the first: stopping at the upsert's row
+                // would leave the insert unrun.
+                .fetch_all(conn)
                 .await
-                .map_err(unknown_person(&answer.person))?;
+                .map_err(unknown_person(&answer.person))?
+                .pop();
                 Ok(outcome_of(revision))
             })
         })
@@ -858,28 +949,8 @@ impl Store for SqliteStore {
 
     async fn enqueue(&self, message: &NewOutbox) -> StoreResult<Option<i64>> {
         let message = message.clone();
-        self.write(move |conn| {
-            Box::pin(async move {
-                // Rows without a dedupe key never conflict (NULLs are distinct).
-                let id: Option<i64> = sqlx::query_scalar(
-            "INSERT INTO outbox (dedupe_key, person, kind, channel, payload, status, attempts, \
-                                 not_before, created_at) \
-             VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?) \
-             ON CONFLICT (dedupe_key) DO NOTHING RETURNING id",
-        )
-        .bind(message.dedupe_key.as_deref())
-        .bind(message.person.as_ref().map(PersonId::as_str))
-        .bind(&message.kind)
-        .bind(&message.channel)
-        .bind(&message.payload)
-        .bind(millis(message.not_before))
-        .bind(millis(message.created_at))
-        .fetch_optional(conn)
-        .await?;
-                Ok(id)
-            })
-        })
-        .await
+        self.write(move |conn| Box::pin(async move { insert_outbox(conn, &message).await }))
+            .await
     }
 
     async fn claim_outbox(
@@ -894,7 +965,7 @@ impl Store for SqliteStore {
                 // workers (or processes) can never claim the same row. PostgreSQL
                 // needs `FOR UPDATE SKIP LOCKED` in the subquery for the same.
                 let mut rows = sqlx::query(concat!(
-                    "UPDATE outbox SET lease_until = ? WHERE id IN ( \
+                    "UPDATE outbox SET lease_until = ?, coalesce_key = NULL WHERE id IN ( \
                  SELECT id FROM outbox \
                  WHERE status = 'pending' AND not_before <= ? \
                    AND (lease_until IS NULL OR lease_until <= ?) \

@@ -145,8 +145,8 @@ pub struct TestApp {
     pub slack: crate::fake_slack::FakeSlack,
     /// Every re-assessment the app's worker completes.
     pub assessed: tokio::sync::broadcast::Receiver<nudged::readiness::Reassessed>,
-    /// The app's delivery settings (the `delivery` section).
-    pub delivery: nudged::config::DeliverySettings,
+    /// The app's settings, for a delivery worker of a test's own.
+    pub settings: std::sync::Arc<nudged::config::Settings>,
     /// Delivers the outbox when a test says so; see [`TestApp::deliver`].
     worker: tokio::sync::Mutex<nudged::outbox::Worker>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
@@ -195,7 +195,7 @@ pub async fn spawn_app_with(people: &[&str], overrides: &[(&str, &str)], ask_now
         .map(|(k, v)| (k.to_owned(), v.to_owned())),
     )
     .expect("test config");
-    let delivery = settings.delivery;
+    let config = std::sync::Arc::new(settings.clone());
     let clock = nudged::clock::ManualClock::new(test_now());
     let app = nudged::app::App::build(settings, std::sync::Arc::new(clock.clone()))
         .await
@@ -208,7 +208,7 @@ pub async fn spawn_app_with(people: &[&str], overrides: &[(&str, &str)], ask_now
     let addr = app.local_addr();
     let assessed = app.assessor().subscribe();
     let store = app.store();
-    let worker = nudged::outbox::Worker::new(store.clone(), slack_chat(&slack), delivery);
+    let worker = nudged::outbox::Worker::new(store.clone(), slack_chat(&slack), config.clone());
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(app.run_until(async {
         let _ = rx.await;
@@ -221,7 +221,7 @@ pub async fn spawn_app_with(people: &[&str], overrides: &[(&str, &str)], ask_now
         client,
         slack,
         assessed,
-        delivery,
+        settings: config,
         worker: tokio::sync::Mutex::new(worker),
         shutdown: Some(tx),
         task: Some(task),

@@ -81,8 +81,11 @@ async fn messages_to_different_channels_are_in_flight_together() {
         // Slack holds every answer: all four calls arrive before any is
         // answered, so they were sent at once.
         app.slack.hold_after(0);
-        let mut worker =
-            outbox::Worker::new(app.store.clone(), slack_chat(&app.slack), app.delivery);
+        let mut worker = outbox::Worker::new(
+            app.store.clone(),
+            slack_chat(&app.slack),
+            app.settings.clone(),
+        );
         let now = app.clock.now();
         let delivering = tokio::spawn(async move { worker.deliver_due(now).await.unwrap() });
         let mut calls = Vec::new();
@@ -199,7 +202,11 @@ async fn on_shutdown_the_send_in_flight_is_recorded() {
     tokio::time::timeout(WAIT, async {
         app.pulse("U0001", "now").await;
         app.slack.hold_after(0);
-        let worker = outbox::Worker::new(app.store.clone(), slack_chat(&app.slack), app.delivery);
+        let worker = outbox::Worker::new(
+            app.store.clone(),
+            slack_chat(&app.slack),
+            app.settings.clone(),
+        );
         let stop = CancellationToken::new();
         let running =
             tokio::spawn(worker.run(std::sync::Arc::new(app.clock.clone()), stop.clone()));

@@ -200,25 +200,36 @@ async fn oversized_and_malformed_bodies_are_refused() {
     .await;
 }
 
+/// The `chat.update` calls the fake Slack received.
+fn updates(app: &mut TestApp) -> Vec<Value> {
+    app.slack
+        .received()
+        .into_iter()
+        .filter(|c| c.method == "chat.update")
+        .map(|c| c.body)
+        .collect()
+}
+
 #[tokio::test]
 async fn a_click_records_the_answer_and_updates_the_prompt() {
-    with_app(&["U0001"], |app| async move {
+    with_app(&["U0001"], |mut app| async move {
         let response = app.interaction(&fixture("block_actions.json")).await;
         assert_eq!(response.status(), 200);
         assert_eq!(app.answers().await, ["U0001,2026-W47,decisions,3-5"]);
+        // Committed with the answer: a redraw of the clicked prompt.
         let outbox = app.outbox().await;
         assert_eq!(outbox.len(), 1);
-        assert_eq!(outbox[0]["op"], "update");
-        assert_eq!(outbox[0]["channel"], "D0001");
-        assert_eq!(outbox[0]["ts"], "1763568000.000100");
-        assert!(
-            outbox[0]["text"]
-                .as_str()
-                .unwrap()
-                .contains("1 of 7 answered"),
-            "{}",
-            outbox[0]
-        );
+        assert_eq!(outbox[0]["op"], "refresh_prompt");
+
+        app.deliver().await;
+        let updates = updates(&mut app);
+        assert_eq!(updates.len(), 1);
+        assert_eq!(updates[0]["channel"], "D0001");
+        assert_eq!(updates[0]["ts"], "1763568000.000100");
+        let text = updates[0]["text"].as_str().unwrap();
+        assert!(text.contains("1 of 7 answered"), "{text}");
+        let blocks = updates[0]["blocks"].to_string();
+        assert!(blocks.contains("✓ _3–5_"), "{blocks}");
         app
     })
     .await;
@@ -226,7 +237,7 @@ async fn a_click_records_the_answer_and_updates_the_prompt() {
 
 #[tokio::test]
 async fn double_clicks_count_once_and_a_changed_click_overwrites() {
-    with_app(&["U0001"], |app| async move {
+    with_app(&["U0001"], |mut app| async move {
         let first = click("U0001", "v1|2026-W47|focus|mixed|U0001|weekly-checkin");
         app.interaction(&first).await;
         app.interaction(&first).await;
@@ -237,13 +248,33 @@ async fn double_clicks_count_once_and_a_changed_click_overwrites() {
             "a repeated click updates nothing"
         );
 
+        // Changed before the update went out: the waiting update shows it.
         app.interaction(&click(
             "U0001",
             "v1|2026-W47|focus|deciding|U0001|weekly-checkin",
         ))
         .await;
         assert_eq!(app.answers().await, ["U0001,2026-W47,focus,deciding"]);
+        assert_eq!(app.outbox().await.len(), 1);
+        app.deliver().await;
+        let sent = updates(&mut app);
+        assert_eq!(sent.len(), 1);
+        let blocks = sent[0]["blocks"].to_string();
+        assert!(blocks.contains("✓ _Deciding what &amp; why_"), "{blocks}");
+
+        // Changed after it went out: another update, once Slack's one
+        // update per second in that channel allows.
+        app.interaction(&first).await;
         assert_eq!(app.outbox().await.len(), 2);
+        app.clock.advance(chrono::Duration::seconds(1));
+        app.deliver().await;
+        let sent = updates(&mut app);
+        assert_eq!(sent.len(), 1);
+        assert!(
+            sent[0]["blocks"].to_string().contains("✓ _Mixed"),
+            "{}",
+            sent[0]["blocks"]
+        );
         app
     })
     .await;
@@ -455,7 +486,7 @@ async fn pulse_subcommands_answer_ephemerally_and_act() {
 
 #[tokio::test]
 async fn a_reply_in_a_prompts_thread_answers_that_prompts_week_and_updates_it() {
-    with_app(&["U0001", "U0002"], |app| async move {
+    with_app(&["U0001", "U0002"], |mut app| async move {
         // A prompt for last week, posted in a channel thread nudged knows.
         let now = crate::helpers::test_now();
         let checkin = nudged::store::CheckinRow {
@@ -500,21 +531,21 @@ async fn a_reply_in_a_prompts_thread_answers_that_prompts_week_and_updates_it() 
         );
 
         let outbox = app.outbox().await;
-        let update = outbox
-            .iter()
-            .find(|m| m["op"] == "update")
-            .expect("prompt update");
-        assert_eq!(update["channel"], "C0001");
-        assert_eq!(update["ts"], "1763000000.000100");
+        let reply = outbox.iter().find(|m| m["op"] == "post").expect("reply");
+        assert_eq!(reply["thread_ts"], "1763000000.000100");
+        app.deliver().await;
+        let updates = updates(&mut app);
+        assert_eq!(updates.len(), 1, "{updates:?}");
+        assert_eq!(updates[0]["channel"], "C0001");
+        assert_eq!(updates[0]["ts"], "1763000000.000100");
         assert!(
-            update["text"]
+            updates[0]["text"]
                 .as_str()
                 .unwrap()
                 .contains("2026-W46: 2 of 7 answered"),
-            "{update}"
+            "{}",
+            updates[0]
         );
-        let reply = outbox.iter().find(|m| m["op"] == "post").expect("reply");
-        assert_eq!(reply["thread_ts"], "1763000000.000100");
 
         // A plain channel message outside any prompt thread is not for us.
         let mut chatter = fixture("message_im.json");

@@ -78,6 +78,8 @@ macro_rules! contract_tests {
             the_latest_assessment_wins,
             a_nudge_is_recorded_once_per_week,
             an_outbox_message_is_deduplicated_by_its_key_only,
+            a_waiting_row_covers_a_second_one_with_its_coalesce_key_until_claimed,
+            a_click_and_its_redraw_are_stored_together_or_not_at_all,
             due_outbox_rows_are_claimed_oldest_first,
             a_leased_outbox_row_is_claimed_again_only_after_its_lease_expires,
             every_delivery_attempt_is_counted_and_clears_the_lease,
@@ -203,6 +205,7 @@ mod contract {
     fn message(key: Option<&str>, person: Option<&str>, not_before: DateTime<Utc>) -> NewOutbox {
         NewOutbox {
             dedupe_key: key.map(str::to_owned),
+            coalesce_key: None,
             person: person.map(pid),
             kind: "post".into(),
             channel: "D1".into(),
@@ -721,6 +724,102 @@ mod contract {
         assert!(store.outbox_row(i64::MAX).await.unwrap().is_none());
     }
 
+    fn redraw(key: &str, person: &str) -> NewOutbox {
+        NewOutbox {
+            coalesce_key: Some(key.to_owned()),
+            ..message(None, Some(person), test_now())
+        }
+    }
+
+    pub async fn a_waiting_row_covers_a_second_one_with_its_coalesce_key_until_claimed(
+        store: Arc<dyn Store>,
+    ) {
+        let now = test_now();
+        let first = store.enqueue(&redraw("prompt:D1:1", "U1")).await.unwrap();
+        assert!(first.is_some());
+        assert_eq!(
+            store.enqueue(&redraw("prompt:D1:1", "U1")).await.unwrap(),
+            None,
+            "the waiting row already covers it"
+        );
+        // Another prompt is another key.
+        let other = store.enqueue(&redraw("prompt:D1:2", "U1")).await.unwrap();
+        assert!(other.is_some());
+        assert_eq!(store.outbox_counts().await.unwrap().pending, 2);
+
+        // Once claimed, the row is on its way with what it drew: a new
+        // request needs a row of its own.
+        let claimed = store
+            .claim_outbox(now, now + Duration::seconds(30), 10)
+            .await
+            .unwrap();
+        assert_eq!(claimed.len(), 2);
+        let again = store.enqueue(&redraw("prompt:D1:1", "U1")).await.unwrap();
+        assert!(again.is_some() && again != first);
+        assert_eq!(
+            store.enqueue(&redraw("prompt:D1:1", "U1")).await.unwrap(),
+            None
+        );
+        assert_eq!(store.outbox_counts().await.unwrap().pending, 3);
+    }
+
+    pub async fn a_click_and_its_redraw_are_stored_together_or_not_at_all(store: Arc<dyn Store>) {
+        let now = test_now();
+        add(store.as_ref(), "U1").await;
+        let click = async |option: &str| {
+            store
+                .record_answer_and_enqueue(
+                    &answer("U1", "2026-W47", "focus", option),
+                    AnswerSource::Button,
+                    now,
+                    &redraw("prompt:D1:1", "U1"),
+                )
+                .await
+        };
+        assert_eq!(click("mixed").await.unwrap(), RecordOutcome::Inserted);
+        assert_eq!(store.outbox_counts().await.unwrap().pending, 1);
+        // The same click again changes nothing and queues nothing.
+        assert_eq!(click("mixed").await.unwrap(), RecordOutcome::Unchanged);
+        // A changed answer is stored; the waiting redraw already covers it.
+        assert_eq!(click("deciding").await.unwrap(), RecordOutcome::Changed);
+        assert_eq!(store.outbox_counts().await.unwrap().pending, 1);
+        assert_eq!(
+            store
+                .claim_outbox(now, now + Duration::seconds(30), 10)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+        // Unchanged after the claim: still nothing new to draw.
+        assert_eq!(click("deciding").await.unwrap(), RecordOutcome::Unchanged);
+        assert_eq!(store.outbox_counts().await.unwrap().pending, 1);
+        assert_eq!(click("tracking").await.unwrap(), RecordOutcome::Changed);
+        assert_eq!(store.outbox_counts().await.unwrap().pending, 2);
+        let stored: Vec<String> = store
+            .answers(None)
+            .await
+            .unwrap()
+            .iter()
+            .map(|a| a.answer.option.to_string())
+            .collect();
+        assert_eq!(stored, ["tracking"]);
+
+        // An unknown person's click stores nothing and queues nothing.
+        let err = store
+            .record_answer_and_enqueue(
+                &answer("U9", "2026-W47", "focus", "mixed"),
+                AnswerSource::Button,
+                now,
+                &redraw("prompt:D9:1", "U9"),
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::NotFound(_)), "{err}");
+        assert_eq!(store.outbox_counts().await.unwrap().pending, 2);
+        assert_eq!(store.answers(None).await.unwrap().len(), 1);
+    }
+
     pub async fn due_outbox_rows_are_claimed_oldest_first(store: Arc<dyn Store>) {
         let now = test_now();
         let mut ids = Vec::new();
@@ -1227,6 +1326,7 @@ mod on_sqlite_only {
         let id = store
             .enqueue(&nudged::store::NewOutbox {
                 dedupe_key: None,
+                coalesce_key: None,
                 person: None,
                 kind: "post".into(),
                 channel: "D1".into(),
@@ -1285,7 +1385,7 @@ mod on_sqlite_only {
                 .fetch_all(again.pool())
                 .await
                 .unwrap();
-        assert_eq!(applied, [(1, true)]);
+        assert_eq!(applied, [(1, true), (2, true)]);
     }
 
     #[tokio::test]
@@ -1372,6 +1472,7 @@ mod on_postgres_only {
     fn prompt(person: &str, period: DateTime<Utc>) -> NewOutbox {
         NewOutbox {
             dedupe_key: Some(format!("prompt:{person}:weekly-checkin:{period}")),
+            coalesce_key: None,
             person: Some(contract::pid(person)),
             kind: "post".into(),
             channel: person.into(),
@@ -1463,7 +1564,7 @@ mod on_postgres_only {
                 .fetch_all(again.pool())
                 .await
                 .unwrap();
-        assert_eq!(applied, [(1, true)]);
+        assert_eq!(applied, [(1, true), (2, true)]);
     }
 
     #[tokio::test]

@@ -200,7 +200,7 @@ async fn updates_and_home_views_are_acknowledged_without_a_post() {
                 .await
                 .unwrap();
         }
-        let outcome = outbox::Worker::new(app.store.clone(), chat.clone(), app.delivery)
+        let outcome = outbox::Worker::new(app.store.clone(), chat.clone(), app.settings.clone())
             .deliver_due(now)
             .await
             .unwrap();
@@ -275,7 +275,7 @@ async fn the_webhook_url_never_reaches_errors_logs_or_the_outbox() {
         ]);
         // Both prompts go to one DM, so the second waits a second for its
         // turn.
-        let mut worker = outbox::Worker::new(app.store.clone(), chat.clone(), app.delivery);
+        let mut worker = outbox::Worker::new(app.store.clone(), chat.clone(), app.settings.clone());
         let first = worker.deliver_due(app.clock.now()).await.unwrap();
         app.clock.advance(chrono::Duration::seconds(1));
         let second = worker.deliver_due(app.clock.now()).await.unwrap();
