@@ -5,8 +5,9 @@
 //! [`reassess`] is the use case; it runs on each `trend-post` run and, via
 //! the [`Assessor`] worker, after answers are recorded. The worker runs
 //! after the HTTP acknowledgement, so a click never waits for the model,
-//! and it coalesces bursts: ten clicks by one person in a second are one
-//! re-assessment. A re-assessment the worker could not take (its queue
+//! and it coalesces bursts: it lets requests gather for [`SETTLE`], then
+//! re-assesses each person asked for once, so ten clicks by one person in
+//! a second are one re-assessment. A re-assessment the worker could not take (its queue
 //! full, the process stopping) is not lost for long: the next `trend-post`
 //! run re-assesses everyone.
 //!
@@ -16,6 +17,7 @@
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
@@ -187,6 +189,12 @@ async fn send_nudge(
 /// dropped (and left to the next trend post).
 const QUEUE: usize = 4096;
 
+/// How long requests gather before the worker re-assesses. Answers come in
+/// bursts (a click per question, a few seconds apart at most); one
+/// re-assessment after the burst decides what one per click would, and
+/// leaves the CPU and the store's writes to the requests being answered.
+pub const SETTLE: Duration = Duration::from_secs(1);
+
 /// The background re-assessment worker's handle: cheap to clone, never
 /// blocks the caller.
 #[derive(Clone)]
@@ -239,6 +247,10 @@ async fn run(
                 None => return,
             },
         };
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(SETTLE) => {}
+        }
         // Everyone queued meanwhile, each once.
         let mut people = BTreeSet::from([first]);
         while let Ok(person) = rx.try_recv() {
