@@ -2,11 +2,13 @@
 //! daemon (release build, real SQLite file, durable writes), from 32
 //! concurrent connections. `cargo bench --bench answers`.
 //!
-//! Two runs on the same server: every click recorded (the answer committed
-//! before the 200, the prompt update queued in the outbox), and every click
-//! on someone else's prompt, which is verified and parsed exactly the same
+//! Two kinds of load on the same server: every click recorded (the answer
+//! and its prompt's redraw committed before the 200), and every click on
+//! someone else's prompt, which is verified and parsed exactly the same
 //! way but refused before the store is touched: the server's rate with the
-//! store write skipped.
+//! store write skipped. They alternate in rounds (skipped, durable,
+//! durable, skipped, …) so that a change in the machine's speed during
+//! the run weighs on both alike; each figure is over all rounds of its kind.
 //!
 //! The outbox is not delivered during the runs (there is no Slack to send
 //! to); each line also shows the process's CPU time per request.
@@ -22,7 +24,12 @@ use nudged::http::verify::sign;
 const SECRET: &str = "bench-signing-secret";
 const CONNECTIONS: usize = 32;
 const PEOPLE: usize = 1_000;
+/// Requests of each kind, over all rounds.
 const REQUESTS: usize = 40_000;
+/// Rounds of each kind; a multiple of 2 so the order balances.
+const ROUNDS: usize = 8;
+/// Requests before the first round, to open the connections.
+const WARM_UP: usize = 2_000;
 const OPTIONS: [&str; 4] = ["0", "1-2", "3-5", "6+"];
 
 fn click(clicker: usize, owner: usize, n: usize) -> String {
@@ -40,14 +47,41 @@ fn click(clicker: usize, owner: usize, n: usize) -> String {
     serde_urlencoded::to_string([("payload", payload.to_string())]).unwrap()
 }
 
+/// What the rounds of one kind measured, added up.
+#[derive(Default)]
 struct Run {
-    rate: f64,
-    p50: Duration,
-    p99: Duration,
-    /// CPU time of the whole process (server and load generator) per
-    /// request, where the OS reports it: less sensitive than the rate to
-    /// other work on the machine, so runs on a busy machine still compare.
+    elapsed: Duration,
+    latencies: Vec<Duration>,
+    /// CPU time of the whole process (server and load generator), where
+    /// the OS reports it: less sensitive than the rate to other work on
+    /// the machine, so runs on a busy machine still compare.
     cpu: Option<Duration>,
+    /// Each round's rate, for the spread.
+    rates: Vec<f64>,
+}
+
+impl Run {
+    fn add(&mut self, round: Run) {
+        self.rates
+            .push(round.latencies.len() as f64 / round.elapsed.as_secs_f64());
+        self.elapsed += round.elapsed;
+        self.latencies.extend(round.latencies);
+        self.cpu = if self.rates.len() == 1 {
+            round.cpu
+        } else {
+            self.cpu.zip(round.cpu).map(|(total, cpu)| total + cpu)
+        };
+    }
+
+    fn rate(&self) -> f64 {
+        self.latencies.len() as f64 / self.elapsed.as_secs_f64()
+    }
+
+    fn at(&mut self, q: f64) -> Duration {
+        self.latencies.sort_unstable();
+        let n = self.latencies.len();
+        self.latencies[((n as f64 * q) as usize).min(n - 1)]
+    }
 }
 
 /// User plus system CPU time of this process so far, from `/proc` (Linux).
@@ -60,11 +94,16 @@ fn cpu_time() -> Option<Duration> {
     Some(Duration::from_millis(ticks * 10))
 }
 
-async fn load(url: &str, own_prompt: bool) -> Run {
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(CONNECTIONS)
-        .build()
-        .unwrap();
+/// `requests` clicks from [`CONNECTIONS`] connections; click numbers
+/// start at `first`, so each round goes on where the last one stopped.
+async fn load(
+    client: &reqwest::Client,
+    url: &str,
+    own_prompt: bool,
+    first: usize,
+    requests: usize,
+) -> Run {
+    let per_connection = requests / CONNECTIONS;
     let started = Instant::now();
     let cpu_before = cpu_time();
     let workers: Vec<_> = (0..CONNECTIONS)
@@ -72,9 +111,9 @@ async fn load(url: &str, own_prompt: bool) -> Run {
             let client = client.clone();
             let url = url.to_owned();
             tokio::spawn(async move {
-                let mut latencies = Vec::with_capacity(REQUESTS / CONNECTIONS);
-                for i in 0..REQUESTS / CONNECTIONS {
-                    let n = w * (REQUESTS / CONNECTIONS) + i;
+                let mut latencies = Vec::with_capacity(per_connection);
+                for i in 0..per_connection {
+                    let n = first + w * per_connection + i;
                     let clicker = n % PEOPLE;
                     let owner = if own_prompt {
                         clicker
@@ -101,21 +140,19 @@ async fn load(url: &str, own_prompt: bool) -> Run {
             })
         })
         .collect();
-    let mut latencies = Vec::with_capacity(REQUESTS);
+    let mut latencies = Vec::with_capacity(requests);
     for w in workers {
         latencies.extend(w.await.unwrap());
     }
     let elapsed = started.elapsed();
     let cpu = cpu_time()
         .zip(cpu_before)
-        .map(|(after, before)| (after - before) / REQUESTS as u32);
-    latencies.sort_unstable();
-    let at = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
+        .map(|(after, before)| after - before);
     Run {
-        rate: latencies.len() as f64 / elapsed.as_secs_f64(),
-        p50: at(0.50),
-        p99: at(0.99),
+        elapsed,
+        latencies,
         cpu,
+        rates: Vec::new(),
     }
 }
 
@@ -182,26 +219,50 @@ fn main() {
             let _ = stopped.await;
         }));
 
-        let skipped = load(&url, false).await;
-        let durable = load(&url, true).await;
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(CONNECTIONS)
+            .build()
+            .unwrap();
+        load(&client, &url, false, 0, WARM_UP).await;
+        let per_round = REQUESTS / ROUNDS;
+        let (mut skipped, mut durable) = (Run::default(), Run::default());
+        for round in 0..ROUNDS {
+            let first = WARM_UP + round * per_round;
+            // skipped, durable, durable, skipped, skipped, durable, …
+            for own_prompt in [round % 2 == 1, round % 2 == 0] {
+                let run = load(&client, &url, own_prompt, first, per_round).await;
+                if own_prompt { durable.add(run) } else { skipped.add(run) }
+            }
+        }
         let stored = store.answers(None).await.unwrap().len();
 
         let _ = stop.send(());
         server.await.unwrap().unwrap();
 
-        println!("{REQUESTS} signed block_actions clicks, {CONNECTIONS} connections, loopback, release build");
-        for (name, run) in [(durable_name, &durable), ("store write skipped", &skipped)] {
-            let cpu = run
-                .cpu
-                .map_or_else(String::new, |cpu| format!("   CPU {:>4.0} µs/request", cpu.as_secs_f64() * 1e6));
+        println!(
+            "{REQUESTS} signed block_actions clicks of each kind in {ROUNDS} rounds, \
+             {CONNECTIONS} connections, loopback, release build"
+        );
+        let ratio = durable.rate() / skipped.rate();
+        for (name, run) in [(durable_name, &mut durable), ("store write skipped", &mut skipped)] {
+            let cpu = run.cpu.map_or_else(String::new, |cpu| {
+                format!(
+                    "   CPU {:>4.0} µs/request",
+                    cpu.as_secs_f64() * 1e6 / run.latencies.len() as f64
+                )
+            });
+            let (low, high) = run
+                .rates
+                .iter()
+                .fold((f64::MAX, 0f64), |(lo, hi), r| (lo.min(*r), hi.max(*r)));
             println!(
-                "{name:<22} {:>8.0} answers/s   p50 {:>6.2} ms   p99 {:>6.2} ms{cpu}",
-                run.rate,
-                run.p50.as_secs_f64() * 1e3,
-                run.p99.as_secs_f64() * 1e3
+                "{name:<22} {:>8.0} answers/s ({low:.0}–{high:.0} by round)   p50 {:>6.2} ms   p99 {:>6.2} ms{cpu}",
+                run.rate(),
+                run.at(0.50).as_secs_f64() * 1e3,
+                run.at(0.99).as_secs_f64() * 1e3
             );
         }
-        println!("durable / skipped: {:.2}", durable.rate / skipped.rate);
+        println!("durable / skipped: {ratio:.2}");
         println!("answers stored: {stored} (one per person and question)");
     });
 }
