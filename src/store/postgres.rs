@@ -344,6 +344,39 @@ macro_rules! insert_outbox {
     };
 }
 
+/// A scalar query on this engine.
+type Scalar<'q, O> =
+    sqlx::query::QueryScalar<'q, Postgres, O, <Postgres as sqlx::Database>::Arguments>;
+
+/// Binds `answer` in the order of [`upsert_answers!`]' columns.
+fn bind_answer<'q, O>(
+    query: Scalar<'q, O>,
+    answer: &'q Answer,
+    source: AnswerSource,
+    now: DateTime<Utc>,
+) -> Scalar<'q, O> {
+    query
+        .bind(answer.person.as_str())
+        .bind(answer.week.to_string())
+        .bind(answer.question.as_str())
+        .bind(answer.option.as_str())
+        .bind(source.as_str())
+        .bind(millis(now))
+}
+
+/// Binds `message` in the order of [`insert_outbox!`]'s columns.
+fn bind_outbox<'q, O>(query: Scalar<'q, O>, message: &'q NewOutbox) -> Scalar<'q, O> {
+    query
+        .bind(message.dedupe_key.as_deref())
+        .bind(message.coalesce_key.as_deref())
+        .bind(message.person.as_ref().map(PersonId::as_str))
+        .bind(&message.kind)
+        .bind(&message.channel)
+        .bind(&message.payload)
+        .bind(millis(message.not_before))
+        .bind(millis(message.created_at))
+}
+
 fn outcome_of(revision: Option<i32>) -> RecordOutcome {
     match revision {
         None => RecordOutcome::Unchanged,
@@ -452,20 +485,15 @@ impl Store for PgStore {
         now: DateTime<Utc>,
     ) -> StoreResult<RecordOutcome> {
         // The foreign key refuses an unknown person: no read before the write.
-        let revision: Option<i32> = sqlx::query_scalar(concat!(
+        let query = sqlx::query_scalar(concat!(
             upsert_answers!(insert),
             "VALUES ($1, $2, $3, $4, $5, $6, 1)",
             upsert_answers!(on_conflict)
-        ))
-        .bind(answer.person.as_str())
-        .bind(answer.week.to_string())
-        .bind(answer.question.as_str())
-        .bind(answer.option.as_str())
-        .bind(source.as_str())
-        .bind(millis(now))
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(unknown_person(&answer.person))?;
+        ));
+        let revision: Option<i32> = bind_answer(query, answer, source, now)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(unknown_person(&answer.person))?;
         Ok(outcome_of(revision))
     }
 
@@ -478,7 +506,7 @@ impl Store for PgStore {
     ) -> StoreResult<RecordOutcome> {
         // One statement: the row is queued only if the upsert returned one
         // (the answer changed), and an unknown person fails both.
-        let revision: Option<i32> = sqlx::query_scalar(concat!(
+        let query = sqlx::query_scalar(concat!(
             "WITH answer AS (",
             upsert_answers!(insert),
             "VALUES ($1, $2, $3, $4, $5, $6, 1)",
@@ -488,24 +516,12 @@ impl Store for PgStore {
             "SELECT $7, $8, $9, $10, $11, $12, 'pending', 0, $13, $14 \
              WHERE EXISTS (SELECT 1 FROM answer) ON CONFLICT DO NOTHING) \
              SELECT revision FROM answer"
-        ))
-        .bind(answer.person.as_str())
-        .bind(answer.week.to_string())
-        .bind(answer.question.as_str())
-        .bind(answer.option.as_str())
-        .bind(source.as_str())
-        .bind(millis(now))
-        .bind(on_change.dedupe_key.as_deref())
-        .bind(on_change.coalesce_key.as_deref())
-        .bind(on_change.person.as_ref().map(PersonId::as_str))
-        .bind(&on_change.kind)
-        .bind(&on_change.channel)
-        .bind(&on_change.payload)
-        .bind(millis(on_change.not_before))
-        .bind(millis(on_change.created_at))
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(unknown_person(&answer.person))?;
+        ));
+        let query = bind_outbox(bind_answer(query, answer, source, now), on_change);
+        let revision: Option<i32> = query
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(unknown_person(&answer.person))?;
         Ok(outcome_of(revision))
     }
 
@@ -768,21 +784,14 @@ impl Store for PgStore {
     async fn enqueue(&self, message: &NewOutbox) -> StoreResult<Option<i64>> {
         // Keys left NULL never conflict (NULLs are distinct); a conflict on
         // either key adds nothing.
-        let id: Option<i64> = sqlx::query_scalar(concat!(
+        let query = sqlx::query_scalar(concat!(
             insert_outbox!(),
             "VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $7, $8) \
              ON CONFLICT DO NOTHING RETURNING id"
-        ))
-        .bind(message.dedupe_key.as_deref())
-        .bind(message.coalesce_key.as_deref())
-        .bind(message.person.as_ref().map(PersonId::as_str))
-        .bind(&message.kind)
-        .bind(&message.channel)
-        .bind(&message.payload)
-        .bind(millis(message.not_before))
-        .bind(millis(message.created_at))
-        .fetch_optional(&self.pool)
-        .await?;
+        ));
+        let id: Option<i64> = bind_outbox(query, message)
+            .fetch_optional(&self.pool)
+            .await?;
         Ok(id)
     }
 

@@ -434,6 +434,38 @@ macro_rules! insert_outbox {
     };
 }
 
+/// A scalar query on this engine.
+type Scalar<'q, O> = sqlx::query::QueryScalar<'q, Sqlite, O, <Sqlite as sqlx::Database>::Arguments>;
+
+/// Binds `answer` in the order of [`upsert_answers!`]' columns.
+fn bind_answer<'q, O>(
+    query: Scalar<'q, O>,
+    answer: &'q Answer,
+    source: AnswerSource,
+    now: DateTime<Utc>,
+) -> Scalar<'q, O> {
+    query
+        .bind(answer.person.as_str())
+        .bind(answer.week.to_string())
+        .bind(answer.question.as_str())
+        .bind(answer.option.as_str())
+        .bind(source.as_str())
+        .bind(millis(now))
+}
+
+/// Binds `message` in the order of [`insert_outbox!`]'s columns.
+fn bind_outbox<'q, O>(query: Scalar<'q, O>, message: &'q NewOutbox) -> Scalar<'q, O> {
+    query
+        .bind(message.dedupe_key.as_deref())
+        .bind(message.coalesce_key.as_deref())
+        .bind(message.person.as_ref().map(PersonId::as_str))
+        .bind(&message.kind)
+        .bind(&message.channel)
+        .bind(&message.payload)
+        .bind(millis(message.not_before))
+        .bind(millis(message.created_at))
+}
+
 fn outcome_of(revision: Option<i64>) -> RecordOutcome {
     match revision {
         None => RecordOutcome::Unchanged,
@@ -450,20 +482,15 @@ async fn upsert_answer(
     now: DateTime<Utc>,
 ) -> StoreResult<RecordOutcome> {
     // The foreign key refuses an unknown person: no read before the write.
-    let revision: Option<i64> = sqlx::query_scalar(concat!(
+    let query = sqlx::query_scalar(concat!(
         upsert_answers!(insert),
         "VALUES (?, ?, ?, ?, ?, ?, 1)",
         upsert_answers!(on_conflict)
-    ))
-    .bind(answer.person.as_str())
-    .bind(answer.week.to_string())
-    .bind(answer.question.as_str())
-    .bind(answer.option.as_str())
-    .bind(source.as_str())
-    .bind(millis(now))
-    .fetch_optional(conn)
-    .await
-    .map_err(unknown_person(&answer.person))?;
+    ));
+    let revision: Option<i64> = bind_answer(query, answer, source, now)
+        .fetch_optional(conn)
+        .await
+        .map_err(unknown_person(&answer.person))?;
     Ok(outcome_of(revision))
 }
 
@@ -474,20 +501,11 @@ async fn insert_outbox(
 ) -> StoreResult<Option<i64>> {
     // Keys left NULL never conflict (NULLs are distinct); a conflict on
     // either key adds nothing.
-    let id: Option<i64> = sqlx::query_scalar(concat!(
+    let query = sqlx::query_scalar(concat!(
         insert_outbox!(),
         "VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?) ON CONFLICT DO NOTHING RETURNING id"
-    ))
-    .bind(message.dedupe_key.as_deref())
-    .bind(message.coalesce_key.as_deref())
-    .bind(message.person.as_ref().map(PersonId::as_str))
-    .bind(&message.kind)
-    .bind(&message.channel)
-    .bind(&message.payload)
-    .bind(millis(message.not_before))
-    .bind(millis(message.created_at))
-    .fetch_optional(conn)
-    .await?;
+    ));
+    let id: Option<i64> = bind_outbox(query, message).fetch_optional(conn).await?;
     Ok(id)
 }
 
@@ -659,7 +677,7 @@ impl Store for SqliteStore {
                 // answer was already stored), so the row is queued only for
                 // an answer that changed; an unknown person fails the upsert
                 // and the insert never runs.
-                let revision: Option<i64> = sqlx::query_scalar(concat!(
+                let query = sqlx::query_scalar(concat!(
                     upsert_answers!(insert),
                     "VALUES (?, ?, ?, ?, ?, ?, 1)",
                     upsert_answers!(on_conflict),
@@ -667,27 +685,15 @@ impl Store for SqliteStore {
                     insert_outbox!(),
                     "SELECT ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ? WHERE changes() > 0 \
                      ON CONFLICT DO NOTHING"
-                ))
-                .bind(answer.person.as_str())
-                .bind(answer.week.to_string())
-                .bind(answer.question.as_str())
-                .bind(answer.option.as_str())
-                .bind(source.as_str())
-                .bind(millis(now))
-                .bind(on_change.dedupe_key.as_deref())
-                .bind(on_change.coalesce_key.as_deref())
-                .bind(on_change.person.as_ref().map(PersonId::as_str))
-                .bind(&on_change.kind)
-                .bind(&on_change.channel)
-                .bind(&on_change.payload)
-                .bind(millis(on_change.not_before))
-                .bind(millis(on_change.created_at))
+                ));
+                let query = bind_outbox(bind_answer(query, &answer, source, now), &on_change);
                 // All rows, not the first: stopping at the upsert's row
                 // would leave the insert unrun.
-                .fetch_all(conn)
-                .await
-                .map_err(unknown_person(&answer.person))?
-                .pop();
+                let revision: Option<i64> = query
+                    .fetch_all(conn)
+                    .await
+                    .map_err(unknown_person(&answer.person))?
+                    .pop();
                 Ok(outcome_of(revision))
             })
         })
