@@ -10,6 +10,7 @@
 //! ([`postgres`], for several replicas on one database). Both run the same
 //! statements on the same unique keys, so they behave identically.
 
+mod bind;
 mod migrations;
 pub mod postgres;
 mod rows;

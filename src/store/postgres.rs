@@ -26,8 +26,8 @@ use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Postgres, QueryBuilder, Row};
 
-use super::migrations;
 use super::*;
+use super::{bind, migrations};
 use crate::domain::{Answer, IsoWeek, OptionKey, PersonId, QuestionId};
 
 /// Connections per replica unless `storage.max_connections` says otherwise.
@@ -344,39 +344,6 @@ macro_rules! insert_outbox {
     };
 }
 
-/// A scalar query on this engine.
-type Scalar<'q, O> =
-    sqlx::query::QueryScalar<'q, Postgres, O, <Postgres as sqlx::Database>::Arguments>;
-
-/// Binds `answer` in the order of [`upsert_answers!`]' columns.
-fn bind_answer<'q, O>(
-    query: Scalar<'q, O>,
-    answer: &'q Answer,
-    source: AnswerSource,
-    now: DateTime<Utc>,
-) -> Scalar<'q, O> {
-    query
-        .bind(answer.person.as_str())
-        .bind(answer.week.to_string())
-        .bind(answer.question.as_str())
-        .bind(answer.option.as_str())
-        .bind(source.as_str())
-        .bind(millis(now))
-}
-
-/// Binds `message` in the order of [`insert_outbox!`]'s columns.
-fn bind_outbox<'q, O>(query: Scalar<'q, O>, message: &'q NewOutbox) -> Scalar<'q, O> {
-    query
-        .bind(message.dedupe_key.as_deref())
-        .bind(message.coalesce_key.as_deref())
-        .bind(message.person.as_ref().map(PersonId::as_str))
-        .bind(&message.kind)
-        .bind(&message.channel)
-        .bind(&message.payload)
-        .bind(millis(message.not_before))
-        .bind(millis(message.created_at))
-}
-
 fn outcome_of(revision: Option<i32>) -> RecordOutcome {
     match revision {
         None => RecordOutcome::Unchanged,
@@ -490,7 +457,7 @@ impl Store for PgStore {
             "VALUES ($1, $2, $3, $4, $5, $6, 1)",
             upsert_answers!(on_conflict)
         ));
-        let revision: Option<i32> = bind_answer(query, answer, source, now)
+        let revision: Option<i32> = bind::answer(query, answer, source, now)
             .fetch_optional(&self.pool)
             .await
             .map_err(unknown_person(&answer.person))?;
@@ -517,7 +484,7 @@ impl Store for PgStore {
              WHERE EXISTS (SELECT 1 FROM answer) ON CONFLICT DO NOTHING) \
              SELECT revision FROM answer"
         ));
-        let query = bind_outbox(bind_answer(query, answer, source, now), on_change);
+        let query = bind::outbox(bind::answer(query, answer, source, now), on_change);
         let revision: Option<i32> = query
             .fetch_optional(&self.pool)
             .await
@@ -789,7 +756,7 @@ impl Store for PgStore {
             "VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $7, $8) \
              ON CONFLICT DO NOTHING RETURNING id"
         ));
-        let id: Option<i64> = bind_outbox(query, message)
+        let id: Option<i64> = bind::outbox(query, message)
             .fetch_optional(&self.pool)
             .await?;
         Ok(id)

@@ -38,8 +38,8 @@ use sqlx::sqlite::{
 };
 use sqlx::{ConnectOptions, QueryBuilder, Row, Sqlite, SqliteConnection};
 
-use super::migrations;
 use super::*;
+use super::{bind, migrations};
 use crate::domain::{Answer, IsoWeek, OptionKey, PersonId, QuestionId};
 
 /// How long a statement waits for another connection's (or process's) write
@@ -434,38 +434,6 @@ macro_rules! insert_outbox {
     };
 }
 
-/// A scalar query on this engine.
-type Scalar<'q, O> = sqlx::query::QueryScalar<'q, Sqlite, O, <Sqlite as sqlx::Database>::Arguments>;
-
-/// Binds `answer` in the order of [`upsert_answers!`]' columns.
-fn bind_answer<'q, O>(
-    query: Scalar<'q, O>,
-    answer: &'q Answer,
-    source: AnswerSource,
-    now: DateTime<Utc>,
-) -> Scalar<'q, O> {
-    query
-        .bind(answer.person.as_str())
-        .bind(answer.week.to_string())
-        .bind(answer.question.as_str())
-        .bind(answer.option.as_str())
-        .bind(source.as_str())
-        .bind(millis(now))
-}
-
-/// Binds `message` in the order of [`insert_outbox!`]'s columns.
-fn bind_outbox<'q, O>(query: Scalar<'q, O>, message: &'q NewOutbox) -> Scalar<'q, O> {
-    query
-        .bind(message.dedupe_key.as_deref())
-        .bind(message.coalesce_key.as_deref())
-        .bind(message.person.as_ref().map(PersonId::as_str))
-        .bind(&message.kind)
-        .bind(&message.channel)
-        .bind(&message.payload)
-        .bind(millis(message.not_before))
-        .bind(millis(message.created_at))
-}
-
 fn outcome_of(revision: Option<i64>) -> RecordOutcome {
     match revision {
         None => RecordOutcome::Unchanged,
@@ -487,7 +455,7 @@ async fn upsert_answer(
         "VALUES (?, ?, ?, ?, ?, ?, 1)",
         upsert_answers!(on_conflict)
     ));
-    let revision: Option<i64> = bind_answer(query, answer, source, now)
+    let revision: Option<i64> = bind::answer(query, answer, source, now)
         .fetch_optional(conn)
         .await
         .map_err(unknown_person(&answer.person))?;
@@ -505,7 +473,7 @@ async fn insert_outbox(
         insert_outbox!(),
         "VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?) ON CONFLICT DO NOTHING RETURNING id"
     ));
-    let id: Option<i64> = bind_outbox(query, message).fetch_optional(conn).await?;
+    let id: Option<i64> = bind::outbox(query, message).fetch_optional(conn).await?;
     Ok(id)
 }
 
@@ -686,7 +654,7 @@ impl Store for SqliteStore {
                     "SELECT ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ? WHERE changes() > 0 \
                      ON CONFLICT DO NOTHING"
                 ));
-                let query = bind_outbox(bind_answer(query, &answer, source, now), &on_change);
+                let query = bind::outbox(bind::answer(query, &answer, source, now), &on_change);
                 // All rows, not the first: stopping at the upsert's row
                 // would leave the insert unrun.
                 let revision: Option<i64> = query
