@@ -1,7 +1,8 @@
 //! The durable outbox: every message nudged sends is a row first.
 //!
-//! [`Outgoing`] is what a row asks the chat adapter to do; [`enqueue`]
-//! writes it; [`Worker::deliver_due`] claims due rows (with a lease, so a
+//! [`Outgoing`] is what a row asks the chat adapter to do, or, for a
+//! prompt's redraw after a click ([`refresh_prompt`]), what the worker
+//! draws from the store when it sends; [`enqueue`] writes it; [`Worker::deliver_due`] claims due rows (with a lease, so a
 //! crashed worker's rows are taken over), paces them per channel and across
 //! the workspace ([`pacing`]), hands up to `delivery.concurrency` at once to
 //! the [`ChatApi`] and records each result: sent, retried later
@@ -13,6 +14,7 @@
 
 pub mod pacing;
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -178,13 +180,13 @@ pub fn refresh_prompt(
     }
 }
 
-/// The message a [`Outgoing::RefreshPrompt`] stands for, drawn from the
-/// store now; any other message is already drawn.
-async fn draw(
+/// What to send for `message`: a [`Outgoing::RefreshPrompt`] drawn from
+/// the answers stored now; any other message as it is.
+async fn draw<'m>(
     config: &Settings,
     store: &dyn Store,
-    message: &Outgoing,
-) -> Result<Outgoing, ChatError> {
+    message: &'m Outgoing,
+) -> Result<Cow<'m, Outgoing>, ChatError> {
     let Outgoing::RefreshPrompt {
         channel,
         ts,
@@ -193,14 +195,18 @@ async fn draw(
         schedule,
     } = message
     else {
-        return Ok(message.clone());
+        return Ok(Cow::Borrowed(message));
     };
     let prompt = crate::service::render_prompt(config, store, person, *week, schedule)
         .await
         .map_err(|e| ChatError::Transient {
             reason: format!("could not draw the prompt: {e}"),
         })?;
-    Ok(Outgoing::update(channel.clone(), ts.clone(), prompt))
+    Ok(Cow::Owned(Outgoing::update(
+        channel.clone(),
+        ts.clone(),
+        prompt,
+    )))
 }
 
 /// What one [`Worker::deliver_due`] call did.
@@ -368,13 +374,8 @@ impl Worker {
         let config = self.config.clone();
         self.in_flight.spawn(async move {
             let send = async {
-                match &message {
-                    Outgoing::RefreshPrompt { .. } => {
-                        let drawn = draw(&config, store.as_ref(), &message).await?;
-                        chat.send(&drawn).await
-                    }
-                    ready => chat.send(ready).await,
-                }
+                let drawn = draw(&config, store.as_ref(), &message).await?;
+                chat.send(&drawn).await
             };
             let result = match tokio::time::timeout(timeout, send).await {
                 Ok(result) => result,
