@@ -92,7 +92,8 @@ pub async fn record_answers(
     Ok(recorded)
 }
 
-/// Where a prompt was posted: its channel and message timestamp.
+/// A posted prompt: where it is (channel and message timestamp) and the
+/// schedule whose questions it asks.
 #[derive(Debug, Clone, Copy)]
 pub struct PostedPrompt<'a> {
     pub channel: &'a str,
