@@ -21,7 +21,8 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::{Platform, Settings};
 use crate::domain::{Answer, PersonId};
 use crate::history;
-use crate::model::{self, Assessment, History, Replay};
+use crate::model::{self, Assessment, Replay};
+use crate::readiness;
 use crate::schedule::{self, ScheduleZone};
 use crate::service;
 use crate::store::Store;
@@ -322,17 +323,8 @@ async fn trend(
     let Some(row) = store.person(&id).await? else {
         bail!("unknown person {id}: nothing is stored about them");
     };
-    let (answers, nudges) = service::person_history(store.as_ref(), &id).await?;
     let today = today.unwrap_or_else(|| today_for(settings, row.tz.as_deref(), clock, &id));
-    let assessment = model::assess(
-        &History {
-            answers: &answers,
-            nudges: &nudges,
-        },
-        &settings.catalogue,
-        &settings.model,
-        today,
-    );
+    let assessment = readiness::assess_on(settings, store.as_ref(), &id, today).await?;
     if json {
         println!(
             "{}",

@@ -31,7 +31,7 @@ use crate::model::{self, Assessment, History, State};
 use crate::outbox::{self, Outgoing};
 use crate::render;
 use crate::service;
-use crate::store::{AssessmentRow, NudgeRow, PersonRow, Store};
+use crate::store::{AssessmentRow, NudgeRow, PersonRow, Store, StoreResult};
 
 /// What a re-assessment found and did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,6 +57,26 @@ pub fn today(person: &PersonRow, now: DateTime<Utc>) -> NaiveDate {
     now.with_timezone(&tz).date_naive()
 }
 
+/// `person`'s assessment on `today`, from their stored history. Reads
+/// only.
+pub async fn assess_on<'s>(
+    settings: &'s Settings,
+    store: &dyn Store,
+    person: &PersonId,
+    today: NaiveDate,
+) -> StoreResult<Assessment<'s>> {
+    let (answers, nudges) = service::person_history(store, person).await?;
+    Ok(model::assess(
+        &History {
+            answers: &answers,
+            nudges: &nudges,
+        },
+        &settings.catalogue,
+        &settings.model,
+        today,
+    ))
+}
+
 /// Assesses `person` as of `now`, saves the assessment, posts the trend
 /// when `trend_post` carries the post's dedupe key, and enqueues the nudge
 /// when the state is `sustained`.
@@ -67,18 +87,9 @@ pub async fn reassess(
     now: DateTime<Utc>,
     trend_post: Option<&str>,
 ) -> anyhow::Result<Reassessed> {
-    let (answers, nudges) = service::person_history(store, &person.id).await?;
     let today = today(person, now);
     let week = IsoWeek::of(today);
-    let assessment = model::assess(
-        &History {
-            answers: &answers,
-            nudges: &nudges,
-        },
-        &settings.catalogue,
-        &settings.model,
-        today,
-    );
+    let assessment = assess_on(settings, store, &person.id, today).await?;
     store
         .save_assessment(&AssessmentRow {
             person: person.id.clone(),
@@ -124,17 +135,8 @@ pub async fn trend_message(
     person: &PersonRow,
     now: DateTime<Utc>,
 ) -> anyhow::Result<render::Message> {
-    let (answers, nudges) = service::person_history(store, &person.id).await?;
     let today = today(person, now);
-    let assessment = model::assess(
-        &History {
-            answers: &answers,
-            nudges: &nudges,
-        },
-        &settings.catalogue,
-        &settings.model,
-        today,
-    );
+    let assessment = assess_on(settings, store, &person.id, today).await?;
     Ok(render::trend_post(
         &assessment,
         &settings.catalogue,
