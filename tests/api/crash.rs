@@ -3,55 +3,28 @@
 //! the sends in flight at the kill go out twice.
 
 use std::collections::BTreeMap;
-use std::process::Stdio;
-
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 
 use crate::fake_slack::{Call, FakeSlack};
-use crate::helpers::{BOT_TOKEN, SIGNING_SECRET, TestEnv, WAIT};
+use crate::helpers::{BOT_TOKEN, TestEnv, WAIT};
 
 const PEOPLE: usize = 300;
 /// Prompts Slack answers before it holds every answer back.
 const ANSWERED: usize = 60;
 /// `delivery.concurrency`: at most this many sends are in flight.
 const CONCURRENCY: usize = 4;
-
-fn person(i: usize) -> String {
-    format!("U{i:05}")
-}
-
-/// A roster of [`PEOPLE`] on the slack platform, delivering to `slack`
-/// fast, with a short lease so a dead process's rows are taken over soon.
-fn installation() -> TestEnv {
-    let roster: String = (0..PEOPLE)
-        .map(|i| format!("\n[[people]]\nid = \"{}\"\ntz = \"UTC\"\n", person(i)))
-        .collect();
-    TestEnv::with_config(|c| {
-        let c = c
-            .replace("bind = \"127.0.0.1:3000\"", "bind = \"127.0.0.1:0\"")
-            .replace("global_per_sec = 5", "global_per_sec = 1000")
-            .replace("concurrency = 4", &format!("concurrency = {CONCURRENCY}"))
-            .replace("lease_secs = 60", "lease_secs = 3");
-        let cut = c.find("[[people]]").expect("shipped roster");
-        format!("{}{roster}", &c[..cut])
-    })
-}
+/// `delivery.lease_secs`: short, so the restarted daemon takes over the
+/// dead one's rows soon.
+const LEASE_SECS: u64 = 3;
 
 /// Starts `nudged ARGS` against `slack`, logging to `log` in the
 /// installation's directory.
 fn start(env: &TestEnv, slack: &FakeSlack, args: &[&str], log: &str) -> Child {
     let log = std::fs::File::create(env.dir.path().join(log)).expect("log file");
-    let mut command = Command::from(env.command(args));
-    command
-        .env("NUDGED__CHAT__PLATFORM", "slack")
-        .env("NUDGED__CHAT__SLACK__BOT_TOKEN", BOT_TOKEN)
-        .env("NUDGED__CHAT__SLACK__SIGNING_SECRET", SIGNING_SECRET)
-        .env("NUDGED__CHAT__SLACK__API_BASE_URL", &slack.base_url)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
+    env.daemon(slack, BOT_TOKEN, args)
         .stderr(log)
-        .kill_on_drop(true);
-    command.spawn().expect("spawn nudged")
+        .spawn()
+        .expect("spawn nudged")
 }
 
 fn log(env: &TestEnv, name: &str) -> String {
@@ -71,7 +44,7 @@ fn tally(calls: &[Call]) -> BTreeMap<String, usize> {
 
 #[tokio::test]
 async fn a_daemon_killed_mid_fan_out_loses_nothing_and_resends_only_what_was_in_flight() {
-    let env = installation();
+    let env = TestEnv::fleet(PEOPLE, CONCURRENCY, LEASE_SECS);
     let mut slack = FakeSlack::start().await;
     slack.hold_after(ANSWERED);
     let mut calls = Vec::new();

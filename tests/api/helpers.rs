@@ -10,6 +10,11 @@ use std::time::Duration;
 pub const WAIT: Duration = Duration::from_secs(30);
 
 /// The repository root (where the shipped config and schedules live).
+/// The id of person `i` of a [`TestEnv::fleet`] roster.
+pub fn roster_id(i: usize) -> String {
+    format!("U{i:05}")
+}
+
 pub fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
@@ -41,6 +46,46 @@ impl TestEnv {
                 .expect("copy schedule");
         }
         Self { dir }
+    }
+
+    /// A roster of `people` ([`roster_id`]) in UTC that delivers fast: a
+    /// workspace rate far above what a test sends, `concurrency` sends at
+    /// once and a lease of `lease_secs`, so a dead daemon's rows are taken
+    /// over soon.
+    pub fn fleet(people: usize, concurrency: usize, lease_secs: u64) -> Self {
+        let roster: String = (0..people)
+            .map(|i| format!("\n[[people]]\nid = \"{}\"\ntz = \"UTC\"\n", roster_id(i)))
+            .collect();
+        Self::with_config(|c| {
+            let c = c
+                .replace("bind = \"127.0.0.1:3000\"", "bind = \"127.0.0.1:0\"")
+                .replace("global_per_sec = 5", "global_per_sec = 1000")
+                .replace("concurrency = 4", &format!("concurrency = {concurrency}"))
+                .replace("lease_secs = 60", &format!("lease_secs = {lease_secs}"));
+            let cut = c.find("[[people]]").expect("shipped roster");
+            format!("{}{roster}", &c[..cut])
+        })
+    }
+
+    /// `nudged ARGS` as a child process on the slack platform, sending to
+    /// `slack` with bot token `token`; no input, no output kept, killed when
+    /// dropped. Its stderr is the caller's to direct.
+    pub fn daemon(
+        &self,
+        slack: &crate::fake_slack::FakeSlack,
+        token: &str,
+        args: &[&str],
+    ) -> tokio::process::Command {
+        let mut command = tokio::process::Command::from(self.command(args));
+        command
+            .env("NUDGED__CHAT__PLATFORM", "slack")
+            .env("NUDGED__CHAT__SLACK__BOT_TOKEN", token)
+            .env("NUDGED__CHAT__SLACK__SIGNING_SECRET", SIGNING_SECRET)
+            .env("NUDGED__CHAT__SLACK__API_BASE_URL", &slack.base_url)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .kill_on_drop(true);
+        command
     }
 
     pub fn config(&self) -> PathBuf {

@@ -21,11 +21,11 @@ use std::process::Stdio;
 use chrono::{Duration, Timelike, Utc};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 use tokio::sync::mpsc;
 
 use crate::fake_slack::{Call, FakeSlack};
-use crate::helpers::{SIGNING_SECRET, TestEnv, WAIT, http, repo};
+use crate::helpers::{SIGNING_SECRET, TestEnv, WAIT, http, repo, roster_id};
 use crate::store::TestDb;
 
 /// `delivery.concurrency` of both replicas: at most this many sends of one
@@ -37,28 +37,6 @@ const CONCURRENCY: usize = 4;
 /// outlast the moments a test holds Slack's answers back; and a dead
 /// replica's rows wait this long before the other takes them.
 const LEASE_SECS: u64 = 8;
-
-fn person(i: usize) -> String {
-    format!("U{i:05}")
-}
-
-/// An installation whose roster is `people` people in UTC, delivering fast:
-/// a workspace rate far above what the test sends, [`CONCURRENCY`] sends at
-/// once, and a [`LEASE_SECS`] lease. Both replicas of a test run from it.
-fn installation(people: usize) -> TestEnv {
-    let roster: String = (0..people)
-        .map(|i| format!("\n[[people]]\nid = \"{}\"\ntz = \"UTC\"\n", person(i)))
-        .collect();
-    TestEnv::with_config(|c| {
-        let c = c
-            .replace("bind = \"127.0.0.1:3000\"", "bind = \"127.0.0.1:0\"")
-            .replace("global_per_sec = 5", "global_per_sec = 1000")
-            .replace("concurrency = 4", &format!("concurrency = {CONCURRENCY}"))
-            .replace("lease_secs = 60", &format!("lease_secs = {LEASE_SECS}"));
-        let cut = c.find("[[people]]").expect("shipped roster");
-        format!("{}{roster}", &c[..cut])
-    })
-}
 
 /// One `nudged run` child process.
 struct Replica {
@@ -83,19 +61,13 @@ impl Replica {
         (name, token): (&'static str, &'static str),
         args: &[&str],
     ) -> Self {
-        let mut command = Command::from(env.command(args));
-        command
+        let mut child = env
+            .daemon(slack, token, args)
             .env("NUDGED__STORAGE__URL", &db.url)
-            .env("NUDGED__CHAT__PLATFORM", "slack")
-            .env("NUDGED__CHAT__SLACK__BOT_TOKEN", token)
-            .env("NUDGED__CHAT__SLACK__SIGNING_SECRET", SIGNING_SECRET)
-            .env("NUDGED__CHAT__SLACK__API_BASE_URL", &slack.base_url)
             .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
             .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        let mut child = command.spawn().expect("spawn nudged");
+            .spawn()
+            .expect("spawn nudged");
         let stderr = child.stderr.take().expect("piped stderr");
         let mut file =
             std::fs::File::create(env.dir.path().join(format!("{name}.log"))).expect("log file");
@@ -244,7 +216,7 @@ async fn a_replica_killed_mid_fan_out_loses_nothing_and_the_other_delivers_the_r
     let Some(db) = TestDb::postgres().await else {
         return;
     };
-    let env = installation(PEOPLE);
+    let env = TestEnv::fleet(PEOPLE, CONCURRENCY, LEASE_SECS);
     let mut slack = FakeSlack::start().await;
     within_time(&env, async {
         slack.hold_after(ANSWERED);
@@ -367,7 +339,7 @@ async fn a_click_at_either_replica_counts_once_and_a_changed_one_overwrites() {
     let Some(db) = TestDb::postgres().await else {
         return;
     };
-    let env = installation(2);
+    let env = TestEnv::fleet(2, CONCURRENCY, LEASE_SECS);
     let mut slack = FakeSlack::start().await;
     let client = http();
     within_time(&env, async {
@@ -440,7 +412,7 @@ async fn both_replicas_schedule_and_each_person_is_asked_once() {
     let Some(db) = TestDb::postgres().await else {
         return;
     };
-    let env = installation(PEOPLE);
+    let env = TestEnv::fleet(PEOPLE, CONCURRENCY, LEASE_SECS);
     // Only this schedule: the shipped ones may or may not have fallen due
     // in the last two days, depending on the day the test runs.
     let schedules = env.dir.path().join("schedules");
@@ -463,7 +435,7 @@ async fn both_replicas_schedule_and_each_person_is_asked_once() {
     let store = nudged::store::open(&db.url).await.unwrap();
     for i in 0..PEOPLE {
         let new = nudged::store::NewPerson {
-            id: nudged::domain::PersonId::parse(&person(i)).unwrap(),
+            id: nudged::domain::PersonId::parse(&roster_id(i)).unwrap(),
             name: None,
             tz: Some("UTC".into()),
             enrolled: true,
@@ -504,7 +476,7 @@ async fn both_replicas_schedule_and_each_person_is_asked_once() {
         );
         let period = due.with_second(0).unwrap().with_nanosecond(0).unwrap();
         for i in 0..PEOPLE {
-            let id = nudged::domain::PersonId::parse(&person(i)).unwrap();
+            let id = nudged::domain::PersonId::parse(&roster_id(i)).unwrap();
             assert_eq!(store.last_run(&id, "daily").await.unwrap(), Some(period));
         }
     })
