@@ -63,6 +63,7 @@ fn bench(c: &mut Criterion) {
                     &History {
                         answers,
                         nudges: &[],
+                        nudges_off: false,
                     },
                     &catalogue,
                     &params,

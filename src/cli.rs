@@ -19,9 +19,9 @@ use crate::app::{self, App};
 use crate::chat::console;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Platform, Settings};
-use crate::domain::{Answer, PersonId};
+use crate::domain::{Answer, IsoWeek, PersonId};
 use crate::history;
-use crate::model::{self, Assessment, Replay};
+use crate::model::{self, Assessment, Replay, SentNudge};
 use crate::readiness;
 use crate::schedule::{self, ScheduleZone};
 use crate::service;
@@ -324,7 +324,7 @@ async fn trend(
         bail!("unknown person {id}: nothing is stored about them");
     };
     let today = today.unwrap_or_else(|| today_for(settings, row.tz.as_deref(), clock, &id));
-    let assessment = readiness::assess_on(settings, store.as_ref(), &id, today).await?;
+    let assessment = readiness::assess_on(settings, store.as_ref(), &row, today).await?;
     if json {
         println!(
             "{}",
@@ -386,15 +386,29 @@ fn render_trend(id: &PersonId, name: Option<&str>, a: &Assessment, settings: &Se
     for r in &a.reasons {
         let _ = writeln!(out, "  {} {}", if r.holds { "✓" } else { "✗" }, r.detail);
     }
+    if let Some(nudge) = &a.nudge {
+        let _ = writeln!(out, "nudge sent {}, {}", nudge.sent_on, answered(nudge));
+    }
     out
 }
 
-/// What `replay --json` prints, one per line.
+/// How a nudge was answered, for the text output of `trend` and `replay`.
+fn answered(nudge: &SentNudge) -> String {
+    match nudge.answer {
+        Some(a) => format!("answered {} on {}", a.response, a.on),
+        None => "not answered".to_owned(),
+    }
+}
+
+/// What `replay --json` prints, one per line: the replayed nudges, and
+/// the nudges actually sent (`sent`) with the person's answers, to hold
+/// the replay against.
 #[derive(Serialize)]
 struct ReplayJson<'a> {
     person: &'a PersonId,
     #[serde(flatten)]
     replay: &'a Replay,
+    sent: &'a [SentNudge],
 }
 
 async fn replay(
@@ -416,7 +430,7 @@ async fn replay(
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     for id in people {
-        let answers = service::person_answers(store.as_ref(), &id).await?;
+        let (answers, sent) = service::person_history(store.as_ref(), &id).await?;
         let tz = store.person(&id).await?.and_then(|p| p.tz);
         let until = today.unwrap_or_else(|| today_for(settings, tz.as_deref(), clock, &id));
         let result = model::replay(&answers, &settings.catalogue, &settings.model, until);
@@ -426,6 +440,7 @@ async fn replay(
                 &ReplayJson {
                     person: &id,
                     replay: &result,
+                    sent: &sent,
                 },
             )?;
             writeln!(out)?;
@@ -442,6 +457,15 @@ async fn replay(
                 for r in &nudge.reasons {
                     writeln!(out, "    {} {}", if r.holds { "✓" } else { "✗" }, r.detail)?;
                 }
+            }
+            for nudge in &sent {
+                writeln!(
+                    out,
+                    "  {} sent on {}, {}",
+                    IsoWeek::of(nudge.sent_on),
+                    nudge.sent_on,
+                    answered(nudge)
+                )?;
             }
         }
     }

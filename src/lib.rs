@@ -18,6 +18,7 @@
 //! - [`chat`]: the [`chat::ChatApi`] trait: Slack's Web API, an incoming webhook, the console.
 //! - [`scheduler`]: the minute heartbeat and the dispatcher that claims due runs.
 //! - [`readiness`]: re-assessment, the weekly trend post and the readiness nudge.
+//! - [`nudge`]: answers to the readiness nudge, and its redraw.
 //! - [`service`]: use cases shared by HTTP, CLI and console: record answers, ask now.
 //! - [`history`]: CSV/JSON import and export of answers.
 //! - [`http`]: the axum router: Slack's endpoints (verified), `/healthz`, `/metrics`.
@@ -33,6 +34,7 @@ pub mod domain;
 pub mod history;
 pub mod http;
 pub mod model;
+pub mod nudge;
 pub mod outbox;
 pub mod readiness;
 pub mod render;

@@ -82,6 +82,16 @@ pub enum Outgoing {
         week: IsoWeek,
         schedule: String,
     },
+    /// A `chat.update` of a posted readiness nudge, drawn when it is sent
+    /// from the nudge and the answer stored by then ([`refresh_nudge`]
+    /// queues it coalesced, so quick changes of mind are one update that
+    /// shows the last).
+    RefreshNudge {
+        channel: String,
+        ts: String,
+        person: PersonId,
+        week: IsoWeek,
+    },
 }
 
 impl Outgoing {
@@ -111,7 +121,9 @@ impl Outgoing {
         match self {
             Self::Post { .. } => "post",
             // A refresh is sent as an update, and paced as one.
-            Self::Update { .. } | Self::RefreshPrompt { .. } => "update",
+            Self::Update { .. } | Self::RefreshPrompt { .. } | Self::RefreshNudge { .. } => {
+                "update"
+            }
             Self::PublishHome { .. } => "publish_home",
         }
     }
@@ -121,7 +133,8 @@ impl Outgoing {
         match self {
             Self::Post { channel, .. }
             | Self::Update { channel, .. }
-            | Self::RefreshPrompt { channel, .. } => channel,
+            | Self::RefreshPrompt { channel, .. }
+            | Self::RefreshNudge { channel, .. } => channel,
             Self::PublishHome { user, .. } => user,
         }
     }
@@ -180,32 +193,80 @@ pub fn refresh_prompt(
     }
 }
 
+/// The outbox row that redraws `person`'s nudge of `week` (posted as `ts`
+/// in `channel`) with the answer stored when it is sent: while one waits,
+/// another adds nothing.
+pub fn refresh_nudge(
+    channel: &str,
+    ts: &str,
+    person: &PersonId,
+    week: IsoWeek,
+    now: DateTime<Utc>,
+) -> NewOutbox {
+    let message = Outgoing::RefreshNudge {
+        channel: channel.to_owned(),
+        ts: ts.to_owned(),
+        person: person.clone(),
+        week,
+    };
+    NewOutbox {
+        dedupe_key: None,
+        coalesce_key: Some(format!("nudge:{channel}:{ts}")),
+        person: Some(person.clone()),
+        kind: message.kind().to_owned(),
+        channel: channel.to_owned(),
+        payload: serde_json::to_string(&message).expect("outgoing messages always serialize"),
+        not_before: now,
+        created_at: now,
+    }
+}
+
 /// What to send for `message`: a [`Outgoing::RefreshPrompt`] drawn from
-/// the answers stored now; any other message as it is.
+/// the answers stored now, a [`Outgoing::RefreshNudge`] from the nudge and
+/// its answer stored now; any other message as it is.
 async fn draw<'m>(
     config: &Settings,
     store: &dyn Store,
     message: &'m Outgoing,
 ) -> Result<Cow<'m, Outgoing>, ChatError> {
-    let Outgoing::RefreshPrompt {
-        channel,
-        ts,
-        person,
-        week,
-        schedule,
-    } = message
-    else {
-        return Ok(Cow::Borrowed(message));
+    let (channel, ts, drawn) = match message {
+        Outgoing::RefreshPrompt {
+            channel,
+            ts,
+            person,
+            week,
+            schedule,
+        } => {
+            let prompt = crate::service::render_prompt(config, store, person, *week, schedule)
+                .await
+                .map_err(|e| ChatError::Transient {
+                    reason: format!("could not draw the prompt: {e}"),
+                })?;
+            (channel, ts, prompt)
+        }
+        Outgoing::RefreshNudge {
+            channel,
+            ts,
+            person,
+            week,
+        } => {
+            let nudge = crate::nudge::redraw(config, store, person, *week)
+                .await
+                .map_err(|e| ChatError::Transient {
+                    reason: format!("could not draw the nudge: {e}"),
+                })?
+                // Forgotten since, or posted before nudges had answers.
+                .ok_or_else(|| ChatError::Permanent {
+                    code: "nudge_not_stored".to_owned(),
+                })?;
+            (channel, ts, nudge)
+        }
+        _ => return Ok(Cow::Borrowed(message)),
     };
-    let prompt = crate::service::render_prompt(config, store, person, *week, schedule)
-        .await
-        .map_err(|e| ChatError::Transient {
-            reason: format!("could not draw the prompt: {e}"),
-        })?;
     Ok(Cow::Owned(Outgoing::update(
         channel.clone(),
         ts.clone(),
-        prompt,
+        drawn,
     )))
 }
 

@@ -57,19 +57,20 @@ pub fn today(person: &PersonRow, now: DateTime<Utc>) -> NaiveDate {
     now.with_timezone(&tz).date_naive()
 }
 
-/// `person`'s assessment on `today`, from their stored history. Reads
-/// only.
+/// `person`'s assessment on `today`, from their stored history and their
+/// nudges setting. Reads only.
 pub async fn assess_on<'s>(
     settings: &'s Settings,
     store: &dyn Store,
-    person: &PersonId,
+    person: &PersonRow,
     today: NaiveDate,
 ) -> StoreResult<Assessment<'s>> {
-    let (answers, nudges) = service::person_history(store, person).await?;
+    let (answers, nudges) = service::person_history(store, &person.id).await?;
     Ok(model::assess(
         &History {
             answers: &answers,
             nudges: &nudges,
+            nudges_off: person.nudges_off_since.is_some(),
         },
         &settings.catalogue,
         &settings.model,
@@ -89,7 +90,7 @@ pub async fn reassess(
 ) -> anyhow::Result<Reassessed> {
     let today = today(person, now);
     let week = IsoWeek::of(today);
-    let assessment = assess_on(settings, store, &person.id, today).await?;
+    let assessment = assess_on(settings, store, person, today).await?;
     store
         .save_assessment(&AssessmentRow {
             person: person.id.clone(),
@@ -136,7 +137,7 @@ pub async fn trend_message(
     now: DateTime<Utc>,
 ) -> anyhow::Result<render::Message> {
     let today = today(person, now);
-    let assessment = assess_on(settings, store, &person.id, today).await?;
+    let assessment = assess_on(settings, store, person, today).await?;
     Ok(render::trend_post(
         &assessment,
         &settings.catalogue,
@@ -145,8 +146,8 @@ pub async fn trend_message(
 }
 
 /// Enqueues the nudge (once per person and week, by its dedupe key), then
-/// records it so the model sees it from now on. Returns whether this call
-/// recorded it.
+/// records it, with what it says, so the model sees it from now on and an
+/// answer can redraw it. Returns whether this call recorded it.
 async fn send_nudge(
     settings: &Settings,
     store: &dyn Store,
@@ -155,23 +156,18 @@ async fn send_nudge(
     week: IsoWeek,
     now: DateTime<Utc>,
 ) -> anyhow::Result<bool> {
-    let counted: Vec<IsoWeek> = assessment
-        .weeks
-        .iter()
-        .filter(|w| w.counted)
-        .map(|w| w.week)
-        .collect();
-    let (from, to) = match (counted.first(), counted.last()) {
-        (Some(from), Some(to)) => (*from, *to),
-        _ => (week, week),
-    };
-    let message = render::nudge(
+    let content = render::nudge(
         person.name.as_deref(),
-        &settings.messages.nudge_title,
-        &settings.messages.nudge_body,
-        &assessment.reasons,
-        from,
-        to,
+        &settings.messages,
+        assessment,
+        &settings.catalogue,
+    );
+    let message = render::nudge_with_answer(
+        &content,
+        &person.id,
+        week,
+        None,
+        settings.model.not_now_weeks,
     );
     let key = format!("nudge:{}:{week}", person.id);
     let post = Outgoing::post(person.id.as_str(), None, message);
@@ -182,6 +178,9 @@ async fn send_nudge(
             week,
             sent_at: now,
             reasons: serde_json::to_string(&assessment.reasons)?,
+            message: Some(serde_json::to_string(&content)?),
+            response: None,
+            answered_at: None,
         })
         .await?;
     Ok(recorded)

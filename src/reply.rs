@@ -636,6 +636,9 @@ pub enum PulseCommand {
     /// `/pulse forget` asks to confirm (`confirmed: false`); `/pulse forget
     /// confirm` deletes.
     Forget { confirmed: bool },
+    /// `/pulse nudge on` / `off`: turn the readiness nudge back on (after
+    /// answering "Not for me") or off.
+    Nudges { on: bool },
     /// Answers given inline (`/pulse decisions=3-5 capacity=none`, or
     /// positional with commas): the text as typed, trimmed, for
     /// [`parse_answers`].
@@ -666,6 +669,9 @@ pub enum CommandError {
         /// The extra words, clipped to [`MAX_ECHO_CHARS`].
         given: String,
     },
+    /// `nudge` without `on` or `off`.
+    #[error("/pulse nudge takes on or off, like /pulse nudge on")]
+    BadNudge,
     /// Longer than [`MAX_TEXT_CHARS`]; not read at all.
     #[error("that command is too long to read (over {max} characters)")]
     TooLong { max: usize },
@@ -733,6 +739,14 @@ pub fn parse_command(text: &str) -> Result<PulseCommand, CommandError> {
             }
             _ => no_args("forget", PulseCommand::Forget { confirmed: false }),
         },
+        "nudge" | "nudges" => match rest[..] {
+            [switch] => match switch.trim_end_matches(['.', '!']).to_lowercase().as_str() {
+                "on" => Ok(PulseCommand::Nudges { on: true }),
+                "off" => Ok(PulseCommand::Nudges { on: false }),
+                _ => Err(CommandError::BadNudge),
+            },
+            _ => Err(CommandError::BadNudge),
+        },
         _ if canon.contains(['=', ':', ',', ';', '\n']) => Ok(PulseCommand::Answer(raw.to_owned())),
         _ => Err(CommandError::Unknown { given: clip(first) }),
     }
@@ -785,6 +799,7 @@ pub fn command_help() -> &'static str {
      /pulse join / leave: start or stop getting check-ins\n\
      /pulse export: send me my answers\n\
      /pulse forget: delete my answers (asks to confirm first)\n\
+     /pulse nudge on / off: hear about the readiness nudge again, or not\n\
      /pulse decisions=3-5 capacity=none: answer inline, by name or in order"
 }
 
@@ -1412,6 +1427,9 @@ mod tests {
             ("export", Export),
             ("forget", Forget { confirmed: false }),
             ("forget confirm", Forget { confirmed: true }),
+            ("nudge on", Nudges { on: true }),
+            ("Nudge OFF.", Nudges { on: false }),
+            ("/pulse nudges on", Nudges { on: true }),
             ("Forget CONFIRM", Forget { confirmed: true }),
             (
                 "decisions=3-5 capacity=none",
@@ -1504,6 +1522,13 @@ mod tests {
                 "/pulse now doesn't take \"please\"; try /pulse help",
             ),
             (
+                "nudge",
+                CommandError::BadNudge,
+                "/pulse nudge takes on or off, like /pulse nudge on",
+            ),
+            ("nudge maybe", CommandError::BadNudge, ""),
+            ("nudge on off", CommandError::BadNudge, ""),
+            (
                 "forget everything",
                 CommandError::UnexpectedArgument {
                     command: "forget",
@@ -1537,7 +1562,8 @@ mod tests {
     #[test]
     fn command_help_lists_every_subcommand() {
         for word in [
-            "now", "trend", "pause", "resume", "join", "leave", "export", "forget", "=",
+            "now", "trend", "pause", "resume", "join", "leave", "export", "forget", "nudge on",
+            "=",
         ] {
             assert!(command_help().contains(word), "{word}");
         }

@@ -9,6 +9,7 @@ use chrono_tz::Tz;
 
 use crate::config::Settings;
 use crate::domain::{Answer, IsoWeek, OptionKey, PersonId, QuestionId};
+use crate::model::{NudgeAnswer, SentNudge};
 use crate::outbox::{self, Outgoing};
 use crate::readiness::{self, Assessor};
 use crate::render;
@@ -178,17 +179,23 @@ pub async fn person_answers(store: &dyn Store, person: &PersonId) -> StoreResult
 }
 
 /// What the readiness model reads about a person: their answers, oldest
-/// week first, and the days their nudges were sent.
+/// week first, and their nudges with the answers to them.
 pub async fn person_history(
     store: &dyn Store,
     person: &PersonId,
-) -> StoreResult<(Vec<Answer>, Vec<chrono::NaiveDate>)> {
+) -> StoreResult<(Vec<Answer>, Vec<SentNudge>)> {
     let answers = person_answers(store, person).await?;
     let nudges = store
         .nudges(person)
         .await?
         .into_iter()
-        .map(|n| n.sent_at.date_naive())
+        .map(|n| SentNudge {
+            sent_on: n.sent_at.date_naive(),
+            answer: n.response.zip(n.answered_at).map(|(response, at)| NudgeAnswer {
+                response,
+                on: at.date_naive(),
+            }),
+        })
         .collect();
     Ok((answers, nudges))
 }
@@ -367,6 +374,20 @@ async fn pulse_enrolled(
                 answers.len(),
                 String::from_utf8_lossy(&csv)
             )
+        }
+        PulseCommand::Nudges { on } => {
+            store.set_nudges_off(person, (!on).then_some(now)).await?;
+            // A nudge due and only held back by the setting goes out now.
+            assessor.request(person);
+            if on {
+                "Nudges are on: once your answers show sustained ownership, the readiness \
+                 nudge comes, again if you had one. `/pulse nudge off` turns it off."
+                    .to_owned()
+            } else {
+                "Nudges are off: no readiness nudge until `/pulse nudge on`. Check-ins and \
+                 trend posts go on as before."
+                    .to_owned()
+            }
         }
         PulseCommand::Forget { confirmed: false } => {
             "This deletes everything nudged stores about you: answers, trend and history. \

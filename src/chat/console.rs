@@ -73,6 +73,7 @@ pub fn render(message: &Outgoing) -> String {
         Outgoing::PublishHome { user, .. } => format!("── home of {user} updated ──\n"),
         // The worker draws a refresh before sending it; shown as what it is.
         Outgoing::RefreshPrompt { channel, .. } => format!("── prompt in {channel} to redraw ──\n"),
+        Outgoing::RefreshNudge { channel, .. } => format!("── nudge in {channel} to redraw ──\n"),
     }
 }
 

@@ -176,7 +176,7 @@ impl ChatApi for SlackChat {
                     .await
             }
             // The outbox worker draws a refresh into an update first.
-            Outgoing::RefreshPrompt { .. } => Err(ChatError::Permanent {
+            Outgoing::RefreshPrompt { .. } | Outgoing::RefreshNudge { .. } => Err(ChatError::Permanent {
                 code: "refresh_not_drawn".to_owned(),
             }),
         }

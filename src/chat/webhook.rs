@@ -244,6 +244,7 @@ impl ChatApi for WebhookChat {
             } => self.post(&body(self.flavor, channel, text, blocks)).await,
             Outgoing::Update { .. }
             | Outgoing::RefreshPrompt { .. }
+            | Outgoing::RefreshNudge { .. }
             | Outgoing::PublishHome { .. } => {
                 tracing::debug!(
                     kind = message.kind(),

@@ -166,13 +166,32 @@ pub struct ScheduleSettings {
     pub list: Vec<Schedule>,
 }
 
-/// The wording of the readiness nudge (`[messages]`). `{name}` in either
-/// text is replaced by the person's name (or "there" when it is unknown);
-/// the reasons always follow the body.
+/// The wording of the readiness nudge (`[messages]`). `{name}` in any of
+/// the texts is replaced by the person's name (or "there" when it is
+/// unknown); a few texts take one more placeholder, named on their field.
+/// The nudge reads: title, body, next step, timing, then the reasons.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MessageSettings {
     pub nudge_title: String,
+    /// Recognition of the role as it already is.
     pub nudge_body: String,
+    /// The step the nudge is about: structured product-owner training.
+    /// `{training}` is `training_name`, or [`DEFAULT_TRAINING`].
+    pub nudge_next_step: String,
+    /// Timing, when the person's latest capacity answer left room to learn.
+    /// `{room}` is "room" or, for `little`, "a little room".
+    pub nudge_timing: String,
+    /// Timing, when a nudge held for "no room to learn" is sent after
+    /// `model.capacity_hold_weeks`. `{weeks}` is how many weeks it waited.
+    pub nudge_timing_released: String,
+    /// Timing, when the person never answered the capacity question.
+    pub nudge_timing_unknown: String,
+    /// The training offered (`{training}`), e.g. "the CSPO course of our
+    /// academy". Not set: the text names the kind of training.
+    pub training_name: Option<String>,
+    /// Where to read about it or sign up: an `http(s)://` link, shown as a
+    /// button on the nudge. Not a secret.
+    pub training_url: Option<String>,
 }
 
 /// The nudge's default title.
@@ -182,37 +201,134 @@ pub const DEFAULT_NUDGE_TITLE: &str = "Your role has grown, {name}";
 /// promise or a shortcut.
 pub const DEFAULT_NUDGE_BODY: &str = "Week after week you have been making the calls on the same \
 product, with lasting consequences and stakeholders pulling in different directions. That is \
-product ownership, and it is already part of your role. This is a good moment to talk with your \
-lead about what the role has become and what you want to grow into next.";
+product ownership, and it is already part of your role.";
+
+/// The nudge's default next step: training as reinforcement of decisions
+/// already made, never as a shortcut or a credential.
+pub const DEFAULT_NUDGE_NEXT_STEP: &str = "This is the point where structured product-owner \
+training, such as {training}, tends to pay off: not as a shortcut or a credential, but because \
+it builds on decisions you already make every week. It may be worth a word with your lead.";
+
+/// What `{training}` names when `messages.training_name` is not set.
+pub const DEFAULT_TRAINING: &str = "a Certified Scrum Product Owner (CSPO) course";
+
+/// The default timing line after a capacity answer with room to learn.
+pub const DEFAULT_NUDGE_TIMING: &str = "You said you have {room} to learn this month: if that \
+still holds, now is a good time, and when is your call.";
+
+/// The default timing line of a nudge sent after being held for capacity.
+pub const DEFAULT_NUDGE_TIMING_RELEASED: &str = "For {weeks} weeks you said there is no room to \
+learn right now, so this message waited. It comes now because your role has not changed; \
+whether and when to act on it is your call.";
+
+/// The default timing line when capacity was never answered.
+pub const DEFAULT_NUDGE_TIMING_UNKNOWN: &str = "Only you know whether this month has room to \
+learn: the timing is your call.";
 
 /// The longest template accepted: Slack's limit for a section's text,
 /// less room for the name and the reasons.
 const MAX_TEMPLATE_CHARS: usize = 2000;
 
+/// The longest `messages.training_name`: it is shown inside a sentence and
+/// on a button.
+const MAX_TRAINING_NAME_CHARS: usize = 200;
+
+/// The longest `messages.training_url`: Slack's limit for a button's URL.
+const MAX_TRAINING_URL_CHARS: usize = 3000;
+
 /// Checks a nudge template: not empty, not too long, and no placeholder
-/// other than `{name}` (a typo would otherwise be posted verbatim).
-fn check_template(text: &str) -> Result<(), String> {
+/// but `{name}` and those in `extra` (a typo would otherwise be posted
+/// verbatim).
+fn check_template(text: &str, extra: &[&str]) -> Result<(), String> {
     if text.trim().is_empty() {
         return Err("must not be empty".into());
     }
     if text.chars().count() > MAX_TEMPLATE_CHARS {
         return Err(format!("is longer than {MAX_TEMPLATE_CHARS} characters"));
     }
+    let known = |p: &str| p == "name" || extra.contains(&p);
     let mut rest = text;
     while let Some(open) = rest.find('{') {
         let after = &rest[open + 1..];
         match after.find('}') {
-            Some(close) if &after[..close] == "name" => rest = &after[close + 1..],
+            Some(close) if known(&after[..close]) => rest = &after[close + 1..],
             Some(close) => {
+                let allowed: Vec<String> = std::iter::once("name")
+                    .chain(extra.iter().copied())
+                    .map(|p| format!("{{{p}}}"))
+                    .collect();
                 return Err(format!(
-                    "unknown placeholder {{{}}}; only {{name}} is replaced",
-                    &after[..close]
+                    "unknown placeholder {{{}}}; only {} {} replaced",
+                    &after[..close],
+                    allowed.join(" and "),
+                    if allowed.len() == 1 { "is" } else { "are" }
                 ));
             }
             None => return Err("has a `{` without a closing `}`".into()),
         }
     }
     Ok(())
+}
+
+/// Validates `[messages]`; on error returns (key, problem).
+fn message_settings(raw: raw::RawMessages) -> Result<MessageSettings, (String, String)> {
+    for (key, text, extra) in [
+        ("nudge_title", &raw.nudge_title, &[][..]),
+        ("nudge_body", &raw.nudge_body, &[]),
+        ("nudge_next_step", &raw.nudge_next_step, &["training"]),
+        ("nudge_timing", &raw.nudge_timing, &["room"]),
+        ("nudge_timing_released", &raw.nudge_timing_released, &["weeks"]),
+        ("nudge_timing_unknown", &raw.nudge_timing_unknown, &[]),
+    ] {
+        check_template(text, extra).map_err(|problem| (format!("messages.{key}"), problem))?;
+    }
+    let training_name = raw
+        .training_name
+        .map(|n| n.trim().to_owned())
+        .filter(|n| !n.is_empty());
+    if let Some(name) = &training_name
+        && name.chars().count() > MAX_TRAINING_NAME_CHARS
+    {
+        return Err((
+            "messages.training_name".into(),
+            format!("is longer than {MAX_TRAINING_NAME_CHARS} characters"),
+        ));
+    }
+    let training_url = raw
+        .training_url
+        .map(|u| u.trim().to_owned())
+        .filter(|u| !u.is_empty());
+    if let Some(url) = &training_url {
+        if !is_http_url(url) {
+            return Err((
+                "messages.training_url".into(),
+                format!("{url:?} is not an http:// or https:// link"),
+            ));
+        }
+        if url.chars().count() > MAX_TRAINING_URL_CHARS {
+            return Err((
+                "messages.training_url".into(),
+                format!("is longer than {MAX_TRAINING_URL_CHARS} characters"),
+            ));
+        }
+    }
+    Ok(MessageSettings {
+        nudge_title: raw.nudge_title,
+        nudge_body: raw.nudge_body,
+        nudge_next_step: raw.nudge_next_step,
+        nudge_timing: raw.nudge_timing,
+        nudge_timing_released: raw.nudge_timing_released,
+        nudge_timing_unknown: raw.nudge_timing_unknown,
+        training_name,
+        training_url,
+    })
+}
+
+impl Default for MessageSettings {
+    /// The shipped wording, with no training named or linked.
+    fn default() -> Self {
+        message_settings(raw::RawMessages::default()).expect("the default wording is valid")
+    }
 }
 
 /// How the outbox paces and runs its sends.
@@ -342,10 +458,7 @@ fn validate(file: &Path, raw: raw::RawSettings) -> Result<Settings, ConfigError>
     let dir = base.join(&raw.schedules.dir);
     let list = schedule::load_dir(&dir, &catalogue)?;
 
-    check_template(&raw.messages.nudge_title)
-        .map_err(|problem| err("messages.nudge_title", problem))?;
-    check_template(&raw.messages.nudge_body)
-        .map_err(|problem| err("messages.nudge_body", problem))?;
+    let messages = message_settings(raw.messages).map_err(|(key, problem)| err(&key, problem))?;
 
     Ok(Settings {
         file: file.to_path_buf(),
@@ -359,10 +472,7 @@ fn validate(file: &Path, raw: raw::RawSettings) -> Result<Settings, ConfigError>
         },
         delivery,
         model: raw.model,
-        messages: MessageSettings {
-            nudge_title: raw.messages.nudge_title,
-            nudge_body: raw.messages.nudge_body,
-        },
+        messages,
         catalogue,
         people,
     })

@@ -149,6 +149,12 @@ impl Default for RawSchedules {
 pub(super) struct RawMessages {
     pub nudge_title: String,
     pub nudge_body: String,
+    pub nudge_next_step: String,
+    pub nudge_timing: String,
+    pub nudge_timing_released: String,
+    pub nudge_timing_unknown: String,
+    pub training_name: Option<String>,
+    pub training_url: Option<String>,
 }
 
 impl Default for RawMessages {
@@ -156,6 +162,12 @@ impl Default for RawMessages {
         Self {
             nudge_title: super::DEFAULT_NUDGE_TITLE.into(),
             nudge_body: super::DEFAULT_NUDGE_BODY.into(),
+            nudge_next_step: super::DEFAULT_NUDGE_NEXT_STEP.into(),
+            nudge_timing: super::DEFAULT_NUDGE_TIMING.into(),
+            nudge_timing_released: super::DEFAULT_NUDGE_TIMING_RELEASED.into(),
+            nudge_timing_unknown: super::DEFAULT_NUDGE_TIMING_UNKNOWN.into(),
+            training_name: None,
+            training_url: None,
         }
     }
 }

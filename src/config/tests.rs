@@ -354,6 +354,83 @@ fn a_nudge_template_with_an_unknown_placeholder_or_nothing_in_it_is_rejected() {
 }
 
 #[test]
+fn the_training_is_unnamed_and_unlinked_by_default_and_can_be_set_from_file_or_env() {
+    let s = load("").unwrap();
+    assert_eq!(s.messages.training_name, None);
+    assert_eq!(s.messages.training_url, None);
+    assert_eq!(s.messages.nudge_next_step, DEFAULT_NUDGE_NEXT_STEP);
+    let s = load_env(
+        "[messages]\ntraining_name = \" The CSPO course of our academy \"\n",
+        &[(
+            "NUDGED__MESSAGES__TRAINING_URL",
+            "https://learning.example.com/cspo",
+        )],
+    )
+    .unwrap();
+    assert_eq!(
+        s.messages.training_name.as_deref(),
+        Some("The CSPO course of our academy")
+    );
+    assert_eq!(
+        s.messages.training_url.as_deref(),
+        Some("https://learning.example.com/cspo")
+    );
+    // Blank is the same as not set.
+    let s = load("[messages]\ntraining_name = \" \"\ntraining_url = \"\"\n").unwrap();
+    assert_eq!(s.messages.training_name, None);
+    assert_eq!(s.messages.training_url, None);
+}
+
+#[test]
+fn a_training_url_that_is_not_an_http_link_is_rejected_naming_the_key() {
+    for url in [
+        "javascript:alert(1)",
+        "ftp://example.com/cspo",
+        "learning.example.com/cspo",
+        "https://",
+        "https://exa mple.com",
+    ] {
+        let e = error(&format!("[messages]\ntraining_url = \"{url}\"\n"));
+        assert_eq!(e.key, "messages.training_url", "{url}: {e}");
+        assert!(e.problem.contains("http"), "{url}: {e}");
+    }
+    let long = format!("https://example.com/{}", "a".repeat(3000));
+    let e = error(&format!("[messages]\ntraining_url = \"{long}\"\n"));
+    assert_eq!(e.key, "messages.training_url");
+    let e = error(&format!(
+        "[messages]\ntraining_name = \"{}\"\n",
+        "a".repeat(201)
+    ));
+    assert_eq!(e.key, "messages.training_name");
+}
+
+#[test]
+fn each_nudge_text_takes_its_own_placeholders_only() {
+    let s = load(
+        "[messages]\nnudge_next_step = \"{name}: try {training}\"\n\
+         nudge_timing = \"You have {room}\"\nnudge_timing_released = \"After {weeks} weeks\"\n",
+    )
+    .unwrap();
+    assert_eq!(s.messages.nudge_next_step, "{name}: try {training}");
+    for (key, text) in [
+        ("nudge_body", "try {training}"),
+        ("nudge_timing", "after {weeks} weeks"),
+        ("nudge_timing_released", "you have {room}"),
+        ("nudge_timing_unknown", "{room}"),
+    ] {
+        let e = error(&format!("[messages]\n{key} = \"{text}\"\n"));
+        assert_eq!(e.key, format!("messages.{key}"), "{e}");
+        assert!(e.problem.contains("unknown placeholder"), "{e}");
+    }
+    let e = error("[messages]\nnudge_next_step = \"{trainig}\"\n");
+    assert!(
+        e.problem
+            .contains("only {name} and {training} are replaced"),
+        "{e}"
+    );
+}
+
+#[test]
 fn storage_pool_keys_default_to_the_engines_own_and_can_be_set() {
     let s = load("").unwrap();
     assert_eq!(s.storage.options.max_connections, None);

@@ -1,5 +1,6 @@
 //! The vocabulary of nudged: who is asked ([`PersonId`]), what is asked
-//! ([`QuestionId`], [`OptionKey`], the [`Catalogue`]), and when ([`IsoWeek`]).
+//! ([`QuestionId`], [`OptionKey`], the [`Catalogue`]), when ([`IsoWeek`]),
+//! and how a nudge was answered ([`NudgeResponse`]).
 //!
 //! Pure: no IO, no clock. Every identifier that crosses a boundary (config,
 //! CSV, Slack payloads, the store) is parsed into one of these newtypes first,
@@ -7,10 +8,12 @@
 
 mod catalogue;
 mod ids;
+mod response;
 mod week;
 
 pub use catalogue::{Catalogue, Question, QuestionOption, default_catalogue};
 pub use ids::{IdError, OptionKey, PersonId, QuestionId};
+pub use response::NudgeResponse;
 pub use week::{IsoWeek, WeekError};
 
 /// One answer: a person's chosen option for one question in one ISO week.

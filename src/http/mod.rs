@@ -4,8 +4,10 @@
 //!   signature) that every Slack route goes through before parsing.
 //! - `payloads.rs`: thin serde types of what Slack sends.
 //! - `slack.rs`: the events, interactions and `/pulse` handlers.
+//! - `nudge.rs`: clicks on the readiness nudge's answer buttons.
 //! - this file: routes, layers, `/healthz` and `/metrics`.
 
+mod nudge;
 pub mod payloads;
 pub mod slack;
 pub mod verify;

@@ -16,7 +16,7 @@ use super::verify::SlackRequest;
 use crate::domain::{Answer, PersonId};
 use crate::outbox::{self, Outgoing};
 use crate::readiness;
-use crate::render::ButtonValue;
+use crate::render::{ButtonValue, NudgeButton};
 use crate::reply;
 use crate::service;
 use crate::store::{AnswerSource, StoreError};
@@ -265,7 +265,8 @@ struct InteractionForm {
     payload: String,
 }
 
-/// `POST /slack/interactions`: button clicks on prompts.
+/// `POST /slack/interactions`: button clicks on prompts and on the
+/// readiness nudge (handled in `nudge.rs`).
 pub async fn handle_interactions(
     State(app): State<AppState>,
     request: SlackRequest,
@@ -289,6 +290,12 @@ pub async fn handle_interactions(
         .as_ref()
         .and_then(|c| c.message_ts.as_deref());
     for action in &payload.actions {
+        if let Some(button) = action.value.as_deref().and_then(NudgeButton::parse) {
+            let clicked_at = action.action_ts.as_deref();
+            super::nudge::handle_click(&app, &clicker, &button, channel.zip(ts), clicked_at)
+                .await?;
+            continue;
+        }
         let Some(value) = action.value.as_deref().and_then(ButtonValue::parse) else {
             continue;
         };

@@ -15,7 +15,7 @@ mod trend;
 use chrono::NaiveDate;
 use serde::Serialize;
 
-use crate::domain::{Answer, Catalogue, IsoWeek, OptionKey, QuestionId};
+use crate::domain::{Answer, Catalogue, IsoWeek, NudgeResponse, OptionKey, QuestionId};
 
 pub use params::{CAPACITY, CONTINUITY, NO_CAPACITY, Params, SAME};
 pub use trend::{GAP, ewma, slope, sparkline};
@@ -34,6 +34,10 @@ pub enum State {
     WaitingForCapacity,
     /// A nudge was sent and the model has not re-armed.
     Nudged,
+    /// Sustained (a nudge would be due), but the person said the nudge is
+    /// not for them, or turned nudges off: none is sent until they turn
+    /// them back on (`/pulse nudge on`).
+    Declined,
 }
 
 impl State {
@@ -45,6 +49,7 @@ impl State {
             Self::Sustained => "sustained",
             Self::WaitingForCapacity => "waiting-for-capacity",
             Self::Nudged => "nudged",
+            Self::Declined => "declined",
         }
     }
 }
@@ -60,14 +65,84 @@ pub enum Rule {
     Continuity,
     Capacity,
     Cooldown,
+    /// The last nudge was answered "Not now": it re-arms after
+    /// `not_now_weeks`.
+    NotNow,
+    /// The person turned nudges off (or back on after "Not for me").
+    NudgesOff,
 }
 
-/// One rule's verdict, with its numbers, in a sentence a person can read.
+/// One rule's verdict: its numbers as data ([`Facts`]) and as a sentence
+/// with the model's terms (`detail`). Messages to the person are worded
+/// from the facts (`render`); `trend --json` shows both.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Reason {
     pub rule: Rule,
     pub holds: bool,
     pub detail: String,
+    pub facts: Facts,
+}
+
+/// The numbers behind one [`Reason`], one variant per [`Rule`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Facts {
+    /// [`Rule::EnoughData`]: counted weeks in the window, of `window`;
+    /// `need` are needed.
+    EnoughData { counted: u32, window: u32, need: u32 },
+    /// [`Rule::StrongWeeks`]: weeks with index ≥ `high` in the window.
+    StrongWeeks {
+        strong: u32,
+        window: u32,
+        need: u32,
+        high: f64,
+    },
+    /// [`Rule::RecentAverage`]: the mean index of the last `weeks` counted
+    /// weeks (`need_weeks` are looked at), if there were any.
+    RecentAverage {
+        weeks: u32,
+        need_weeks: u32,
+        average: Option<f64>,
+        high: f64,
+    },
+    /// [`Rule::Slope`]: the least-squares slope per week, if there were
+    /// enough weeks.
+    Slope { slope: Option<f64>, floor: f64 },
+    /// [`Rule::Continuity`]: `same` of `answered` continuity answers over
+    /// the last `window` weeks; `min_share` of them must be `same`.
+    Continuity {
+        same: u32,
+        answered: u32,
+        window: u32,
+        min_share: f64,
+    },
+    /// [`Rule::Capacity`]: the latest capacity answer (`answer`, in
+    /// `week`). With `none`, `held_weeks` in a row so far, of at most
+    /// `hold_weeks`; 0 otherwise.
+    Capacity {
+        week: IsoWeek,
+        answer: OptionKey,
+        held_weeks: u32,
+        hold_weeks: u32,
+    },
+    /// [`Rule::Cooldown`]: the last nudge, `days` ago.
+    Cooldown {
+        nudged_on: NaiveDate,
+        days: i64,
+        cooldown_days: u32,
+        low: f64,
+        dipped: bool,
+    },
+    /// [`Rule::NotNow`]: "Not now" answered on `answered_on`, `weeks` full
+    /// weeks ago; asked again after `not_now_weeks`.
+    NotNow {
+        answered_on: NaiveDate,
+        weeks: i64,
+        not_now_weeks: u32,
+    },
+    /// [`Rule::NudgesOff`]: `off` while nudges are off; `false` when the
+    /// person turned them back on after answering "Not for me".
+    NudgesOff { off: bool },
 }
 
 impl std::fmt::Display for Reason {
@@ -97,12 +172,49 @@ fn as_map<S: serde::Serializer>(
     serializer.collect_map(pairs.iter().copied())
 }
 
+/// A week's answer to a question counts as showing its signal (a decision
+/// load, stakeholder pressure, …) when it scores at least this: half-way up
+/// the question's scale (`3-5` decisions, `2-3` stakeholders, a trade-off
+/// justified `once`, time `mixed`, decisions undone only `partly`).
+pub const SIGNAL_PRESENT: f64 = 0.5;
+
 /// The trend of one question's score over the window.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SignalTrend<'a> {
     pub question: &'a QuestionId,
     pub ewma: Option<f64>,
     pub slope: Option<f64>,
+    /// Weeks of the window in which it was answered.
+    pub answered_weeks: u32,
+    /// Of those, the weeks whose answer scored at least [`SIGNAL_PRESENT`].
+    pub present_weeks: u32,
+}
+
+/// A readiness nudge that was sent, and how the person answered it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct SentNudge {
+    /// The day it was sent.
+    pub sent_on: NaiveDate,
+    /// The person's answer, if any (the latest, when they changed it).
+    pub answer: Option<NudgeAnswer>,
+}
+
+/// A person's answer to a nudge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct NudgeAnswer {
+    pub response: NudgeResponse,
+    /// The day they answered.
+    pub on: NaiveDate,
+}
+
+impl SentNudge {
+    /// A nudge sent on `day` and not answered.
+    pub fn unanswered(day: NaiveDate) -> Self {
+        Self {
+            sent_on: day,
+            answer: None,
+        }
+    }
 }
 
 /// The model's verdict for one person on one day.
@@ -122,6 +234,8 @@ pub struct Assessment<'a> {
     pub sparkline: String,
     /// Per question, over the window.
     pub signals: Vec<SignalTrend<'a>>,
+    /// The latest nudge sent by today, with the answer given by today.
+    pub nudge: Option<SentNudge>,
 }
 
 /// One person's history.
@@ -130,8 +244,11 @@ pub struct History<'a> {
     /// Their answers, sorted by week (as [`crate::store::Store::answers`]
     /// returns them): [`assess`] reads only the recent weeks it needs.
     pub answers: &'a [Answer],
-    /// The days readiness nudges were sent to them.
-    pub nudges: &'a [NaiveDate],
+    /// The readiness nudges sent to them, and their answers.
+    pub nudges: &'a [SentNudge],
+    /// Whether they turned nudges off ("Not for me", `/pulse nudge off`):
+    /// then no nudge is due, whatever the answers say.
+    pub nudges_off: bool,
 }
 
 /// Assesses `history` as of `today`.
@@ -143,8 +260,14 @@ pub fn assess<'c>(
 ) -> Assessment<'c> {
     let current = IsoWeek::of(today);
     let mut from = current.plus(-i64::from(params.lookback_weeks()));
-    if let Some(nudged) = history.nudges.iter().filter(|d| **d <= today).max() {
-        from = from.min(IsoWeek::of(*nudged).plus(-i64::from(params.ewma_horizon_weeks())));
+    if let Some(nudged) = history
+        .nudges
+        .iter()
+        .map(|n| n.sent_on)
+        .filter(|d| *d <= today)
+        .max()
+    {
+        from = from.min(IsoWeek::of(nudged).plus(-i64::from(params.ewma_horizon_weeks())));
     }
     debug_assert!(
         history.answers.is_sorted_by_key(|a| a.week),
@@ -164,7 +287,7 @@ pub fn assess<'c>(
     if first > 0 && scored.counted_weeks() < params.ewma_horizon_weeks() as usize {
         scored = Scored::new(history.answers, catalogue, params);
     }
-    scored.assess(history.nudges, today)
+    scored.assess(history.nudges, history.nudges_off, today)
 }
 
 /// A nudge replay would have sent.
@@ -209,10 +332,10 @@ pub fn replay(
     while week <= last {
         let sunday = week.monday() + chrono::Duration::days(6);
         let day = sunday.min(until);
-        let a = scored.assess(&nudges, day);
+        let a = scored.assess(&nudges, false, day);
         match a.state {
             State::Sustained => {
-                nudges.push(day);
+                nudges.push(SentNudge::unanswered(day));
                 out.nudges.push(ReplayNudge {
                     week,
                     reasons: a.reasons,
@@ -353,9 +476,9 @@ impl<'a, 'p> Scored<'a, 'p> {
         Some(self.catalogue.questions()[q].options.get(o)?.score)
     }
 
-    fn option_key(&self, row: &WeekRow, q: usize) -> Option<&'a str> {
+    fn option_key(&self, row: &WeekRow, q: usize) -> Option<&'a OptionKey> {
         let o = usize::from(*row.get(q)?).checked_sub(1)?;
-        Some(self.catalogue.questions()[q].options.get(o)?.key.as_str())
+        Some(&self.catalogue.questions()[q].options.get(o)?.key)
     }
 
     /// (index, counted) of one week.
@@ -401,6 +524,11 @@ impl<'a, 'p> Scored<'a, 'p> {
                 "{n} of the last {} weeks answered (need {})",
                 p.window, p.min_weeks
             ),
+            facts: Facts::EnoughData {
+                counted: count(n),
+                window: p.window,
+                need: p.min_weeks,
+            },
         });
 
         let strong = counted.iter().filter(|(_, i)| *i >= p.high).count();
@@ -411,6 +539,12 @@ impl<'a, 'p> Scored<'a, 'p> {
                 "index ≥ {} in {strong} of the last {} weeks (need {})",
                 p.high, p.window, p.min_strong_weeks
             ),
+            facts: Facts::StrongWeeks {
+                strong: count(strong),
+                window: p.window,
+                need: p.min_strong_weeks,
+                high: p.high,
+            },
         });
 
         let recent_n = p.recent_weeks as usize;
@@ -428,6 +562,12 @@ impl<'a, 'p> Scored<'a, 'p> {
                 ),
                 None => "no answered weeks to average".to_owned(),
             },
+            facts: Facts::RecentAverage {
+                weeks: count(recent.len()),
+                need_weeks: p.recent_weeks,
+                average: recent_avg,
+                high: p.high,
+            },
         });
 
         let points: Vec<(f64, f64)> = counted
@@ -441,6 +581,10 @@ impl<'a, 'p> Scored<'a, 'p> {
             detail: match s {
                 Some(s) => format!("trend {s:+.3} per week (floor {:+.3})", p.slope_floor),
                 None => "too few answered weeks for a trend".to_owned(),
+            },
+            facts: Facts::Slope {
+                slope: s,
+                floor: p.slope_floor,
             },
         });
 
@@ -461,6 +605,12 @@ impl<'a, 'p> Scored<'a, 'p> {
                     p.min_same_share * 100.0
                 )
             },
+            facts: Facts::Continuity {
+                same: count(same),
+                answered: count(total),
+                window: p.continuity_window,
+                min_share: p.min_same_share,
+            },
         });
 
         let all = reasons.iter().all(|r| r.holds);
@@ -476,12 +626,12 @@ impl<'a, 'p> Scored<'a, 'p> {
         self.range(start, current)
             .filter_map(|(_, row)| self.option_key(row, q))
             .fold((0, 0), |(same, total), key| {
-                (same + usize::from(key == SAME), total + 1)
+                (same + usize::from(key.as_str() == SAME), total + 1)
             })
     }
 
     /// The newest capacity answer in the window ending at `current`.
-    fn latest_capacity(&self, current: IsoWeek) -> Option<(IsoWeek, &'a str)> {
+    fn latest_capacity(&self, current: IsoWeek) -> Option<(IsoWeek, &'a OptionKey)> {
         let q = self.capacity?;
         let start = current.plus(1 - i64::from(self.params.window));
         self.range(start, current)
@@ -489,7 +639,7 @@ impl<'a, 'p> Scored<'a, 'p> {
             .find_map(|(w, row)| self.option_key(row, q).map(|k| (w, k)))
     }
 
-    fn assess(&self, nudges: &[NaiveDate], today: NaiveDate) -> Assessment<'a> {
+    fn assess(&self, nudges: &[SentNudge], nudges_off: bool, today: NaiveDate) -> Assessment<'a> {
         let p = self.params;
         let current = IsoWeek::of(today);
         let start = current.plus(1 - i64::from(p.window));
@@ -508,21 +658,31 @@ impl<'a, 'p> Scored<'a, 'p> {
         let (mut reasons, sustained) = self.rules(current);
         let enough = reasons[0].holds;
 
-        let last_nudge = nudges.iter().filter(|d| **d <= today).max().copied();
+        // The latest nudge sent by today, with the answer given by today:
+        // an assessment of an earlier day does not see later clicks.
+        let last_nudge = nudges
+            .iter()
+            .filter(|n| n.sent_on <= today)
+            .max_by_key(|n| n.sent_on)
+            .map(|n| SentNudge {
+                answer: n.answer.filter(|a| a.on <= today),
+                ..*n
+            });
         let mut state = match (enough, sustained) {
             (false, _) => State::InsufficientData,
             (true, false) => State::Building,
             (true, true) => State::Sustained,
         };
 
-        if let Some(nudged_on) = last_nudge {
+        if let Some(nudge) = last_nudge {
+            let nudged_on = nudge.sent_on;
             let days = (today - nudged_on).num_days();
             let cooled = days >= i64::from(p.cooldown_days);
             let nudge_week = IsoWeek::of(nudged_on);
             let dipped = ewma_by_week
                 .iter()
                 .any(|(w, e)| *w > nudge_week && *e < p.low);
-            let rearmed = cooled && dipped;
+            let mut rearmed = cooled && dipped;
             reasons.push(Reason {
                 rule: Rule::Cooldown,
                 holds: rearmed,
@@ -532,7 +692,50 @@ impl<'a, 'p> Scored<'a, 'p> {
                     p.low,
                     if dipped { " (it has)" } else { "" }
                 ),
+                facts: Facts::Cooldown {
+                    nudged_on,
+                    days,
+                    cooldown_days: p.cooldown_days,
+                    low: p.low,
+                    dipped,
+                },
             });
+            match nudge.answer {
+                // An answer about timing: asked again once the weeks are
+                // up, if the role still shows sustained ownership.
+                Some(NudgeAnswer {
+                    response: NudgeResponse::NotNow,
+                    on,
+                }) => {
+                    let waited = (today - on).num_days();
+                    let due = waited >= 7 * i64::from(p.not_now_weeks);
+                    rearmed |= due;
+                    reasons.push(Reason {
+                        rule: Rule::NotNow,
+                        holds: due,
+                        detail: format!(
+                            "answered \"not now\" on {on} ({} weeks ago); asked again after {} weeks",
+                            waited / 7,
+                            p.not_now_weeks
+                        ),
+                        facts: Facts::NotNow {
+                            answered_on: on,
+                            weeks: waited / 7,
+                            not_now_weeks: p.not_now_weeks,
+                        },
+                    });
+                }
+                // "Not for me", and since then the person turned nudges
+                // back on: they asked for it, so it may come again now.
+                Some(NudgeAnswer {
+                    response: NudgeResponse::NotForMe,
+                    ..
+                }) if !nudges_off => {
+                    rearmed = true;
+                    reasons.push(nudges_off_reason(false));
+                }
+                _ => {}
+            }
             if !rearmed {
                 state = State::Nudged;
             }
@@ -545,6 +748,13 @@ impl<'a, 'p> Scored<'a, 'p> {
                 state = State::WaitingForCapacity;
             }
             reasons.push(reason);
+        }
+
+        if nudges_off {
+            if matches!(state, State::Sustained | State::WaitingForCapacity) {
+                state = State::Declined;
+            }
+            reasons.push(nudges_off_reason(true));
         }
 
         let weeks: Vec<WeekScore> = (0..p.window)
@@ -601,6 +811,10 @@ impl<'a, 'p> Scored<'a, 'p> {
                     question: &question.id,
                     ewma: trend::ewma(series.iter().map(|p| p.1), p.alpha),
                     slope: slope(&series),
+                    answered_weeks: count(series.len()),
+                    present_weeks: count(
+                        series.iter().filter(|(_, s)| *s >= SIGNAL_PRESENT).count(),
+                    ),
                 }
             })
             .collect();
@@ -613,6 +827,7 @@ impl<'a, 'p> Scored<'a, 'p> {
             reasons,
             sparkline,
             signals,
+            nudge: last_nudge,
         }
     }
 
@@ -621,11 +836,18 @@ impl<'a, 'p> Scored<'a, 'p> {
     fn capacity_gate(&self, current: IsoWeek) -> Option<Reason> {
         let p = self.params;
         let (week, key) = self.latest_capacity(current)?;
-        if key != NO_CAPACITY {
+        let facts = |held_weeks| Facts::Capacity {
+            week,
+            answer: key.clone(),
+            held_weeks,
+            hold_weeks: p.capacity_hold_weeks,
+        };
+        if key.as_str() != NO_CAPACITY {
             return Some(Reason {
                 rule: Rule::Capacity,
                 holds: true,
                 detail: format!("room to learn: {key} ({week})"),
+                facts: facts(0),
             });
         }
         // How many weeks in a row, ending now, the nudge has been held.
@@ -635,7 +857,7 @@ impl<'a, 'p> Scored<'a, 'p> {
             let still_held = self.rules(earlier).1
                 && self
                     .latest_capacity(earlier)
-                    .is_some_and(|(_, k)| k == NO_CAPACITY);
+                    .is_some_and(|(_, k)| k.as_str() == NO_CAPACITY);
             if !still_held {
                 break;
             }
@@ -649,6 +871,7 @@ impl<'a, 'p> Scored<'a, 'p> {
                     "no room to learn for {held} weeks; sent anyway after {} weeks held: the timing is your call",
                     p.capacity_hold_weeks
                 ),
+                facts: facts(held),
             }
         } else {
             Reason {
@@ -658,9 +881,31 @@ impl<'a, 'p> Scored<'a, 'p> {
                     "no room to learn right now ({week}); held {held} of at most {} weeks",
                     p.capacity_hold_weeks
                 ),
+                facts: facts(held),
             }
         })
     }
+}
+
+/// The reason about nudges being turned off (`off`), or back on after "Not
+/// for me".
+fn nudges_off_reason(off: bool) -> Reason {
+    Reason {
+        rule: Rule::NudgesOff,
+        holds: !off,
+        detail: if off {
+            "nudges are off (answered \"not for me\" or `/pulse nudge off`); none is sent until `/pulse nudge on`".to_owned()
+        } else {
+            "nudges turned back on after \"not for me\"".to_owned()
+        },
+        facts: Facts::NudgesOff { off },
+    }
+}
+
+/// A count of weeks or answers as stored in [`Facts`]: windows are at most
+/// a few hundred weeks, so it always fits.
+fn count(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
 }
 
 #[cfg(test)]

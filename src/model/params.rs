@@ -46,6 +46,11 @@ pub struct Params {
     pub cooldown_days: u32,
     /// Weeks a due nudge is held while capacity is `none`.
     pub capacity_hold_weeks: u32,
+    /// Weeks after a "Not now" answer to a nudge before it is asked again,
+    /// if the role still shows sustained ownership then: an answer about
+    /// timing, not about the role, so it waits about two months rather than
+    /// the `cooldown_days` and the dip that follow any other answer.
+    pub not_now_weeks: u32,
     /// Index questions a week needs answered to count.
     pub min_answered: u32,
 }
@@ -75,6 +80,7 @@ impl Default for Params {
             min_same_share: 0.8,
             cooldown_days: 90,
             capacity_hold_weeks: 6,
+            not_now_weeks: 8,
             min_answered: 3,
         }
     }
@@ -161,6 +167,7 @@ impl Params {
             ("min_weeks", self.min_weeks),
             ("recent_weeks", self.recent_weeks),
             ("continuity_window", self.continuity_window),
+            ("not_now_weeks", self.not_now_weeks),
             ("min_answered", self.min_answered),
         ] {
             if value == 0 || value > MAX_WEEKS {

@@ -87,8 +87,22 @@ fn answer(week: IsoWeek, question: &str, option: &str) -> Answer {
 }
 
 fn run(answers: &[Answer], nudges: &[NaiveDate], today: NaiveDate) -> Assessment<'static> {
+    let nudges: Vec<SentNudge> = nudges.iter().copied().map(SentNudge::unanswered).collect();
+    run_with(answers, &nudges, false, today)
+}
+
+fn run_with(
+    answers: &[Answer],
+    nudges: &[SentNudge],
+    nudges_off: bool,
+    today: NaiveDate,
+) -> Assessment<'static> {
     assess(
-        &History { answers, nudges },
+        &History {
+            answers,
+            nudges,
+            nudges_off,
+        },
         catalogue(),
         &Params::default(),
         today,
@@ -288,6 +302,169 @@ fn after_a_nudge_the_state_is_nudged_until_cooldown_and_a_dip_below_low() {
     assert_eq!(run(&answers, &[recent], today()).state, State::Nudged);
 }
 
+/// A nudge sent on `sent` and answered `response` on `on`.
+fn answered(sent: NaiveDate, response: NudgeResponse, on: NaiveDate) -> SentNudge {
+    SentNudge {
+        sent_on: sent,
+        answer: Some(NudgeAnswer { response, on }),
+    }
+}
+
+#[test]
+fn not_now_asks_again_after_the_configured_weeks_if_still_sustained() {
+    let strong = history(&[S; 20], "same", "yes");
+    let weeks = i64::from(Params::default().not_now_weeks);
+    let answered_on = today() - Duration::weeks(weeks) + Duration::days(1);
+    let sent = answered_on - Duration::days(2);
+    let nudge = answered(sent, NudgeResponse::NotNow, answered_on);
+
+    // A day short of the weeks: still nudged, and it says when.
+    let a = run_with(&strong, &[nudge], false, today());
+    assert_eq!(a.state, State::Nudged, "{:#?}", a.reasons);
+    let not_now = a.reasons.iter().find(|r| r.rule == Rule::NotNow).unwrap();
+    assert!(!not_now.holds);
+    assert_eq!(
+        not_now.facts,
+        Facts::NotNow {
+            answered_on,
+            weeks: weeks - 1,
+            not_now_weeks: 8
+        }
+    );
+
+    // The next day: due again, well inside the 90-day cooldown and with no
+    // dip, because the answer was about timing.
+    let a = run_with(&strong, &[nudge], false, today() + Duration::days(1));
+    assert_eq!(a.state, State::Sustained, "{:#?}", a.reasons);
+    assert!(a.reasons.iter().any(|r| r.rule == Rule::NotNow && r.holds));
+    assert!((today() - sent).num_days() < 90);
+}
+
+#[test]
+fn not_now_re_arms_only_a_role_that_is_still_sustained() {
+    // Strong until the nudge, weak since: after the weeks, building.
+    let mut weeks = vec![S; 10];
+    weeks.extend([W; 10]);
+    let answers = history(&weeks, "same", "yes");
+    let sent = last_week().plus(-10).monday();
+    let nudge = answered(sent, NudgeResponse::NotNow, sent + Duration::days(1));
+    assert_eq!(
+        run_with(&answers, &[nudge], false, today()).state,
+        State::Building
+    );
+}
+
+#[test]
+fn interested_keeps_the_usual_cooldown() {
+    let strong = history(&[S; 20], "same", "yes");
+    let sent = today() - Duration::weeks(10);
+    let nudge = answered(sent, NudgeResponse::Interested, sent + Duration::days(1));
+    let a = run_with(&strong, &[nudge], false, today());
+    assert_eq!(a.state, State::Nudged);
+    assert!(!a.reasons.iter().any(|r| r.rule == Rule::NotNow));
+    assert_eq!(a.nudge, Some(nudge));
+}
+
+#[test]
+fn not_for_me_sends_nothing_until_the_person_turns_nudges_back_on() {
+    // Dipped and cooled down: the usual rules would re-arm.
+    let mut weeks = vec![S; 4];
+    weeks.extend([W; 6]);
+    weeks.extend([S; 8]);
+    let answers = history(&weeks, "same", "yes");
+    let sent = last_week().plus(-17).monday() + Duration::days(6);
+    let nudge = answered(sent, NudgeResponse::NotForMe, sent + Duration::days(1));
+
+    let off = run_with(&answers, &[nudge], true, today());
+    assert_eq!(off.state, State::Declined, "{:#?}", off.reasons);
+    let reason = off.reasons.iter().find(|r| r.rule == Rule::NudgesOff).unwrap();
+    assert_eq!(reason.facts, Facts::NudgesOff { off: true });
+    assert!(!reason.holds);
+
+    // Turned back on: due again at once, even inside the cooldown.
+    let recent = today() - Duration::weeks(2);
+    let nudge = answered(recent, NudgeResponse::NotForMe, recent);
+    let strong = history(&[S; 20], "same", "yes");
+    assert_eq!(
+        run_with(&strong, &[nudge], true, today()).state,
+        State::Nudged
+    );
+    let on = run_with(&strong, &[nudge], false, today());
+    assert_eq!(on.state, State::Sustained, "{:#?}", on.reasons);
+    assert!(
+        on.reasons
+            .iter()
+            .any(|r| r.rule == Rule::NudgesOff && r.holds)
+    );
+}
+
+#[test]
+fn nudges_turned_off_before_any_nudge_hold_a_sustained_role_as_declined() {
+    let strong = history(&[S; 10], "same", "yes");
+    assert_eq!(run_with(&strong, &[], true, today()).state, State::Declined);
+    let held = history(&[S; 10], "same", "none");
+    assert_eq!(run_with(&held, &[], true, today()).state, State::Declined);
+    let weak = history(&[W; 10], "same", "yes");
+    assert_eq!(run_with(&weak, &[], true, today()).state, State::Building);
+}
+
+#[test]
+fn an_answer_given_after_the_day_assessed_is_not_seen() {
+    let strong = history(&[S; 20], "same", "yes");
+    let sent = today() - Duration::weeks(12);
+    let nudge = answered(sent, NudgeResponse::NotNow, today() + Duration::days(1));
+    let a = run_with(&strong, &[nudge], false, today());
+    assert_eq!(a.state, State::Nudged);
+    assert_eq!(a.nudge, Some(SentNudge::unanswered(sent)));
+}
+
+#[test]
+fn each_signal_counts_the_weeks_it_showed_in() {
+    // decisions: 3-5 (present) in 5 weeks, 1-2 (not) in 3.
+    let mut answers = Vec::new();
+    for k in 0..8 {
+        let week = last_week().plus(-k);
+        answers.push(answer(week, "decisions", if k < 5 { "3-5" } else { "1-2" }));
+        answers.push(answer(week, "stakeholders", "2-3"));
+    }
+    answers.sort_by_key(|a| a.week);
+    let a = run(&answers, &[], today());
+    let signal = |q: &str| a.signals.iter().find(|s| s.question.as_str() == q).unwrap();
+    assert_eq!((signal("decisions").present_weeks, signal("decisions").answered_weeks), (5, 8));
+    assert_eq!((signal("stakeholders").present_weeks, signal("stakeholders").answered_weeks), (8, 8));
+    assert_eq!((signal("focus").present_weeks, signal("focus").answered_weeks), (0, 0));
+}
+
+#[test]
+fn every_reason_carries_its_numbers() {
+    let a = run(&history(&[S; 10], "same", "little"), &[], today());
+    for r in &a.reasons {
+        let matches = matches!(
+            (r.rule, &r.facts),
+            (Rule::EnoughData, Facts::EnoughData { .. })
+                | (Rule::StrongWeeks, Facts::StrongWeeks { .. })
+                | (Rule::RecentAverage, Facts::RecentAverage { .. })
+                | (Rule::Slope, Facts::Slope { .. })
+                | (Rule::Continuity, Facts::Continuity { .. })
+                | (Rule::Capacity, Facts::Capacity { .. })
+        );
+        assert!(matches, "{r:?}");
+    }
+    let capacity = a.reasons.iter().find(|r| r.rule == Rule::Capacity).unwrap();
+    assert_eq!(
+        capacity.facts,
+        Facts::Capacity {
+            week: last_week(),
+            answer: OptionKey::parse("little").unwrap(),
+            held_weeks: 0,
+            hold_weeks: 6
+        }
+    );
+    let json = serde_json::to_value(capacity).unwrap();
+    assert_eq!(json["facts"]["answer"], "little");
+    assert_eq!(json["facts"]["held_weeks"], 0);
+}
+
 #[test]
 fn a_capacity_hold_lasts_at_most_the_configured_weeks() {
     // Sustained for many weeks; capacity "none" for the last `held` weeks.
@@ -473,7 +650,7 @@ fn rank(s: State) -> u8 {
     match s {
         State::InsufficientData => 0,
         State::Building => 1,
-        State::Sustained | State::WaitingForCapacity | State::Nudged => 2,
+        State::Sustained | State::WaitingForCapacity | State::Nudged | State::Declined => 2,
     }
 }
 
@@ -561,6 +738,32 @@ proptest! {
     }
 
     #[test]
+    fn with_nudges_off_no_nudge_is_ever_due(weeks in arb_history(24), answer in 0usize..4, ago in 0i64..200) {
+        let answers = build(&weeks);
+        let sent = today() - Duration::days(ago);
+        let nudges: Vec<SentNudge> = match answer {
+            0 => vec![],
+            1 => vec![SentNudge::unanswered(sent)],
+            n => vec![SentNudge {
+                sent_on: sent,
+                answer: Some(NudgeAnswer { response: NudgeResponse::ALL[n - 1], on: sent }),
+            }],
+        };
+        let a = run_with(&answers, &nudges, true, today());
+        prop_assert_ne!(a.state, State::Sustained);
+        prop_assert_ne!(a.state, State::WaitingForCapacity);
+    }
+
+    #[test]
+    fn not_now_never_asks_again_before_its_weeks_are_up(weeks in arb_history(24), waited in 0i64..56) {
+        let answers = build(&weeks);
+        let on = today() - Duration::days(waited);
+        let nudge = SentNudge { sent_on: on, answer: Some(NudgeAnswer { response: NudgeResponse::NotNow, on }) };
+        let a = run_with(&answers, &[nudge], false, today());
+        prop_assert_ne!(a.state, State::Sustained);
+    }
+
+    #[test]
     fn replay_never_nudges_twice_within_cooldown_or_without_a_dip(weeks in arb_history(60)) {
         let catalogue = default_catalogue();
         let params = Params::default();
@@ -574,7 +777,7 @@ proptest! {
             let mut dipped = false;
             while week <= pair[1].week {
                 let at = assess(
-                    &History { answers: &answers, nudges: &[] },
+                    &History { answers: &answers, nudges: &[], nudges_off: false },
                     &catalogue,
                     &params,
                     week.monday() + Duration::days(6),
@@ -594,8 +797,8 @@ proptest! {
     fn reading_only_recent_weeks_moves_the_ewma_by_less_than_its_shown_precision(weeks in arb_history(80)) {
         let answers = build(&weeks);
         let params = Params::default();
-        let recent = assess(&History { answers: &answers, nudges: &[] }, catalogue(), &params, today());
-        let full = Scored::new(&answers, catalogue(), &params).assess(&[], today());
+        let recent = assess(&History { answers: &answers, nudges: &[], nudges_off: false }, catalogue(), &params, today());
+        let full = Scored::new(&answers, catalogue(), &params).assess(&[], false, today());
         // Without a counted week in the horizon there is no current trend
         // (`None`), where the whole history would still carry a stale one.
         if let (Some(r), Some(f)) = (recent.ewma, full.ewma) {

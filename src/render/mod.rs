@@ -2,17 +2,20 @@
 //! rendered to a neutral [`Message`]: plain text for notifications
 //! and consoles, Block Kit blocks for Slack. Pure: no IO.
 
+mod nudge;
 mod prompt;
+pub mod reasons;
 pub mod text;
 mod trend;
 
+pub use nudge::{ANSWER_BLOCK, NudgeButton, nudge, with_answer as nudge_with_answer};
 pub use prompt::{ButtonValue, prompt, prompt_progress, reminder};
-pub use trend::{arrow, nudge, trend_post};
+pub use trend::{arrow, trend_post};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// A rendered message.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Message {
     /// Plain text: the notification preview, and what text-only targets show.
     pub text: String,

@@ -152,6 +152,14 @@ pub fn to_text(text: &str, blocks: &[Value], markup: Markup) -> String {
                         lines.push(convert(field, markup));
                     }
                 }
+                // A link button (the nudge's training) as its label and
+                // address, which every target can show.
+                if let Some(url) = block["accessory"]["url"].as_str() {
+                    let label = block["accessory"]["text"]["text"]
+                        .as_str()
+                        .unwrap_or("Link");
+                    lines.push(format!("{label}: {url}"));
+                }
             }
             Some("context") => {
                 let parts: Vec<String> = block["elements"]
@@ -380,6 +388,20 @@ mod tests {
             "**Trend**\n───\n**a** b\n  [Open]"
         );
         assert!(!is_prompt(&blocks));
+    }
+
+    #[test]
+    fn a_link_button_beside_a_section_is_shown_as_its_label_and_address() {
+        let blocks = vec![serde_json::json!({
+            "type": "section",
+            "text": {"type": "mrkdwn", "text": "Try *training*"},
+            "accessory": {"type": "button", "text": {"type": "plain_text", "text": "CSPO"},
+                          "url": "https://learning.example.com/cspo"},
+        })];
+        assert_eq!(
+            to_text("preview", &blocks, Markup::Plain),
+            "Try training\nCSPO: https://learning.example.com/cspo"
+        );
     }
 
     /// Blocks of the kinds messages use, with arbitrary text in them.

@@ -1,12 +1,14 @@
-//! The weekly trend post and the readiness nudge, rendered from the model's
-//! [`Assessment`]: what a person reads at a glance on Monday morning, and the
-//! one message that says their role has grown, with the reasons.
+//! The weekly trend post, rendered from the model's [`Assessment`]: what a
+//! person reads at a glance on Monday morning, with the reasons for their
+//! state in their own words ([`super::reasons`]) and how they answered
+//! their last nudge.
 
 use serde_json::{Value, json};
 
-use super::{Message, escape};
+use super::reasons::in_words;
+use super::Message;
 use crate::domain::{Catalogue, IsoWeek};
-use crate::model::{Assessment, Reason, State};
+use crate::model::{Assessment, SentNudge, State};
 
 /// A slope smaller than this (index points per week, either way) reads as
 /// flat: week-to-week noise, not a direction.
@@ -33,6 +35,23 @@ fn state_line(state: State) -> &'static str {
             "sustained ownership; the nudge waits until you have room to learn"
         }
         State::Nudged => "recognised: your readiness nudge was sent",
+        State::Declined => "sustained ownership; no nudge, as you asked (`/pulse nudge on` to change that)",
+    }
+}
+
+/// The last nudge and its answer, in a line.
+fn nudge_line(nudge: &SentNudge) -> String {
+    match nudge.answer {
+        Some(answer) => format!(
+            "*Your nudge* of {}: you answered “{}” on {}.",
+            nudge.sent_on,
+            answer.response.label(),
+            answer.on
+        ),
+        None => format!(
+            "*Your nudge* of {}: not answered yet; its buttons still work.",
+            nudge.sent_on
+        ),
     }
 }
 
@@ -81,60 +100,21 @@ pub fn trend_post(assessment: &Assessment, catalogue: &Catalogue, week: IsoWeek)
     let reasons: Vec<String> = a
         .reasons
         .iter()
-        .map(|r| format!("{} {}", if r.holds { "✓" } else { "✗" }, escape(&r.detail)))
+        .map(|r| format!("{} {}", if r.holds { "✓" } else { "✗" }, in_words(r, catalogue)))
         .collect();
     blocks.push(section(format!(
         "*State:* {}\n{}",
         state_line(a.state),
         reasons.join("\n")
     )));
+    if let Some(nudge) = &a.nudge {
+        blocks.push(section(nudge_line(nudge)));
+    }
     blocks.push(context(
         "Answers stay yours: `/pulse export` shows them, `/pulse forget` deletes them.".into(),
     ));
     Message {
         text: headline,
-        blocks,
-    }
-}
-
-/// Replaces `{name}` in a template (the only placeholder config accepts).
-fn fill(template: &str, name: &str) -> String {
-    template.replace("{name}", name)
-}
-
-/// The readiness nudge: the configured title and body, then the reasons it
-/// was sent (the rules that held), so it is never a verdict without why.
-pub fn nudge(
-    name: Option<&str>,
-    title: &str,
-    body: &str,
-    reasons: &[Reason],
-    from: IsoWeek,
-    to: IsoWeek,
-) -> Message {
-    let name = name
-        .map(str::trim)
-        .filter(|n| !n.is_empty())
-        .unwrap_or("there");
-    // Filled first, escaped once: the name and the operator's wording are
-    // both shown as written, never as markup.
-    let title = escape(&fill(title, name));
-    let why: Vec<String> = reasons
-        .iter()
-        .filter(|r| r.holds)
-        .map(|r| format!("• {}", escape(&r.detail)))
-        .collect();
-    let blocks = vec![
-        section(format!("*{title}*")),
-        section(escape(&fill(body, name))),
-        section(format!("*Why now*\n{}", why.join("\n"))),
-        context(format!(
-            "From your answers {from} to {to}. `/pulse trend` shows every week; \
-             you get this message once."
-        )),
-    ];
-    Message {
-        text: title,
         blocks,
     }
 }
@@ -193,6 +173,7 @@ mod tests {
             &History {
                 answers: &answers,
                 nudges: &[],
+                nudges_off: false,
             },
             &catalogue,
             &Params::default(),
@@ -206,12 +187,60 @@ mod tests {
     }
 
     #[test]
+    fn a_trend_post_shows_how_the_last_nudge_was_answered() {
+        use crate::domain::NudgeResponse;
+        use crate::model::{NudgeAnswer, SentNudge};
+        let catalogue = default_catalogue();
+        let answers = strong_history(10);
+        let sent = today() - chrono::Duration::days(9);
+        let line = |nudges: &[SentNudge], off| {
+            let a = assess(
+                &History {
+                    answers: &answers,
+                    nudges,
+                    nudges_off: off,
+                },
+                &catalogue,
+                &Params::default(),
+                today(),
+            );
+            let m = trend_post(&a, &catalogue, "2026-W48".parse().unwrap());
+            (a.state, serde_json::to_string(&m.blocks).unwrap())
+        };
+        let (state, text) = line(&[SentNudge::unanswered(sent)], false);
+        assert_eq!(state, State::Nudged);
+        assert!(
+            text.contains("*Your nudge* of 2026-11-14: not answered yet"),
+            "{text}"
+        );
+        let not_for_me = SentNudge {
+            sent_on: sent,
+            answer: Some(NudgeAnswer {
+                response: NudgeResponse::NotForMe,
+                on: sent + chrono::Duration::days(1),
+            }),
+        };
+        let (_, text) = line(&[not_for_me], true);
+        assert!(
+            text.contains("*Your nudge* of 2026-11-14: you answered “Not for me” on 2026-11-15."),
+            "{text}"
+        );
+        assert!(text.contains("`/pulse nudge on`"), "{text}");
+        // Never nudged, nudges turned off: declined, and it says so.
+        let (state, text) = line(&[], true);
+        assert_eq!(state, State::Declined);
+        assert!(text.contains("no nudge, as you asked"), "{text}");
+        assert!(!text.contains("*Your nudge*"), "{text}");
+    }
+
+    #[test]
     fn a_trend_post_without_data_says_so() {
         let catalogue = default_catalogue();
         let a = assess(
             &History {
                 answers: &[],
                 nudges: &[],
+                nudges_off: false,
             },
             &catalogue,
             &Params::default(),
@@ -219,51 +248,5 @@ mod tests {
         );
         let m = trend_post(&a, &catalogue, "2026-W48".parse().unwrap());
         insta::assert_json_snapshot!("trend_post_empty", m);
-    }
-
-    #[test]
-    fn the_nudge_names_the_person_and_lists_only_the_reasons_that_held() {
-        let catalogue = default_catalogue();
-        let answers = strong_history(10);
-        let a = assess(
-            &History {
-                answers: &answers,
-                nudges: &[],
-            },
-            &catalogue,
-            &Params::default(),
-            today(),
-        );
-        assert_eq!(a.state, State::Sustained);
-        let m = nudge(
-            Some("Ada <script>"),
-            crate::config::DEFAULT_NUDGE_TITLE,
-            crate::config::DEFAULT_NUDGE_BODY,
-            &a.reasons,
-            "2026-W40".parse().unwrap(),
-            "2026-W47".parse().unwrap(),
-        );
-        insta::assert_json_snapshot!("nudge_default", m);
-        assert_eq!(m.text, "Your role has grown, Ada &lt;script&gt;");
-        let why = m.blocks[2]["text"]["text"].as_str().unwrap();
-        assert_eq!(
-            why.lines().count() - 1,
-            a.reasons.iter().filter(|r| r.holds).count()
-        );
-        assert!(!why.contains('✗'));
-    }
-
-    #[test]
-    fn a_nudge_to_someone_without_a_name_greets_them_anyway() {
-        let m = nudge(
-            None,
-            "Hi {name}",
-            "Body for {name}",
-            &[],
-            "2026-W40".parse().unwrap(),
-            "2026-W47".parse().unwrap(),
-        );
-        assert_eq!(m.text, "Hi there");
-        assert_eq!(m.blocks[1]["text"]["text"], "Body for there");
     }
 }

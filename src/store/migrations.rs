@@ -18,6 +18,8 @@ use sqlx::{AssertSqlSafe, SqlSafeStr};
 /// One migration file compiled into the binary.
 pub(super) struct Embedded {
     /// The file's numeric prefix (`0001_init.sql` → 1); applied in order.
+    /// Versions increase; a number may be skipped (a branch of the schema
+    /// that was numbered elsewhere), never reused.
     pub version: i64,
     /// The rest of the file name, as recorded by sqlx.
     pub description: &'static str,
@@ -36,6 +38,11 @@ pub(super) const SQLITE: &[Embedded] = &[
         description: "outbox coalesce",
         sql: include_str!("../../migrations/sqlite/0002_outbox_coalesce.sql"),
     },
+    Embedded {
+        version: 4,
+        description: "nudge answers",
+        sql: include_str!("../../migrations/sqlite/0004_nudge_answers.sql"),
+    },
 ];
 
 /// The PostgreSQL schema, oldest first: the same versions as [`SQLITE`],
@@ -50,6 +57,11 @@ pub(super) const POSTGRES: &[Embedded] = &[
         version: 2,
         description: "outbox coalesce",
         sql: include_str!("../../migrations/postgres/0002_outbox_coalesce.sql"),
+    },
+    Embedded {
+        version: 4,
+        description: "nudge answers",
+        sql: include_str!("../../migrations/postgres/0004_nudge_answers.sql"),
     },
 ];
 
@@ -77,10 +89,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn versions_start_at_one_and_increase_by_one() {
+    fn versions_start_at_one_and_increase() {
         for files in [SQLITE, POSTGRES] {
-            for (i, file) in files.iter().enumerate() {
-                assert_eq!(file.version, i as i64 + 1, "{}", file.description);
+            assert_eq!(files[0].version, 1);
+            for pair in files.windows(2) {
+                assert!(pair[0].version < pair[1].version, "{}", pair[1].description);
+            }
+            for file in files {
                 assert!(!file.sql.trim().is_empty(), "{}", file.description);
             }
         }

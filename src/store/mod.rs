@@ -136,6 +136,15 @@ pub trait Store: Send + Sync + 'static {
         until: Option<DateTime<Utc>>,
     ) -> StoreResult<bool>;
 
+    /// `/pulse nudge off` (`Some(since)`; a person already off keeps their
+    /// first instant) and `/pulse nudge on` (`None`). Returns false if the
+    /// person is unknown.
+    async fn set_nudges_off(
+        &self,
+        id: &PersonId,
+        since: Option<DateTime<Utc>>,
+    ) -> StoreResult<bool>;
+
     // ---- answers ------------------------------------------------------
 
     /// Stores one answer, replacing that person's answer to that question in
@@ -231,6 +240,20 @@ pub trait Store: Send + Sync + 'static {
 
     /// The person's nudges, oldest first.
     async fn nudges(&self, person: &PersonId) -> StoreResult<Vec<NudgeRow>>;
+
+    /// Records a click on an answer button of `click.person`'s nudge of
+    /// `click.week`, all in one transaction: the click's `seen_key` (a
+    /// click seen before changes nothing); the response with its time
+    /// (the latest click wins); the person's nudges setting, which follows
+    /// the answer (off since now for "Not for me", unless already off; on
+    /// for any other); and, if the response changed, `on_change` (the
+    /// nudge's redraw) as [`enqueue`](Store::enqueue) would add it. A
+    /// click on a nudge that does not exist changes nothing.
+    async fn answer_nudge(
+        &self,
+        click: &NudgeClick,
+        on_change: Option<&NewOutbox>,
+    ) -> StoreResult<NudgeClickOutcome>;
 
     // ---- outbox -------------------------------------------------------
 

@@ -28,7 +28,7 @@ use sqlx::{Postgres, QueryBuilder, Row};
 
 use super::*;
 use super::{bind, migrations};
-use crate::domain::{Answer, IsoWeek, OptionKey, PersonId, QuestionId};
+use crate::domain::{Answer, IsoWeek, NudgeResponse, OptionKey, PersonId, QuestionId};
 
 /// Connections per replica unless `storage.max_connections` says otherwise.
 /// PostgreSQL serves writers concurrently, so a click burst is spread over
@@ -53,7 +53,7 @@ pub fn is_postgres_url(url: &str) -> bool {
 /// into `&'static str` (sqlx caches one prepared statement per text).
 macro_rules! columns {
     (people) => {
-        "id, name, tz, enrolled, paused_until, created_at"
+        "id, name, tz, enrolled, paused_until, nudges_off_since, created_at"
     };
     (answers) => {
         "person, week, question, option, source, recorded_at"
@@ -65,7 +65,7 @@ macro_rules! columns {
         "person, week, state, ewma, detail, assessed_at"
     };
     (nudges) => {
-        "person, week, sent_at, reasons"
+        "person, week, sent_at, reasons, message, response, answered_at"
     };
     (outbox) => {
         "id, dedupe_key, person, kind, channel, payload, status, attempts, \
@@ -235,6 +235,7 @@ fn person_row(row: &PgRow) -> StoreResult<PersonRow> {
         tz: f.get("tz")?,
         enrolled: f.get("enrolled")?,
         paused_until: f.opt_time("paused_until")?,
+        nudges_off_since: f.opt_time("nudges_off_since")?,
         created_at: f.time("created_at")?,
     })
 }
@@ -286,6 +287,9 @@ fn nudge_row(row: &PgRow) -> StoreResult<NudgeRow> {
         week: f.week("week")?,
         sent_at: f.time("sent_at")?,
         reasons: f.get("reasons")?,
+        message: f.get("message")?,
+        response: f.opt_parsed("response", NudgeResponse::from_str)?,
+        answered_at: f.opt_time("answered_at")?,
     })
 }
 
@@ -342,6 +346,24 @@ macro_rules! insert_outbox {
         "INSERT INTO outbox (dedupe_key, coalesce_key, person, kind, channel, payload, status, \
                              attempts, not_before, created_at) "
     };
+}
+
+/// The statement of [`Store::set_nudges_off`], on `conn` (in a
+/// transaction or not).
+async fn set_nudges_off(
+    conn: &mut sqlx::PgConnection,
+    id: &PersonId,
+    since: Option<DateTime<Utc>>,
+) -> StoreResult<bool> {
+    let done = sqlx::query(
+        "UPDATE people SET nudges_off_since = CASE WHEN $1::BIGINT IS NULL THEN NULL \
+         ELSE COALESCE(nudges_off_since, $1::BIGINT) END WHERE id = $2",
+    )
+    .bind(since.map(millis))
+    .bind(id.as_str())
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() > 0)
 }
 
 fn outcome_of(revision: Option<i32>) -> RecordOutcome {
@@ -443,6 +465,15 @@ impl Store for PgStore {
             .execute(&self.pool)
             .await?;
         Ok(done.rows_affected() > 0)
+    }
+
+    async fn set_nudges_off(
+        &self,
+        id: &PersonId,
+        since: Option<DateTime<Utc>>,
+    ) -> StoreResult<bool> {
+        let mut conn = self.pool.acquire().await?;
+        set_nudges_off(&mut conn, id, since).await
     }
 
     async fn record_answer(
@@ -721,13 +752,16 @@ impl Store for PgStore {
 
     async fn record_nudge(&self, nudge: &NudgeRow) -> StoreResult<bool> {
         let done = sqlx::query(
-            "INSERT INTO nudges (person, week, sent_at, reasons) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (person, week) DO NOTHING",
+            "INSERT INTO nudges (person, week, sent_at, reasons, message, response, answered_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (person, week) DO NOTHING",
         )
         .bind(nudge.person.as_str())
         .bind(nudge.week.to_string())
         .bind(millis(nudge.sent_at))
         .bind(&nudge.reasons)
+        .bind(nudge.message.as_deref())
+        .bind(nudge.response.map(NudgeResponse::as_str))
+        .bind(nudge.answered_at.map(millis))
         .execute(&self.pool)
         .await
         .map_err(unknown_person(&nudge.person))?;
@@ -746,6 +780,69 @@ impl Store for PgStore {
         .iter()
         .map(nudge_row)
         .collect()
+    }
+
+    async fn answer_nudge(
+        &self,
+        click: &NudgeClick,
+        on_change: Option<&NewOutbox>,
+    ) -> StoreResult<NudgeClickOutcome> {
+        // Returning early drops the transaction, which rolls it back.
+        let mut tx = self.pool.begin().await?;
+        let week = click.week.to_string();
+        // Locks the nudge: a concurrent click on it waits for this one.
+        let stored: Option<Option<String>> = sqlx::query_scalar(
+            "SELECT response FROM nudges WHERE person = $1 AND week = $2 FOR UPDATE",
+        )
+        .bind(click.person.as_str())
+        .bind(&week)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(stored) = stored else {
+            return Ok(NudgeClickOutcome::UnknownNudge);
+        };
+        if let Some(key) = &click.seen_key {
+            let seen = sqlx::query(
+                "INSERT INTO seen_events (key, seen_at) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
+            )
+            .bind(key)
+            .bind(millis(click.at))
+            .execute(&mut *tx)
+            .await?;
+            if seen.rows_affected() == 0 {
+                return Ok(NudgeClickOutcome::Duplicate);
+            }
+        }
+        let changed = stored.as_deref() != Some(click.response.as_str());
+        if changed {
+            sqlx::query(
+                "UPDATE nudges SET response = $1, answered_at = $2 WHERE person = $3 AND week = $4",
+            )
+            .bind(click.response.as_str())
+            .bind(millis(click.at))
+            .bind(click.person.as_str())
+            .bind(&week)
+            .execute(&mut *tx)
+            .await?;
+            if let Some(message) = on_change {
+                let query = sqlx::query_scalar::<_, i64>(concat!(
+                    insert_outbox!(),
+                    "VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $7, $8) \
+                     ON CONFLICT DO NOTHING RETURNING id"
+                ));
+                bind::outbox(query, message)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            }
+        }
+        let off = (click.response == NudgeResponse::NotForMe).then_some(click.at);
+        set_nudges_off(&mut tx, &click.person, off).await?;
+        tx.commit().await?;
+        Ok(if changed {
+            NudgeClickOutcome::Recorded
+        } else {
+            NudgeClickOutcome::Unchanged
+        })
     }
 
     async fn enqueue(&self, message: &NewOutbox) -> StoreResult<Option<i64>> {

@@ -6,7 +6,7 @@ use std::str::FromStr;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{Answer, IsoWeek, PersonId};
+use crate::domain::{Answer, IsoWeek, NudgeResponse, PersonId};
 
 /// A person as given by the roster or `/pulse join`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,6 +30,9 @@ pub struct PersonRow {
     pub enrolled: bool,
     /// No prompts before this instant (`/pulse pause`).
     pub paused_until: Option<DateTime<Utc>>,
+    /// Since when they want no readiness nudge ("Not for me", `/pulse
+    /// nudge off`); `None` while nudges are on.
+    pub nudges_off_since: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -147,6 +150,43 @@ pub struct NudgeRow {
     pub sent_at: DateTime<Utc>,
     /// The reasons it was sent, as JSON.
     pub reasons: String,
+    /// The nudge as posted, less its buttons (a rendered message as JSON),
+    /// to redraw it with the person's answer. `None` for nudges recorded
+    /// before nudges could be answered.
+    pub message: Option<String>,
+    /// The person's latest answer, once they gave one.
+    pub response: Option<NudgeResponse>,
+    /// When they gave it.
+    pub answered_at: Option<DateTime<Utc>>,
+}
+
+/// A click on one of a nudge's answer buttons, to record with
+/// [`Store::answer_nudge`](super::Store::answer_nudge).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NudgeClick {
+    /// The nudge's person: only they answer it.
+    pub person: PersonId,
+    /// The week of the nudge answered.
+    pub week: IsoWeek,
+    pub response: NudgeResponse,
+    pub at: DateTime<Utc>,
+    /// The click's own key (Slack's user and `action_ts`): recorded with
+    /// the answer, so the same click delivered twice counts once.
+    pub seen_key: Option<String>,
+}
+
+/// What [`Store::answer_nudge`](super::Store::answer_nudge) did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NudgeClickOutcome {
+    /// A new or different answer was stored.
+    Recorded,
+    /// The same answer was already stored; nothing changed but the
+    /// person's nudges setting, which follows the answer.
+    Unchanged,
+    /// This click was already recorded: nothing changed.
+    Duplicate,
+    /// No such nudge for that person: nothing changed.
+    UnknownNudge,
 }
 
 /// A message to deliver.

@@ -40,7 +40,7 @@ use sqlx::{ConnectOptions, QueryBuilder, Row, Sqlite, SqliteConnection};
 
 use super::*;
 use super::{bind, migrations};
-use crate::domain::{Answer, IsoWeek, OptionKey, PersonId, QuestionId};
+use crate::domain::{Answer, IsoWeek, NudgeResponse, OptionKey, PersonId, QuestionId};
 
 /// How long a statement waits for another connection's (or process's) write
 /// lock before failing with "database is locked". Writes here are short, so
@@ -61,7 +61,7 @@ const IMPORT_BATCH_ROWS: usize = 500;
 /// into `&'static str` (sqlx caches one prepared statement per text).
 macro_rules! columns {
     (people) => {
-        "id, name, tz, enrolled, paused_until, created_at"
+        "id, name, tz, enrolled, paused_until, nudges_off_since, created_at"
     };
     (answers) => {
         "person, week, question, option, source, recorded_at"
@@ -73,7 +73,7 @@ macro_rules! columns {
         "person, week, state, ewma, detail, assessed_at"
     };
     (nudges) => {
-        "person, week, sent_at, reasons"
+        "person, week, sent_at, reasons, message, response, answered_at"
     };
     (outbox) => {
         "id, dedupe_key, person, kind, channel, payload, status, attempts, \
@@ -324,6 +324,7 @@ fn person_row(row: &SqliteRow) -> StoreResult<PersonRow> {
         tz: f.get("tz")?,
         enrolled: f.flag("enrolled")?,
         paused_until: f.opt_time("paused_until")?,
+        nudges_off_since: f.opt_time("nudges_off_since")?,
         created_at: f.time("created_at")?,
     })
 }
@@ -375,6 +376,9 @@ fn nudge_row(row: &SqliteRow) -> StoreResult<NudgeRow> {
         week: f.week("week")?,
         sent_at: f.time("sent_at")?,
         reasons: f.get("reasons")?,
+        message: f.get("message")?,
+        response: f.opt_parsed("response", NudgeResponse::from_str)?,
+        answered_at: f.opt_time("answered_at")?,
     })
 }
 
@@ -475,6 +479,73 @@ async fn insert_outbox(
     ));
     let id: Option<i64> = bind::outbox(query, message).fetch_optional(conn).await?;
     Ok(id)
+}
+
+/// The statement of [`Store::set_nudges_off`], in the caller's transaction.
+async fn set_nudges_off(
+    conn: &mut SqliteConnection,
+    id: &PersonId,
+    since: Option<DateTime<Utc>>,
+) -> StoreResult<bool> {
+    let done = sqlx::query(
+        "UPDATE people SET nudges_off_since = CASE WHEN ? IS NULL THEN NULL \
+         ELSE COALESCE(nudges_off_since, ?) END WHERE id = ?",
+    )
+    .bind(since.map(millis))
+    .bind(since.map(millis))
+    .bind(id.as_str())
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// The statements of [`Store::answer_nudge`], in the caller's savepoint.
+async fn record_nudge_click(
+    conn: &mut SqliteConnection,
+    click: &NudgeClick,
+    on_change: Option<&NewOutbox>,
+) -> StoreResult<NudgeClickOutcome> {
+    let stored: Option<Option<String>> =
+        sqlx::query_scalar("SELECT response FROM nudges WHERE person = ? AND week = ?")
+            .bind(click.person.as_str())
+            .bind(click.week.to_string())
+            .fetch_optional(&mut *conn)
+            .await?;
+    let Some(stored) = stored else {
+        return Ok(NudgeClickOutcome::UnknownNudge);
+    };
+    if let Some(key) = &click.seen_key {
+        let seen = sqlx::query(
+            "INSERT INTO seen_events (key, seen_at) VALUES (?, ?) ON CONFLICT (key) DO NOTHING",
+        )
+        .bind(key)
+        .bind(millis(click.at))
+        .execute(&mut *conn)
+        .await?;
+        if seen.rows_affected() == 0 {
+            return Ok(NudgeClickOutcome::Duplicate);
+        }
+    }
+    let changed = stored.as_deref() != Some(click.response.as_str());
+    if changed {
+        sqlx::query("UPDATE nudges SET response = ?, answered_at = ? WHERE person = ? AND week = ?")
+            .bind(click.response.as_str())
+            .bind(millis(click.at))
+            .bind(click.person.as_str())
+            .bind(click.week.to_string())
+            .execute(&mut *conn)
+            .await?;
+        if let Some(message) = on_change {
+            insert_outbox(conn, message).await?;
+        }
+    }
+    let off = (click.response == NudgeResponse::NotForMe).then_some(click.at);
+    set_nudges_off(conn, &click.person, off).await?;
+    Ok(if changed {
+        NudgeClickOutcome::Recorded
+    } else {
+        NudgeClickOutcome::Unchanged
+    })
 }
 
 /// The statements of [`Store::import_answers`], in the caller's transaction.
@@ -612,6 +683,18 @@ impl Store for SqliteStore {
                     .await?;
                 Ok(done.rows_affected() > 0)
             })
+        })
+        .await
+    }
+
+    async fn set_nudges_off(
+        &self,
+        id: &PersonId,
+        since: Option<DateTime<Utc>>,
+    ) -> StoreResult<bool> {
+        let id = id.clone();
+        self.write(move |conn| {
+            Box::pin(async move { set_nudges_off(conn, &id, since).await })
         })
         .await
     }
@@ -891,13 +974,16 @@ impl Store for SqliteStore {
         self.write(move |conn| {
             Box::pin(async move {
                 let done = sqlx::query(
-                    "INSERT INTO nudges (person, week, sent_at, reasons) VALUES (?, ?, ?, ?) \
-             ON CONFLICT (person, week) DO NOTHING",
+                    "INSERT INTO nudges (person, week, sent_at, reasons, message, response, answered_at) \
+                     VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (person, week) DO NOTHING",
                 )
                 .bind(nudge.person.as_str())
                 .bind(nudge.week.to_string())
                 .bind(millis(nudge.sent_at))
                 .bind(&nudge.reasons)
+                .bind(nudge.message.as_deref())
+                .bind(nudge.response.map(NudgeResponse::as_str))
+                .bind(nudge.answered_at.map(millis))
                 .execute(conn)
                 .await
                 .map_err(unknown_person(&nudge.person))?;
@@ -919,6 +1005,26 @@ impl Store for SqliteStore {
         .iter()
         .map(nudge_row)
         .collect()
+    }
+
+    async fn answer_nudge(
+        &self,
+        click: &NudgeClick,
+        on_change: Option<&NewOutbox>,
+    ) -> StoreResult<NudgeClickOutcome> {
+        let click = click.clone();
+        let on_change = on_change.cloned();
+        self.write(move |conn| {
+            Box::pin(async move {
+                // Several statements, all or none. The writer task is the
+                // only writer, so what is read here is still true when it
+                // is written.
+                writer::savepoint(conn).await?;
+                let outcome = record_nudge_click(conn, &click, on_change.as_ref()).await;
+                writer::end_savepoint(conn, outcome).await
+            })
+        })
+        .await
     }
 
     async fn enqueue(&self, message: &NewOutbox) -> StoreResult<Option<i64>> {

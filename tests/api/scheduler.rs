@@ -490,8 +490,12 @@ async fn a_sustained_history_gets_one_nudge_with_its_reasons_and_never_a_second(
     let nudges: Vec<_> = sent.iter().filter(|s| s.kind == "nudge").collect();
     assert_eq!(nudges.len(), 1, "{sent:?}");
     assert_eq!(nudges[0].person, "U1");
-    let why = nudges[0].payload["blocks"][2]["text"]["text"]
-        .as_str()
+    let why = nudges[0].payload["blocks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|b| b["text"]["text"].as_str())
+        .find(|t| t.starts_with("*Why now*"))
         .unwrap();
     assert!(why.contains("same product"), "{why}");
     assert_eq!(local_times(&sent, "U1", "trend", Tz::UTC).len(), 1);

@@ -77,6 +77,8 @@ macro_rules! contract_tests {
             a_checkin_is_recorded_once_and_found_where_its_prompt_landed,
             the_latest_assessment_wins,
             a_nudge_is_recorded_once_per_week,
+            a_nudge_answer_is_stored_with_its_click_and_redraw_or_not_at_all,
+            nudges_are_turned_off_and_on_for_known_people_only,
             an_outbox_message_is_deduplicated_by_its_key_only,
             a_waiting_row_covers_a_second_one_with_its_coalesce_key_until_claimed,
             a_click_and_its_redraw_are_stored_together_or_not_at_all,
@@ -144,11 +146,11 @@ mod contract {
     use std::sync::Arc;
 
     use chrono::{DateTime, Duration, Utc};
-    use nudged::domain::{Answer, OptionKey, PersonId, QuestionId};
+    use nudged::domain::{Answer, NudgeResponse, OptionKey, PersonId, QuestionId};
     use nudged::store::{
         AnswerSource, AssessmentRow, CheckinMessage, CheckinRow, ForgetReport, ImportOutcome,
-        NewOutbox, NewPerson, NudgeRow, OutboxResult, OutboxStatus, RecordOutcome, ScheduleRun,
-        Store, StoreError,
+        NewOutbox, NewPerson, NudgeClick, NudgeClickOutcome, NudgeRow, OutboxResult,
+        OutboxStatus, RecordOutcome, ScheduleRun, Store, StoreError,
     };
 
     use super::TestDb;
@@ -253,6 +255,9 @@ mod contract {
             week: week.parse().unwrap(),
             sent_at: test_now(),
             reasons: "[]".into(),
+            message: Some("{\"text\":\"t\",\"blocks\":[]}".into()),
+            response: None,
+            answered_at: None,
         }
     }
 
@@ -692,6 +697,142 @@ mod contract {
             "oldest first, the first record kept"
         );
         assert!(store.nudges(&pid("U2")).await.unwrap().is_empty());
+    }
+
+    pub async fn a_nudge_answer_is_stored_with_its_click_and_redraw_or_not_at_all(
+        store: Arc<dyn Store>,
+    ) {
+        let now = test_now();
+        add(store.as_ref(), "U1").await;
+        add(store.as_ref(), "U2").await;
+        assert!(store.record_nudge(&nudge("U1", "2026-W47")).await.unwrap());
+        let click = |response, key: &str, minutes| NudgeClick {
+            person: pid("U1"),
+            week: "2026-W47".parse().unwrap(),
+            response,
+            at: now + Duration::minutes(minutes),
+            seen_key: Some(key.to_owned()),
+        };
+        let answer = async |click: &NudgeClick| {
+            store
+                .answer_nudge(click, Some(&redraw("nudge:D1:1", "U1")))
+                .await
+                .unwrap()
+        };
+        let stored = async |person: &str| {
+            let n = store.nudges(&pid(person)).await.unwrap();
+            (n[0].response, n[0].answered_at)
+        };
+        let off = async |person: &str| {
+            store
+                .person(&pid(person))
+                .await
+                .unwrap()
+                .unwrap()
+                .nudges_off_since
+        };
+
+        let not_now = click(NudgeResponse::NotNow, "k1", 1);
+        assert_eq!(answer(&not_now).await, NudgeClickOutcome::Recorded);
+        assert_eq!(
+            stored("U1").await,
+            (Some(NudgeResponse::NotNow), Some(not_now.at))
+        );
+        assert_eq!(store.outbox_counts().await.unwrap().pending, 1);
+        // The same click delivered again: nothing.
+        assert_eq!(answer(&not_now).await, NudgeClickOutcome::Duplicate);
+        // Another click with the same answer: stored as it was.
+        assert_eq!(
+            answer(&click(NudgeResponse::NotNow, "k2", 2)).await,
+            NudgeClickOutcome::Unchanged
+        );
+        assert_eq!(stored("U1").await.1, Some(not_now.at));
+        assert_eq!(off("U1").await, None);
+
+        // "Not for me": stored, nudges off since then; the waiting redraw
+        // covers it.
+        let not_for_me = click(NudgeResponse::NotForMe, "k3", 3);
+        assert_eq!(answer(&not_for_me).await, NudgeClickOutcome::Recorded);
+        assert_eq!(off("U1").await, Some(not_for_me.at));
+        assert_eq!(store.outbox_counts().await.unwrap().pending, 1);
+        // Said again later: still off since the first time.
+        assert_eq!(
+            answer(&click(NudgeResponse::NotForMe, "k4", 4)).await,
+            NudgeClickOutcome::Unchanged
+        );
+        assert_eq!(off("U1").await, Some(not_for_me.at));
+        // Changed to "Interested": on again, and redrawn once claimed.
+        store
+            .claim_outbox(now, now + Duration::seconds(30), 10)
+            .await
+            .unwrap();
+        assert_eq!(
+            answer(&click(NudgeResponse::Interested, "k5", 5)).await,
+            NudgeClickOutcome::Recorded
+        );
+        assert_eq!(off("U1").await, None);
+        assert_eq!(stored("U1").await.0, Some(NudgeResponse::Interested));
+        assert_eq!(store.outbox_counts().await.unwrap().pending, 2);
+
+        // A nudge that does not exist, or is someone else's week: nothing,
+        // not even the click's key.
+        let unknown = NudgeClick {
+            week: "2026-W40".parse().unwrap(),
+            ..click(NudgeResponse::NotForMe, "k6", 6)
+        };
+        assert_eq!(answer(&unknown).await, NudgeClickOutcome::UnknownNudge);
+        assert!(store.mark_seen("k6", now).await.unwrap());
+        let elsewhere = NudgeClick {
+            person: pid("U2"),
+            ..click(NudgeResponse::NotForMe, "k7", 7)
+        };
+        assert_eq!(
+            store.answer_nudge(&elsewhere, None).await.unwrap(),
+            NudgeClickOutcome::UnknownNudge
+        );
+        assert_eq!(off("U1").await, None);
+        assert_eq!(off("U2").await, None);
+        assert_eq!(store.outbox_counts().await.unwrap().pending, 2);
+        assert_eq!(stored("U1").await.0, Some(NudgeResponse::Interested));
+
+        // Without a click key (and without a redraw): answered all the same.
+        let keyless = NudgeClick {
+            seen_key: None,
+            ..click(NudgeResponse::NotNow, "", 8)
+        };
+        assert_eq!(
+            store.answer_nudge(&keyless, None).await.unwrap(),
+            NudgeClickOutcome::Recorded
+        );
+        assert_eq!(stored("U1").await.0, Some(NudgeResponse::NotNow));
+        assert_eq!(store.outbox_counts().await.unwrap().pending, 2);
+    }
+
+    pub async fn nudges_are_turned_off_and_on_for_known_people_only(store: Arc<dyn Store>) {
+        let now = test_now();
+        add(store.as_ref(), "U1").await;
+        let off = async || {
+            store
+                .person(&pid("U1"))
+                .await
+                .unwrap()
+                .unwrap()
+                .nudges_off_since
+        };
+        assert_eq!(off().await, None);
+        assert!(store.set_nudges_off(&pid("U1"), Some(now)).await.unwrap());
+        assert_eq!(off().await, Some(now));
+        // Off again later keeps the first instant.
+        let later = now + Duration::days(3);
+        assert!(store.set_nudges_off(&pid("U1"), Some(later)).await.unwrap());
+        assert_eq!(off().await, Some(now));
+        // The roster sync leaves it as the person set it.
+        add(store.as_ref(), "U1").await;
+        assert_eq!(off().await, Some(now));
+        assert!(store.set_nudges_off(&pid("U1"), None).await.unwrap());
+        assert_eq!(off().await, None);
+        assert!(!store.set_nudges_off(&pid("U9"), Some(now)).await.unwrap());
+        assert!(store.person(&pid("U9")).await.unwrap().is_none());
     }
 
     // ---- outbox ---------------------------------------------------------
@@ -1385,7 +1526,7 @@ mod on_sqlite_only {
                 .fetch_all(again.pool())
                 .await
                 .unwrap();
-        assert_eq!(applied, [(1, true), (2, true)]);
+        assert_eq!(applied, [(1, true), (2, true), (4, true)]);
     }
 
     #[tokio::test]
@@ -1564,7 +1705,7 @@ mod on_postgres_only {
                 .fetch_all(again.pool())
                 .await
                 .unwrap();
-        assert_eq!(applied, [(1, true), (2, true)]);
+        assert_eq!(applied, [(1, true), (2, true), (4, true)]);
     }
 
     #[tokio::test]

@@ -1,0 +1,118 @@
+//! Answers to the readiness nudge (DESIGN §3, "Nudge"): a click on
+//! Interested, Not now or Not for me is stored with the nudge, and the
+//! posted nudge is redrawn to show it.
+//!
+//! [`answer`] is the use case every chat driver calls with a verified
+//! click; it commits the answer, the person's nudges setting and the
+//! nudge's redraw together before the driver acknowledges. [`redraw`] is
+//! what the outbox worker draws a queued redraw from. What the answers do
+//! to later nudges is the model's (`model::assess`): "Not now" re-arms
+//! after `model.not_now_weeks`, "Not for me" turns nudges off until the
+//! person turns them back on (`/pulse nudge on`).
+
+use chrono::{DateTime, Utc};
+
+use crate::config::Settings;
+use crate::domain::{IsoWeek, NudgeResponse, PersonId};
+use crate::outbox;
+use crate::render::{self, Message, NudgeButton};
+use crate::store::{NudgeClick, NudgeClickOutcome, Store, StoreError, StoreResult};
+
+/// What became of a click on a nudge's answer button.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answered {
+    /// Stored: a new or changed answer (its redraw is queued).
+    Recorded(NudgeResponse),
+    /// The same answer was already stored.
+    Unchanged,
+    /// The same click, delivered again: nothing changed.
+    Duplicate,
+    /// A click on someone else's nudge: ignored.
+    NotTheirs,
+    /// No such nudge is stored (forgotten since, or never sent): ignored.
+    UnknownNudge,
+}
+
+/// Where the clicked nudge is posted: its channel and message timestamp.
+#[derive(Debug, Clone, Copy)]
+pub struct PostedNudge<'a> {
+    pub channel: &'a str,
+    pub ts: &'a str,
+}
+
+/// Records `clicker`'s click on `button`. Only the nudge's own person
+/// answers it. `click_key` identifies the click itself (e.g. the user and
+/// Slack's `action_ts`), so a click delivered twice counts once; `posted`
+/// says where to redraw the nudge. Committed before returning.
+pub async fn answer(
+    store: &dyn Store,
+    clicker: &PersonId,
+    button: &NudgeButton,
+    posted: Option<PostedNudge<'_>>,
+    click_key: Option<String>,
+    now: DateTime<Utc>,
+) -> StoreResult<Answered> {
+    if &button.person != clicker {
+        metrics::counter!("nudged_clicks_ignored_total", "reason" => "not_own_nudge").increment(1);
+        tracing::info!(nudge_for = %button.person, clicked_by = %clicker, "ignored a click on someone else's nudge");
+        return Ok(Answered::NotTheirs);
+    }
+    let click = NudgeClick {
+        person: button.person.clone(),
+        week: button.week,
+        response: button.response,
+        at: now,
+        seen_key: click_key.map(|key| format!("nudge-click:{key}")),
+    };
+    let redraw =
+        posted.map(|p| outbox::refresh_nudge(p.channel, p.ts, &button.person, button.week, now));
+    let outcome = store.answer_nudge(&click, redraw.as_ref()).await?;
+    Ok(match outcome {
+        NudgeClickOutcome::Recorded => {
+            metrics::counter!("nudged_nudge_responses_total", "response" => button.response.as_str())
+                .increment(1);
+            tracing::info!(person = %button.person, week = %button.week, response = %button.response, "nudge answered");
+            Answered::Recorded(button.response)
+        }
+        NudgeClickOutcome::Unchanged => Answered::Unchanged,
+        NudgeClickOutcome::Duplicate => {
+            metrics::counter!("nudged_duplicates_dropped_total", "kind" => "nudge_click")
+                .increment(1);
+            Answered::Duplicate
+        }
+        NudgeClickOutcome::UnknownNudge => {
+            metrics::counter!("nudged_clicks_ignored_total", "reason" => "unknown_nudge")
+                .increment(1);
+            Answered::UnknownNudge
+        }
+    })
+}
+
+/// `person`'s nudge of `week` as posted, with its buttons and the answer
+/// stored now. `None` if it is not stored, or was stored without its text
+/// (sent before nudges could be answered).
+pub async fn redraw(
+    settings: &Settings,
+    store: &dyn Store,
+    person: &PersonId,
+    week: IsoWeek,
+) -> StoreResult<Option<Message>> {
+    let nudges = store.nudges(person).await?;
+    let Some(nudge) = nudges.into_iter().find(|n| n.week == week) else {
+        return Ok(None);
+    };
+    let Some(stored) = nudge.message else {
+        return Ok(None);
+    };
+    let content: Message = serde_json::from_str(&stored).map_err(|e| StoreError::Corrupt {
+        table: "nudges",
+        problem: format!("message of {person}'s nudge of {week}: {e}"),
+    })?;
+    Ok(Some(render::nudge_with_answer(
+        &content,
+        person,
+        week,
+        nudge.response,
+        settings.model.not_now_weeks,
+    )))
+}
