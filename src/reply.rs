@@ -1562,8 +1562,7 @@ mod tests {
     #[test]
     fn command_help_lists_every_subcommand() {
         for word in [
-            "now", "trend", "pause", "resume", "join", "leave", "export", "forget", "nudge on",
-            "=",
+            "now", "trend", "pause", "resume", "join", "leave", "export", "forget", "nudge on", "=",
         ] {
             assert!(command_help().contains(word), "{word}");
         }

@@ -191,10 +191,13 @@ pub async fn person_history(
         .into_iter()
         .map(|n| SentNudge {
             sent_on: n.sent_at.date_naive(),
-            answer: n.response.zip(n.answered_at).map(|(response, at)| NudgeAnswer {
-                response,
-                on: at.date_naive(),
-            }),
+            answer: n
+                .response
+                .zip(n.answered_at)
+                .map(|(response, at)| NudgeAnswer {
+                    response,
+                    on: at.date_naive(),
+                }),
         })
         .collect();
     Ok((answers, nudges))

@@ -176,9 +176,11 @@ impl ChatApi for SlackChat {
                     .await
             }
             // The outbox worker draws a refresh into an update first.
-            Outgoing::RefreshPrompt { .. } | Outgoing::RefreshNudge { .. } => Err(ChatError::Permanent {
-                code: "refresh_not_drawn".to_owned(),
-            }),
+            Outgoing::RefreshPrompt { .. } | Outgoing::RefreshNudge { .. } => {
+                Err(ChatError::Permanent {
+                    code: "refresh_not_drawn".to_owned(),
+                })
+            }
         }
     }
 

@@ -277,7 +277,11 @@ fn message_settings(raw: raw::RawMessages) -> Result<MessageSettings, (String, S
         ("nudge_body", &raw.nudge_body, &[]),
         ("nudge_next_step", &raw.nudge_next_step, &["training"]),
         ("nudge_timing", &raw.nudge_timing, &["room"]),
-        ("nudge_timing_released", &raw.nudge_timing_released, &["weeks"]),
+        (
+            "nudge_timing_released",
+            &raw.nudge_timing_released,
+            &["weeks"],
+        ),
         ("nudge_timing_unknown", &raw.nudge_timing_unknown, &[]),
     ] {
         check_template(text, extra).map_err(|problem| (format!("messages.{key}"), problem))?;

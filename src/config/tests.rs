@@ -139,6 +139,15 @@ fn thresholds_out_of_range_are_rejected() {
     assert_eq!(e.key, "model.alpha", "{e}");
     let e = error("[model]\nweights = { decisions = -1.0 }\n");
     assert!(e.key.starts_with("model.weights"), "{e}");
+    let e = error("[model]\nnot_now_weeks = 0\n");
+    assert_eq!(e.key, "model.not_now_weeks", "{e}");
+}
+
+#[test]
+fn not_now_waits_eight_weeks_unless_configured() {
+    assert_eq!(load("").unwrap().model.not_now_weeks, 8);
+    let s = load_env("", &[("NUDGED__MODEL__NOT_NOW_WEEKS", "4")]).unwrap();
+    assert_eq!(s.model.not_now_weeks, 4);
 }
 
 #[test]

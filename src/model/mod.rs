@@ -89,7 +89,11 @@ pub struct Reason {
 pub enum Facts {
     /// [`Rule::EnoughData`]: counted weeks in the window, of `window`;
     /// `need` are needed.
-    EnoughData { counted: u32, window: u32, need: u32 },
+    EnoughData {
+        counted: u32,
+        window: u32,
+        need: u32,
+    },
     /// [`Rule::StrongWeeks`]: weeks with index ≥ `high` in the window.
     StrongWeeks {
         strong: u32,

@@ -377,7 +377,11 @@ fn not_for_me_sends_nothing_until_the_person_turns_nudges_back_on() {
 
     let off = run_with(&answers, &[nudge], true, today());
     assert_eq!(off.state, State::Declined, "{:#?}", off.reasons);
-    let reason = off.reasons.iter().find(|r| r.rule == Rule::NudgesOff).unwrap();
+    let reason = off
+        .reasons
+        .iter()
+        .find(|r| r.rule == Rule::NudgesOff)
+        .unwrap();
     assert_eq!(reason.facts, Facts::NudgesOff { off: true });
     assert!(!reason.holds);
 
@@ -430,9 +434,27 @@ fn each_signal_counts_the_weeks_it_showed_in() {
     answers.sort_by_key(|a| a.week);
     let a = run(&answers, &[], today());
     let signal = |q: &str| a.signals.iter().find(|s| s.question.as_str() == q).unwrap();
-    assert_eq!((signal("decisions").present_weeks, signal("decisions").answered_weeks), (5, 8));
-    assert_eq!((signal("stakeholders").present_weeks, signal("stakeholders").answered_weeks), (8, 8));
-    assert_eq!((signal("focus").present_weeks, signal("focus").answered_weeks), (0, 0));
+    assert_eq!(
+        (
+            signal("decisions").present_weeks,
+            signal("decisions").answered_weeks
+        ),
+        (5, 8)
+    );
+    assert_eq!(
+        (
+            signal("stakeholders").present_weeks,
+            signal("stakeholders").answered_weeks
+        ),
+        (8, 8)
+    );
+    assert_eq!(
+        (
+            signal("focus").present_weeks,
+            signal("focus").answered_weeks
+        ),
+        (0, 0)
+    );
 }
 
 #[test]

@@ -189,7 +189,10 @@ pub fn nudge(
         .map(|w| w.week)
         .collect();
     let last = assessment.weeks.last().map(|w| w.week);
-    let (from, to) = match (counted.first().or(last.as_ref()), counted.last().or(last.as_ref())) {
+    let (from, to) = match (
+        counted.first().or(last.as_ref()),
+        counted.last().or(last.as_ref()),
+    ) {
         (Some(from), Some(to)) => (from.to_string(), to.to_string()),
         _ => (String::new(), String::new()),
     };
@@ -359,14 +362,30 @@ mod tests {
 
     #[test]
     fn the_default_nudge_names_the_training_speaks_to_timing_and_says_why() {
-        let m = posted(Some("Ada"), &MessageSettings::default(), &history(10, "yes", "yes"));
+        let m = posted(
+            Some("Ada"),
+            &MessageSettings::default(),
+            &history(10, "yes", "yes"),
+        );
         insta::assert_json_snapshot!("nudge_default", m);
         let text = serde_json::to_string(&m.blocks).unwrap();
-        assert!(text.contains("a Certified Scrum Product Owner (CSPO) course"), "{text}");
+        assert!(
+            text.contains("a Certified Scrum Product Owner (CSPO) course"),
+            "{text}"
+        );
         assert!(text.contains("not as a shortcut or a credential"), "{text}");
-        assert!(text.contains("You said you have room to learn this month"), "{text}");
-        assert!(!text.contains("\"url\""), "no link unless configured: {text}");
-        assert!(!text.contains("index"), "the model's terms stay out: {text}");
+        assert!(
+            text.contains("You said you have room to learn this month"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("\"url\""),
+            "no link unless configured: {text}"
+        );
+        assert!(
+            !text.contains("index"),
+            "the model's terms stay out: {text}"
+        );
         assert!(m.blocks.len() <= MAX_BLOCKS);
     }
 
@@ -410,13 +429,20 @@ mod tests {
         let m = posted(None, &MessageSettings::default(), &answers);
         insta::assert_json_snapshot!("nudge_released_after_hold", m);
         let timing = m.blocks[3]["text"]["text"].as_str().unwrap();
-        assert!(timing.starts_with("For 7 weeks you said there is no room"), "{timing}");
+        assert!(
+            timing.starts_with("For 7 weeks you said there is no room"),
+            "{timing}"
+        );
         assert!(timing.contains("is your call"), "{timing}");
     }
 
     #[test]
     fn the_reasons_are_the_signals_in_the_persons_words() {
-        let m = posted(Some("Ada"), &MessageSettings::default(), &history(14, "yes", "yes"));
+        let m = posted(
+            Some("Ada"),
+            &MessageSettings::default(),
+            &history(14, "yes", "yes"),
+        );
         let why = m.blocks[4]["text"]["text"].as_str().unwrap();
         for signal in [
             "*Week after week*",
@@ -442,7 +468,11 @@ mod tests {
             training_name: Some("{name} & <b>".into()),
             ..MessageSettings::default()
         };
-        let m = posted(Some("{training} <@U2>"), &messages, &history(10, "yes", "yes"));
+        let m = posted(
+            Some("{training} <@U2>"),
+            &messages,
+            &history(10, "yes", "yes"),
+        );
         assert_eq!(m.text, "Hi {training} &lt;@U2&gt; &lt;!channel&gt;");
         let next = m.blocks[2]["text"]["text"].as_str().unwrap();
         assert!(next.contains("such as {name} &amp; &lt;b&gt;,"), "{next}");
@@ -469,14 +499,13 @@ mod tests {
             for b in buttons {
                 let value = NudgeButton::parse(b["value"].as_str().unwrap()).unwrap();
                 assert_eq!(value.person, person());
-                assert_eq!(
-                    b.get("style").is_some(),
-                    value.response == response,
-                    "{b}"
-                );
+                assert_eq!(b.get("style").is_some(), value.response == response, "{b}");
             }
             let note = m.blocks.last().unwrap()["text"]["text"].as_str().unwrap();
-            assert!(note.contains(response.label()) && note.contains(says), "{note}");
+            assert!(
+                note.contains(response.label()) && note.contains(says),
+                "{note}"
+            );
         }
     }
 
@@ -504,7 +533,10 @@ mod tests {
     #[test]
     fn fill_replaces_known_placeholders_once_and_keeps_the_rest() {
         assert_eq!(
-            fill("Hi {name}, {training}", &[("name", "{training}"), ("training", "T")]),
+            fill(
+                "Hi {name}, {training}",
+                &[("name", "{training}"), ("training", "T")]
+            ),
             "Hi {training}, T"
         );
         assert_eq!(fill("{x} and { and }", &[("name", "A")]), "{x} and { and }");

@@ -59,9 +59,9 @@ pub fn in_words(reason: &Reason, catalogue: &Catalogue) -> String {
             Some(_) if weeks >= need_weeks => {
                 format!("*Lately*: your last {weeks} weeks were lighter.")
             }
-            Some(_) => format!(
-                "*Lately*: only {weeks} recent weeks to go on; {need_weeks} are needed."
-            ),
+            Some(_) => {
+                format!("*Lately*: only {weeks} recent weeks to go on; {need_weeks} are needed.")
+            }
             None => "*Lately*: no recent weeks to go on.".to_owned(),
         },
         Facts::Slope { slope, .. } => match slope {
@@ -175,7 +175,11 @@ pub fn room(key: &str) -> Option<&'static str> {
 /// in how many weeks its answer reached [`SIGNAL_PRESENT`]. `None` for the
 /// questions with rules of their own (continuity, capacity) and for one
 /// never answered in the window.
-pub fn signal_in_words(signal: &SignalTrend, window: usize, catalogue: &Catalogue) -> Option<String> {
+pub fn signal_in_words(
+    signal: &SignalTrend,
+    window: usize,
+    catalogue: &Catalogue,
+) -> Option<String> {
     let id = signal.question.as_str();
     if id == CONTINUITY || id == CAPACITY || signal.answered_weeks == 0 {
         return None;
@@ -198,9 +202,9 @@ pub fn signal_in_words(signal: &SignalTrend, window: usize, catalogue: &Catalogu
         "tradeoffs" => {
             format!("*Trade-offs to defend*: you had to justify trade-offs to others {when}.")
         }
-        "reversibility" => format!(
-            "*Consequences*: your decisions could not easily be undone next sprint {when}."
-        ),
+        "reversibility" => {
+            format!("*Consequences*: your decisions could not easily be undone next sprint {when}.")
+        }
         _ => format!(
             "*{}*: a strong answer {when}.",
             escape(question.text.trim_end_matches(['.', '?']))
@@ -459,14 +463,21 @@ mod tests {
     #[test]
     fn nudges_off_in_words_say_how_to_turn_them_on() {
         let off = words(Rule::NudgesOff, false, Facts::NudgesOff { off: true });
-        assert!(off.contains("not for you") && off.contains("`/pulse nudge on`"), "{off}");
+        assert!(
+            off.contains("not for you") && off.contains("`/pulse nudge on`"),
+            "{off}"
+        );
         assert_eq!(
             words(Rule::NudgesOff, true, Facts::NudgesOff { off: false }),
             "*Nudges back on*: you asked to hear about it again after saying “Not for me”."
         );
     }
 
-    fn signal(question: &'static QuestionId, present_weeks: u32, answered_weeks: u32) -> SignalTrend<'static> {
+    fn signal(
+        question: &'static QuestionId,
+        present_weeks: u32,
+        answered_weeks: u32,
+    ) -> SignalTrend<'static> {
         SignalTrend {
             question,
             ewma: None,

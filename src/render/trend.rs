@@ -5,8 +5,8 @@
 
 use serde_json::{Value, json};
 
-use super::reasons::in_words;
 use super::Message;
+use super::reasons::in_words;
 use crate::domain::{Catalogue, IsoWeek};
 use crate::model::{Assessment, SentNudge, State};
 
@@ -35,7 +35,9 @@ fn state_line(state: State) -> &'static str {
             "sustained ownership; the nudge waits until you have room to learn"
         }
         State::Nudged => "recognised: your readiness nudge was sent",
-        State::Declined => "sustained ownership; no nudge, as you asked (`/pulse nudge on` to change that)",
+        State::Declined => {
+            "sustained ownership; no nudge, as you asked (`/pulse nudge on` to change that)"
+        }
     }
 }
 
@@ -100,7 +102,13 @@ pub fn trend_post(assessment: &Assessment, catalogue: &Catalogue, week: IsoWeek)
     let reasons: Vec<String> = a
         .reasons
         .iter()
-        .map(|r| format!("{} {}", if r.holds { "✓" } else { "✗" }, in_words(r, catalogue)))
+        .map(|r| {
+            format!(
+                "{} {}",
+                if r.holds { "✓" } else { "✗" },
+                in_words(r, catalogue)
+            )
+        })
         .collect();
     blocks.push(section(format!(
         "*State:* {}\n{}",

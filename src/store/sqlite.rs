@@ -528,13 +528,15 @@ async fn record_nudge_click(
     }
     let changed = stored.as_deref() != Some(click.response.as_str());
     if changed {
-        sqlx::query("UPDATE nudges SET response = ?, answered_at = ? WHERE person = ? AND week = ?")
-            .bind(click.response.as_str())
-            .bind(millis(click.at))
-            .bind(click.person.as_str())
-            .bind(click.week.to_string())
-            .execute(&mut *conn)
-            .await?;
+        sqlx::query(
+            "UPDATE nudges SET response = ?, answered_at = ? WHERE person = ? AND week = ?",
+        )
+        .bind(click.response.as_str())
+        .bind(millis(click.at))
+        .bind(click.person.as_str())
+        .bind(click.week.to_string())
+        .execute(&mut *conn)
+        .await?;
         if let Some(message) = on_change {
             insert_outbox(conn, message).await?;
         }
@@ -693,10 +695,8 @@ impl Store for SqliteStore {
         since: Option<DateTime<Utc>>,
     ) -> StoreResult<bool> {
         let id = id.clone();
-        self.write(move |conn| {
-            Box::pin(async move { set_nudges_off(conn, &id, since).await })
-        })
-        .await
+        self.write(move |conn| Box::pin(async move { set_nudges_off(conn, &id, since).await }))
+            .await
     }
 
     async fn record_answer(

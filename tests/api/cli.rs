@@ -163,3 +163,101 @@ fn forget_removes_everything_of_one_person_and_nothing_of_another() {
     let err = env.fails(&["trend", "U1"]);
     assert!(err.contains("unknown person U1"), "{err}");
 }
+
+#[tokio::test]
+async fn trend_and_replay_show_how_a_sent_nudge_was_answered() {
+    use chrono::{DateTime, Utc};
+    use nudged::domain::{NudgeResponse, PersonId};
+    use nudged::store::{NudgeClick, NudgeRow};
+
+    let env = TestEnv::new();
+    let mut csv = String::from("person,week,question,option\n");
+    for week in 38..=47 {
+        for (q, o) in [
+            ("decisions", "6+"),
+            ("stakeholders", "4+"),
+            ("tradeoffs", "several"),
+            ("focus", "deciding"),
+            ("reversibility", "hardly"),
+            ("continuity", "same"),
+            ("capacity", "yes"),
+        ] {
+            csv.push_str(&format!("U1,2026-W{week},{q},{o}\n"));
+        }
+    }
+    let file = env.file("history.csv", &csv);
+    env.ok(&["import", file.to_str().unwrap()]);
+
+    // A nudge the daemon sent and the person answered.
+    let at = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+    let store = nudged::store::open(&format!("sqlite://{}", env.db().display()))
+        .await
+        .unwrap();
+    let u1 = PersonId::parse("U1").unwrap();
+    store
+        .record_nudge(&NudgeRow {
+            person: u1.clone(),
+            week: "2026-W46".parse().unwrap(),
+            sent_at: at("2026-11-10T09:00:00Z"),
+            reasons: "[]".into(),
+            message: None,
+            response: None,
+            answered_at: None,
+        })
+        .await
+        .unwrap();
+    store
+        .answer_nudge(
+            &NudgeClick {
+                person: u1,
+                week: "2026-W46".parse().unwrap(),
+                response: NudgeResponse::NotNow,
+                at: at("2026-11-11T10:00:00Z"),
+                seen_key: None,
+            },
+            None,
+        )
+        .await
+        .unwrap();
+    drop(store);
+
+    let out = env.ok(&["trend", "U1", "--json", "--today", "2026-11-20"]);
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(json["state"], "nudged", "{out}");
+    assert_eq!(
+        json["nudge"],
+        serde_json::json!({
+            "sent_on": "2026-11-10",
+            "answer": { "response": "not-now", "on": "2026-11-11" },
+        })
+    );
+    let not_now = json["reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["rule"] == "not-now")
+        .expect("the not-now rule");
+    assert_eq!(not_now["holds"], false);
+    assert_eq!(not_now["facts"]["not_now_weeks"], 8);
+    let decisions = json["signals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["question"] == "decisions")
+        .unwrap();
+    assert_eq!(decisions["present_weeks"], 8, "{out}");
+
+    let text = env.ok(&["trend", "U1", "--today", "2026-11-20"]);
+    assert!(
+        text.contains("nudge sent 2026-11-10, answered not-now on 2026-11-11"),
+        "{text}"
+    );
+    let replay = env.ok(&["replay", "--today", "2026-11-20"]);
+    assert!(
+        replay.contains("2026-W46 sent on 2026-11-10, answered not-now on 2026-11-11"),
+        "{replay}"
+    );
+    let replay = env.ok(&["replay", "--json", "--today", "2026-11-20"]);
+    let line: serde_json::Value = serde_json::from_str(replay.lines().next().unwrap()).unwrap();
+    assert_eq!(line["sent"][0]["answer"]["response"], "not-now", "{replay}");
+}

@@ -9,6 +9,7 @@ mod delivery;
 mod fake_slack;
 mod fake_webhook;
 mod helpers;
+mod nudge;
 mod pacing;
 mod personas;
 mod postgres;

@@ -149,8 +149,8 @@ mod contract {
     use nudged::domain::{Answer, NudgeResponse, OptionKey, PersonId, QuestionId};
     use nudged::store::{
         AnswerSource, AssessmentRow, CheckinMessage, CheckinRow, ForgetReport, ImportOutcome,
-        NewOutbox, NewPerson, NudgeClick, NudgeClickOutcome, NudgeRow, OutboxResult,
-        OutboxStatus, RecordOutcome, ScheduleRun, Store, StoreError,
+        NewOutbox, NewPerson, NudgeClick, NudgeClickOutcome, NudgeRow, OutboxResult, OutboxStatus,
+        RecordOutcome, ScheduleRun, Store, StoreError,
     };
 
     use super::TestDb;
