@@ -459,3 +459,64 @@ async fn a_click_on_the_nudge_of_someone_forgotten_changes_nothing() {
     })
     .await;
 }
+
+#[test]
+fn the_readme_shows_the_default_nudge_as_it_is_rendered() {
+    use nudged::config::MessageSettings;
+    use nudged::domain::default_catalogue;
+    use nudged::model::{History, Params, assess};
+    use nudged::render::text::{Markup, to_text};
+
+    let readme = std::fs::read_to_string(crate::helpers::repo().join("README.md")).unwrap();
+    let section = readme
+        .split("### The nudge a person receives")
+        .nth(1)
+        .and_then(|rest| rest.split("With `messages.training_name`").next())
+        .expect("the README shows the nudge");
+    let normal = |text: &str| -> String {
+        text.lines()
+            .map(|l| l.trim().trim_start_matches('>').trim())
+            .collect::<Vec<_>>()
+            .join(" ")
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let shown = normal(section);
+
+    // Ada's answers: 14 strong, anchored weeks with room to learn, as of
+    // Sunday of 2026-W47.
+    let mut answers = strong_history("U1", "2026-W47".parse().unwrap(), 14);
+    for a in &mut answers {
+        if a.question.as_str() == "decisions" {
+            a.option = OptionKey::parse("3-5").unwrap();
+        }
+    }
+    let catalogue = default_catalogue();
+    let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 22).unwrap();
+    let a = assess(
+        &History {
+            answers: &answers,
+            nudges: &[],
+            nudges_off: false,
+        },
+        &catalogue,
+        &Params::default(),
+        today,
+    );
+    let content = nudged::render::nudge(Some("Ada"), &MessageSettings::default(), &a, &catalogue);
+    let message = nudged::render::nudge_with_answer(
+        &content,
+        &pid("U1"),
+        "2026-W47".parse().unwrap(),
+        None,
+        8,
+    );
+    for paragraph in to_text(&message.text, &message.blocks, Markup::Markdown).split('\n') {
+        let paragraph = normal(paragraph);
+        assert!(
+            shown.contains(&paragraph),
+            "README lacks: {paragraph}\n\nREADME shows: {shown}"
+        );
+    }
+}
