@@ -291,9 +291,7 @@ pub async fn handle_interactions(
         .and_then(|c| c.message_ts.as_deref());
     for action in &payload.actions {
         if let Some(button) = action.value.as_deref().and_then(NudgeButton::parse) {
-            let clicked_at = action.action_ts.as_deref();
-            super::nudge::handle_click(&app, &clicker, &button, channel.zip(ts), clicked_at)
-                .await?;
+            super::nudge::handle_click(&app, &clicker, action, &button, channel.zip(ts)).await?;
             continue;
         }
         let Some(value) = action.value.as_deref().and_then(ButtonValue::parse) else {

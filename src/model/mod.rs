@@ -1,6 +1,8 @@
 //! The readiness model (DESIGN §2): from a person's weekly answers, the
 //! weekly ownership index, its trend, and whether the role has crossed into
-//! *sustained* ownership, with the reasons as data.
+//! *sustained* ownership, with the reasons as data; and, from how the
+//! person answered the nudges already sent ("Not now", "Not for me") and
+//! whether they turned nudges off, whether another is due.
 //!
 //! Pure and deterministic: no IO, no clock (`today` is an argument), so the
 //! daemon, `nudged trend` and `nudged replay` all get the same verdict.

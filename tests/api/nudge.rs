@@ -111,13 +111,15 @@ fn button(nudge: &Value, response: &str) -> String {
 /// A click by `user` on the button with `value`, on the nudge posted in
 /// the DM, at Slack's `action_ts`.
 fn click(user: &str, value: &str, action_ts: &str) -> Value {
+    // As the button was drawn: its action id names its answer.
+    let response = value.split('|').nth(2).unwrap_or_default();
     json!({
         "type": "block_actions",
         "user": { "id": user },
         "container": { "type": "message", "message_ts": "1763568001.000100", "channel_id": "D0001" },
         "channel": { "id": "D0001" },
         "actions": [{
-            "action_id": "nudge:answer",
+            "action_id": format!("nudge:{response}"),
             "block_id": "nudge:answer",
             "value": value,
             "type": "button",
@@ -427,6 +429,10 @@ async fn a_repeated_click_counts_once_and_a_changed_answer_overwrites() {
                 .await;
             assert_eq!(response.status(), 200, "{value}");
         }
+        // A value under another button's action id.
+        let mut mislabelled = click("U0001", &button(&nudge, "not-for-me"), "1763568402.000002");
+        mislabelled["actions"][0]["action_id"] = json!("nudge:interested");
+        assert_eq!(app.interaction(&mislabelled).await.status(), 200);
         let mut link = click("U0001", "", "1763568403.000001");
         link["actions"][0] = json!({ "action_id": "nudge:training", "type": "button", "action_ts": "1763568403.000001" });
         assert_eq!(app.interaction(&link).await.status(), 200);
