@@ -36,6 +36,11 @@ pub(super) const SQLITE: &[Embedded] = &[
         description: "outbox coalesce",
         sql: include_str!("../../migrations/sqlite/0002_outbox_coalesce.sql"),
     },
+    Embedded {
+        version: 3,
+        description: "opt outs",
+        sql: include_str!("../../migrations/sqlite/0003_opt_outs.sql"),
+    },
 ];
 
 /// The PostgreSQL schema, oldest first: the same versions as [`SQLITE`],
@@ -50,6 +55,11 @@ pub(super) const POSTGRES: &[Embedded] = &[
         version: 2,
         description: "outbox coalesce",
         sql: include_str!("../../migrations/postgres/0002_outbox_coalesce.sql"),
+    },
+    Embedded {
+        version: 3,
+        description: "opt outs",
+        sql: include_str!("../../migrations/postgres/0003_opt_outs.sql"),
     },
 ];
 
