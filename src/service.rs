@@ -425,6 +425,7 @@ async fn pulse_enrolled(
         }
         PulseCommand::Forget { confirmed: false } => {
             "This deletes everything nudged stores about you: answers, trend and history. \
+             Only your id is kept, so nudged does not enrol you again. \
              Type `/pulse forget confirm` to go ahead."
                 .to_owned()
         }

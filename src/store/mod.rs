@@ -1,8 +1,9 @@
 //! Durable state behind one trait, [`Store`], so the daemon, the CLI and the
 //! tests see the same operations whatever the engine.
 //!
-//! The store owns people, answers (and the chat event/action ids already
-//! seen), check-ins, schedule runs, assessments, nudges and the outbox.
+//! The store owns people (and the ids of those who opted out by being
+//! forgotten), answers (and the chat event/action ids already seen),
+//! check-ins, schedule runs, assessments, nudges and the outbox.
 //! Idempotency is always a unique row: callers insert and branch on whether a
 //! row was written, never read-then-write. Migrations run when a store opens.
 //!

@@ -1002,9 +1002,8 @@ impl Store for PgStore {
     async fn forget(&self, person: &PersonId) -> StoreResult<ForgetReport> {
         let mut tx = self.pool.begin().await?;
         let id = person.as_str();
-        // Children first, each counted, so the report is exact whatever the
-        // cascade would have done. Outbox rows carry no foreign key (a
-        // message may be about nobody) and go explicitly.
+        // The person's click ids name them; their id alone stays, as the
+        // opt-out that keeps the roster from enrolling them again.
         let seen_events = sqlx::query("DELETE FROM seen_events WHERE starts_with(key, $1)")
             .bind(action_seen_prefix(person))
             .execute(&mut *tx)
@@ -1014,6 +1013,9 @@ impl Store for PgStore {
             .bind(id)
             .execute(&mut *tx)
             .await?;
+        // Children first, each counted, so the report is exact whatever the
+        // cascade would have done. Outbox rows carry no foreign key (a
+        // message may be about nobody) and go explicitly.
         let mut delete = async |sql: &'static str| -> StoreResult<u64> {
             Ok(sqlx::query(sql)
                 .bind(id)

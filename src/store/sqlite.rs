@@ -1198,6 +1198,8 @@ async fn record_rows(conn: &mut SqliteConnection, results: &[OutboxResult]) -> S
 
 /// The statements of [`Store::forget`], in the caller's transaction.
 async fn forget_rows(conn: &mut SqliteConnection, person: &PersonId) -> StoreResult<ForgetReport> {
+    // The person's click ids name them; their id alone stays, as the
+    // opt-out that keeps the roster from enrolling them again.
     let prefix = action_seen_prefix(person);
     let seen_events = sqlx::query("DELETE FROM seen_events WHERE substr(key, 1, length(?1)) = ?1")
         .bind(prefix)
