@@ -334,7 +334,7 @@ struct InteractionForm {
 }
 
 /// `POST /slack/interactions`: button clicks. Each clicked element is
-/// dispatched by what its value says it is ([`ActionKind`]).
+/// dispatched by what its value says it is (`ActionKind`).
 pub async fn handle_interactions(
     State(app): State<AppState>,
     request: SlackRequest,
