@@ -32,7 +32,13 @@ const ROUNDS: usize = 8;
 const WARM_UP: usize = 2_000;
 const OPTIONS: [&str; 4] = ["0", "1-2", "3-5", "6+"];
 
+/// A click on this week's prompt (the roster is in UTC; a click for
+/// another week is refused), with an `action_ts` of its own so no two
+/// clicks are taken for a replay.
 fn click(clicker: usize, owner: usize, n: usize) -> String {
+    static CLICKS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let id = CLICKS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let week = nudged::domain::IsoWeek::of(chrono::Utc::now().date_naive());
     let option = OPTIONS[n % OPTIONS.len()];
     let payload = serde_json::json!({
         "type": "block_actions",
@@ -40,8 +46,8 @@ fn click(clicker: usize, owner: usize, n: usize) -> String {
         "container": { "type": "message", "message_ts": "1763568000.000100", "channel_id": "D0001" },
         "actions": [{
             "action_id": format!("decisions:{option}"),
-            "value": format!("v1|2026-W47|decisions|{option}|U{owner:06}|weekly-checkin"),
-            "action_ts": "1763568360.111111",
+            "value": format!("v1|{week}|decisions|{option}|U{owner:06}|weekly-checkin"),
+            "action_ts": format!("1763568360.{id:06}"),
         }],
     });
     serde_urlencoded::to_string([("payload", payload.to_string())]).unwrap()

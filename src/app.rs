@@ -244,14 +244,29 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
         })
 }
 
-/// Makes sure everyone on the roster exists in the store and is up to date.
+/// Makes sure everyone on the roster exists in the store and is up to date,
+/// except people who asked to be forgotten: they stay out, with a warning
+/// for the operator, until they `/pulse join` again.
 async fn sync_roster(
     settings: &Settings,
     store: &dyn Store,
     clock: &dyn Clock,
 ) -> anyhow::Result<()> {
     let now = clock.now();
+    let opted_out = store
+        .opted_out()
+        .await
+        .context("cannot read who opted out")?;
     for person in &settings.people {
+        if opted_out.contains(&person.id) {
+            tracing::warn!(
+                person = %person.id,
+                "{} asked to be forgotten and is not enrolled from the roster; remove them from [[people]] in {}",
+                person.id,
+                settings.file.display()
+            );
+            continue;
+        }
         store
             .upsert_person(
                 &NewPerson {

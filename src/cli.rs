@@ -69,7 +69,8 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Format::Csv)]
         format: Format,
     },
-    /// Remove everything stored about a person.
+    /// Remove everything stored about a person. Their id alone is kept, so
+    /// the roster does not enrol them again until they `/pulse join`.
     Forget { person: String },
     /// Show a person's weeks, trend, readiness state and its reasons.
     Trend {
@@ -270,7 +271,7 @@ async fn forget(settings: &Settings, person: &str) -> anyhow::Result<()> {
     known_person(store.as_ref(), &id).await?;
     let report = store.forget(&id).await?;
     println!(
-        "forgot {id}: {} rows ({} person, {} answers, {} check-ins, {} schedule runs, {} assessments, {} nudges, {} outbox messages)",
+        "forgot {id}: {} rows ({} person, {} answers, {} check-ins, {} schedule runs, {} assessments, {} nudges, {} outbox messages, {} click ids)",
         report.total(),
         report.people,
         report.answers,
@@ -278,11 +279,15 @@ async fn forget(settings: &Settings, person: &str) -> anyhow::Result<()> {
         report.schedule_runs,
         report.assessments,
         report.nudges,
-        report.outbox
+        report.outbox,
+        report.seen_events
+    );
+    println!(
+        "{id} stays opted out: only their id is kept, so the roster does not enrol them again; their own `/pulse join` brings them back"
     );
     if settings.people.iter().any(|p| p.id == id) {
         println!(
-            "note: {id} is still on the roster in {}; remove them there or they are enrolled again at the next `nudged run`",
+            "note: {id} is still on the roster in {}; remove them there (`nudged run` warns at every start until then)",
             settings.file.display()
         );
     }

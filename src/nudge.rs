@@ -16,7 +16,9 @@ use crate::config::Settings;
 use crate::domain::{IsoWeek, NudgeResponse, PersonId};
 use crate::outbox;
 use crate::render::{self, Message, NudgeButton};
-use crate::store::{NudgeClick, NudgeClickOutcome, Store, StoreError, StoreResult};
+use crate::store::{
+    NudgeClick, NudgeClickOutcome, Store, StoreError, StoreResult, action_seen_key,
+};
 
 /// What became of a click on a nudge's answer button.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,15 +43,16 @@ pub struct PostedNudge<'a> {
 }
 
 /// Records `clicker`'s click on `button`. Only the nudge's own person
-/// answers it. `click_key` identifies the click itself (e.g. the user and
-/// Slack's `action_ts`), so a click delivered twice counts once; `posted`
+/// answers it. `action_ts` identifies the click itself (with the user, as
+/// [`action_seen_key`]: the same key a prompt's click has, which
+/// [`Store::forget`] removes), so a click delivered twice counts once; `posted`
 /// says where to redraw the nudge. Committed before returning.
 pub async fn answer(
     store: &dyn Store,
     clicker: &PersonId,
     button: &NudgeButton,
     posted: Option<PostedNudge<'_>>,
-    click_key: Option<String>,
+    action_ts: Option<&str>,
     now: DateTime<Utc>,
 ) -> StoreResult<Answered> {
     if &button.person != clicker {
@@ -62,7 +65,7 @@ pub async fn answer(
         week: button.week,
         response: button.response,
         at: now,
-        seen_key: click_key.map(|key| format!("nudge-click:{key}")),
+        seen_key: action_ts.map(|ts| action_seen_key(clicker, ts)),
     };
     let redraw =
         posted.map(|p| outbox::refresh_nudge(p.channel, p.ts, &button.person, button.week, now));

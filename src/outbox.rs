@@ -149,19 +149,28 @@ pub async fn enqueue(
     dedupe_key: Option<String>,
     now: DateTime<Utc>,
 ) -> StoreResult<Option<i64>> {
+    store.enqueue(&row(message, person, dedupe_key, now)).await
+}
+
+/// The outbox row [`enqueue`] adds, for a caller that commits it together
+/// with other writes ([`Store::record_inbound`]).
+pub fn row(
+    message: &Outgoing,
+    person: Option<&PersonId>,
+    dedupe_key: Option<String>,
+    now: DateTime<Utc>,
+) -> NewOutbox {
     let payload = serde_json::to_string(message).expect("outgoing messages always serialize");
-    store
-        .enqueue(&NewOutbox {
-            dedupe_key,
-            coalesce_key: None,
-            person: person.cloned(),
-            kind: message.kind().to_owned(),
-            channel: message.channel().to_owned(),
-            payload,
-            not_before: now,
-            created_at: now,
-        })
-        .await
+    NewOutbox {
+        dedupe_key,
+        coalesce_key: None,
+        person: person.cloned(),
+        kind: message.kind().to_owned(),
+        channel: message.channel().to_owned(),
+        payload,
+        not_before: now,
+        created_at: now,
+    }
 }
 
 /// The outbox row that redraws `person`'s prompt for `week` (posted as

@@ -16,7 +16,8 @@ use crate::render;
 use crate::reply::{self, PulseCommand};
 use crate::schedule::{Schedule, ScheduleKind};
 use crate::store::{
-    AnswerSource, CheckinRow, NewPerson, PersonRow, RecordOutcome, Store, StoreResult,
+    AnswerSource, CheckinRow, InboundOutcome, InboundWrite, NewPerson, PersonRow, Store,
+    StoreResult,
 };
 
 /// The ISO week `now` falls in, in the person's zone (UTC if unknown).
@@ -55,42 +56,27 @@ pub fn questions_for(settings: &Settings, schedule: Option<&str>) -> Vec<Questio
         })
 }
 
-/// How a batch of answers went.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Recorded {
-    /// Answers that were new or changed.
-    pub changed: usize,
-    /// Answers identical to what was stored.
-    pub unchanged: usize,
-}
-
-/// Stores each answer for `person` in `week`; committed before returning.
-pub async fn record_answers(
+/// Stores `write` ([`Store::record_inbound`]): the answers, the rows to
+/// queue and the seen key of one inbound event or action, committed
+/// together. Counts recorded answers by source and dropped duplicates by
+/// `kind` (`event`, `action`, …).
+pub async fn record_inbound(
     store: &dyn Store,
-    person: &PersonId,
-    week: IsoWeek,
-    answers: &[(QuestionId, OptionKey)],
-    source: AnswerSource,
+    write: &InboundWrite,
+    kind: &'static str,
     now: DateTime<Utc>,
-) -> StoreResult<Recorded> {
-    let mut recorded = Recorded::default();
-    for (question, option) in answers {
-        let answer = Answer {
-            person: person.clone(),
-            week,
-            question: question.clone(),
-            option: option.clone(),
-        };
-        match store.record_answer(&answer, source, now).await? {
-            RecordOutcome::Inserted | RecordOutcome::Changed => {
-                recorded.changed += 1;
-                metrics::counter!("nudged_answers_recorded_total", "source" => source.as_str())
-                    .increment(1);
-            }
-            RecordOutcome::Unchanged => recorded.unchanged += 1,
+) -> StoreResult<InboundOutcome> {
+    let outcome = store.record_inbound(write, now).await?;
+    match outcome {
+        InboundOutcome::Duplicate => {
+            metrics::counter!("nudged_duplicates_dropped_total", "kind" => kind).increment(1);
+        }
+        InboundOutcome::Recorded { changed, .. } => {
+            metrics::counter!("nudged_answers_recorded_total", "source" => write.source.as_str())
+                .increment(changed as u64);
         }
     }
-    Ok(recorded)
+    Ok(outcome)
 }
 
 /// A posted prompt: where it is (channel and message timestamp) and the
@@ -104,43 +90,97 @@ pub struct PostedPrompt<'a> {
 
 /// Stores one clicked answer and, if it changed anything and the prompt it
 /// was clicked on is known, queues that prompt's redraw in the same
-/// transaction, so the answer is never committed without its redraw.
-/// Returns whether the answer changed.
+/// transaction, so the answer is never committed without its redraw. With
+/// `seen_key` (the click's own id), a replay of the same click is a
+/// [`InboundOutcome::Duplicate`] and changes nothing.
 pub async fn record_click(
     store: &dyn Store,
     answer: &Answer,
     prompt: Option<PostedPrompt<'_>>,
+    seen_key: Option<String>,
     now: DateTime<Utc>,
-) -> StoreResult<bool> {
-    let source = AnswerSource::Button;
-    let outcome = match prompt {
-        Some(p) => {
-            let redraw = outbox::refresh_prompt(
-                p.channel,
-                p.ts,
-                &answer.person,
-                answer.week,
-                p.schedule,
-                now,
-            );
-            store
-                .record_answer_and_enqueue(answer, source, now, &redraw)
-                .await?
-        }
-        None => store.record_answer(answer, source, now).await?,
+) -> StoreResult<InboundOutcome> {
+    let on_change = prompt.map(|p| {
+        outbox::refresh_prompt(
+            p.channel,
+            p.ts,
+            &answer.person,
+            answer.week,
+            p.schedule,
+            now,
+        )
+    });
+    let write = InboundWrite {
+        seen_key,
+        on_change,
+        ..InboundWrite::answers(vec![answer.clone()], AnswerSource::Button)
     };
-    let changed = outcome != RecordOutcome::Unchanged;
-    if changed {
-        metrics::counter!("nudged_answers_recorded_total", "source" => source.as_str())
-            .increment(1);
+    let outcome = record_inbound(store, &write, "action", now).await?;
+    if outcome
+        == (InboundOutcome::Recorded {
+            changed: 0,
+            unchanged: 1,
+        })
+    {
+        metrics::counter!("nudged_duplicates_dropped_total", "kind" => "click").increment(1);
     }
-    Ok(changed)
+    Ok(outcome)
+}
+
+/// A text reply read against a prompt's questions: the answers it gives
+/// (none if it could not be read) and what to tell the person.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReadReply {
+    pub answers: Vec<Answer>,
+    /// Plain text, unescaped: it may echo the person's own words.
+    pub reply: String,
+    /// Whether the text could be read as answers (even if it skipped all).
+    pub understood: bool,
+}
+
+/// Reads `text` as answers to `questions` for `person`'s `week`. Text it
+/// cannot read gives no answers; the reply then says why and how to write
+/// it. Pure: nothing is stored.
+pub fn read_reply(
+    settings: &Settings,
+    person: &PersonId,
+    week: IsoWeek,
+    questions: &[QuestionId],
+    text: &str,
+) -> ReadReply {
+    match crate::reply::parse_answers(text, &settings.catalogue, questions) {
+        Ok(parsed) => {
+            let understood = crate::reply::understood(&parsed, &settings.catalogue);
+            ReadReply {
+                answers: parsed
+                    .answers
+                    .into_iter()
+                    .map(|(question, option)| Answer {
+                        person: person.clone(),
+                        week,
+                        question,
+                        option,
+                    })
+                    .collect(),
+                reply: format!("{understood} ({week})"),
+                understood: true,
+            }
+        }
+        Err(e) => ReadReply {
+            answers: Vec::new(),
+            reply: format!(
+                "{e}\n{}",
+                crate::reply::help_text(&settings.catalogue, questions)
+            ),
+            understood: false,
+        },
+    }
 }
 
 /// Reads `text` as answers to `questions` for `person`'s `week`, stores
-/// what it understood, and returns the reply to show them and whether
-/// anything was recorded. Text it cannot read records nothing; the reply
-/// then says why and how to write it.
+/// what it understood in one transaction, and returns the reply to show
+/// them and whether anything was recorded. Text it cannot read records
+/// nothing; the reply then says why and how to write it.
 #[allow(clippy::too_many_arguments)]
 pub async fn answer_text(
     settings: &Settings,
@@ -152,20 +192,17 @@ pub async fn answer_text(
     source: AnswerSource,
     now: DateTime<Utc>,
 ) -> StoreResult<(String, bool)> {
-    match crate::reply::parse_answers(text, &settings.catalogue, questions) {
-        Ok(parsed) => {
-            record_answers(store, person, week, &parsed.answers, source, now).await?;
-            let understood = crate::reply::understood(&parsed, &settings.catalogue);
-            Ok((format!("{understood} ({week})"), true))
-        }
-        Err(e) => Ok((
-            format!(
-                "{e}\n{}",
-                crate::reply::help_text(&settings.catalogue, questions)
-            ),
-            false,
-        )),
+    let read = read_reply(settings, person, week, questions, text);
+    if read.understood {
+        record_inbound(
+            store,
+            &InboundWrite::answers(read.answers, source),
+            "text",
+            now,
+        )
+        .await?;
     }
+    Ok((read.reply, read.understood))
 }
 
 /// A person's whole history, oldest week first.
@@ -237,9 +274,15 @@ pub async fn render_prompt(
     ))
 }
 
+/// `/pulse now` or `run --ask-now` with no `checkin` schedule to ask.
+#[derive(Debug, thiserror::Error)]
+#[error("no checkin schedule is configured")]
+pub struct NoCheckinSchedule;
+
 /// Asks `person` the default check-in now (`/pulse now`, `run --ask-now`):
 /// records the check-in and puts the prompt in the outbox, addressed to the
-/// person's DM. Returns the week asked about.
+/// person's DM. Returns the week asked about; [`NoCheckinSchedule`] if
+/// there is no check-in to ask.
 pub async fn ask_now(
     settings: &Settings,
     store: &dyn Store,
@@ -248,7 +291,7 @@ pub async fn ask_now(
 ) -> anyhow::Result<IsoWeek> {
     let schedule = default_checkin(settings)
         .map(|s| s.name.clone())
-        .ok_or_else(|| anyhow::anyhow!("no checkin schedule is configured"))?;
+        .ok_or(NoCheckinSchedule)?;
     let week = current_week(Some(person), now);
     let checkin = store
         .record_checkin(&CheckinRow {
@@ -308,6 +351,10 @@ async fn pulse_text(
     Ok(match command {
         PulseCommand::Help => reply::command_help().to_owned(),
         PulseCommand::Join => {
+            // Someone who asked to be forgotten comes back by asking.
+            if store.clear_opt_out(person).await? {
+                tracing::info!(%person, "opt-out lifted by /pulse join");
+            }
             store
                 .upsert_person(
                     &NewPerson {
@@ -357,10 +404,18 @@ async fn pulse_enrolled(
             store.set_paused_until(person, None).await?;
             "Resumed: check-ins are back on.".to_owned()
         }
-        PulseCommand::Now => {
-            let week = ask_now(settings, store, row, now).await?;
-            format!("On its way: your check-in for {week} arrives in your DM.")
-        }
+        PulseCommand::Now => match ask_now(settings, store, row, now).await {
+            Ok(week) => format!("On its way: your check-in for {week} arrives in your DM."),
+            Err(e) if e.is::<NoCheckinSchedule>() => {
+                metrics::counter!("nudged_commands_declined_total", "reason" => "no_checkin_schedule")
+                    .increment(1);
+                tracing::warn!(%person, "/pulse now: no checkin schedule is configured");
+                "There is no check-in to send: nudged has no `checkin` schedule. \
+                 Ask whoever runs nudged to add one."
+                    .to_owned()
+            }
+            Err(e) => return Err(e),
+        },
         // Answered by [`pulse`] itself, in mrkdwn.
         PulseCommand::Trend => {
             readiness::trend_message(settings, store, row, now)
@@ -394,12 +449,17 @@ async fn pulse_enrolled(
         }
         PulseCommand::Forget { confirmed: false } => {
             "This deletes everything nudged stores about you: answers, trend and history. \
+             Only your id is kept, so nudged does not enrol you again. \
              Type `/pulse forget confirm` to go ahead."
                 .to_owned()
         }
         PulseCommand::Forget { confirmed: true } => {
             let report = store.forget(person).await?;
-            format!("Done: {} rows about you were deleted.", report.total())
+            format!(
+                "Done: {} rows about you were deleted. nudged keeps only your id, so it does \
+                 not enrol you again; `/pulse join` if you ever want to come back.",
+                report.total()
+            )
         }
         PulseCommand::Answer(text) => {
             let week = current_week(Some(row), now);

@@ -26,16 +26,12 @@ pub(super) async fn handle_click(
         return Ok(());
     }
     let posted = posted.map(|(channel, ts)| PostedNudge { channel, ts });
-    let key = action
-        .action_ts
-        .as_deref()
-        .map(|ts| format!("{clicker}:{ts}"));
     let answered = nudge::answer(
         app.store.as_ref(),
         clicker,
         button,
         posted,
-        key,
+        action.action_ts.as_deref(),
         app.clock.now(),
     )
     .await?;

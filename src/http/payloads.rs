@@ -107,4 +107,7 @@ pub struct SlashCommand {
     pub user_id: String,
     #[serde(default)]
     pub channel_id: Option<String>,
+    /// Unique per invocation: a replayed request carries the same one.
+    #[serde(default)]
+    pub trigger_id: Option<String>,
 }

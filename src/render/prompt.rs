@@ -35,13 +35,14 @@ impl fmt::Display for ButtonValue {
 }
 
 impl ButtonValue {
+    /// How every such value starts (its format's version), so a click
+    /// handler can tell a prompt's buttons from others.
+    pub const PREFIX: &'static str = "v1|";
+
     /// Reads a value written by [`ButtonValue::to_string`]; `None` for
     /// anything else (a button from another app, an old format).
     pub fn parse(value: &str) -> Option<Self> {
-        let mut parts = value.splitn(6, '|');
-        if parts.next()? != "v1" {
-            return None;
-        }
+        let mut parts = value.strip_prefix(Self::PREFIX)?.splitn(5, '|');
         Some(Self {
             week: parts.next()?.parse().ok()?,
             question: QuestionId::parse(parts.next()?).ok()?,
@@ -49,6 +50,12 @@ impl ButtonValue {
             person: PersonId::parse(parts.next()?).ok()?,
             schedule: parts.next()?.to_owned(),
         })
+    }
+
+    /// The `action_id` of the button that carries this value:
+    /// `{question}:{option}`.
+    pub fn action_id(&self) -> String {
+        format!("{}:{}", self.question, self.option)
     }
 }
 
@@ -147,12 +154,13 @@ fn titled(
                     option: option.key.clone(),
                     person: person.clone(),
                     schedule: schedule.to_owned(),
-                }
-                .to_string();
+                };
+                let action_id = value.action_id();
+                let value = value.to_string();
                 debug_assert!(value.len() <= MAX_BUTTON_VALUE);
                 let mut button = json!({
                     "type": "button",
-                    "action_id": format!("{}:{}", question.id, option.key),
+                    "action_id": action_id,
                     "text": { "type": "plain_text", "text": truncate(&option.label, MAX_BUTTON_TEXT), "emoji": true },
                     "value": value,
                 });

@@ -39,6 +39,11 @@ pub(super) const SQLITE: &[Embedded] = &[
         sql: include_str!("../../migrations/sqlite/0002_outbox_coalesce.sql"),
     },
     Embedded {
+        version: 3,
+        description: "opt outs",
+        sql: include_str!("../../migrations/sqlite/0003_opt_outs.sql"),
+    },
+    Embedded {
         version: 4,
         description: "nudge answers",
         sql: include_str!("../../migrations/sqlite/0004_nudge_answers.sql"),
@@ -57,6 +62,11 @@ pub(super) const POSTGRES: &[Embedded] = &[
         version: 2,
         description: "outbox coalesce",
         sql: include_str!("../../migrations/postgres/0002_outbox_coalesce.sql"),
+    },
+    Embedded {
+        version: 3,
+        description: "opt outs",
+        sql: include_str!("../../migrations/postgres/0003_opt_outs.sql"),
     },
     Embedded {
         version: 4,

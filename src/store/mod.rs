@@ -1,8 +1,9 @@
 //! Durable state behind one trait, [`Store`], so the daemon, the CLI and the
 //! tests see the same operations whatever the engine.
 //!
-//! The store owns people, answers (and the chat event/action ids already
-//! seen), check-ins, schedule runs, assessments, nudges and the outbox.
+//! The store owns people (and the ids of those who opted out by being
+//! forgotten), answers (and the chat event/action ids already seen),
+//! check-ins, schedule runs, assessments, nudges and the outbox.
 //! Idempotency is always a unique row: callers insert and branch on whether a
 //! row was written, never read-then-write. Migrations run when a store opens.
 //!
@@ -111,13 +112,28 @@ pub fn redact_url(url: &str) -> String {
     base + query
 }
 
+/// The seen key of a chat action (a button click) by `person` at the
+/// platform's `action_ts`: recorded with the answer it brings
+/// ([`InboundWrite::seen_key`]) so a replay of the same click is
+/// recognised. It names the person, so [`Store::forget`] removes it.
+pub fn action_seen_key(person: &PersonId, action_ts: &str) -> String {
+    format!("{}{action_ts}", action_seen_prefix(person))
+}
+
+/// The start of every [`action_seen_key`] of `person`.
+fn action_seen_prefix(person: &PersonId) -> String {
+    format!("action:{person}:")
+}
+
 /// Every durable operation nudged performs.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     // ---- people -------------------------------------------------------
 
     /// Inserts the person or updates name and zone (never `enrolled` or
-    /// `paused_until`, which people change themselves at run time).
+    /// `paused_until`, which people change themselves at run time). A
+    /// person who opted out ([`Store::forget`]) is not inserted: they come
+    /// back only through [`Store::clear_opt_out`].
     async fn upsert_person(&self, person: &NewPerson, now: DateTime<Utc>) -> StoreResult<()>;
 
     async fn person(&self, id: &PersonId) -> StoreResult<Option<PersonRow>>;
@@ -156,17 +172,19 @@ pub trait Store: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> StoreResult<RecordOutcome>;
 
-    /// Stores one answer like [`record_answer`](Store::record_answer) and,
-    /// if that changed anything, enqueues `on_change` like
-    /// [`enqueue`](Store::enqueue), in one transaction: a click and the
-    /// redraw of the prompt it was made on are committed together.
-    async fn record_answer_and_enqueue(
+    /// Stores what one inbound event or action brings, in one transaction:
+    /// its seen key ([`InboundWrite::seen_key`]), its answers (as
+    /// [`record_answer`](Store::record_answer) would), its `on_change` row
+    /// if an answer changed and its `always` rows (as
+    /// [`enqueue`](Store::enqueue) would). A seen key recorded before makes
+    /// it [`InboundOutcome::Duplicate`] and writes nothing; a failure (an
+    /// unknown person: [`StoreError::NotFound`]) writes nothing either, seen
+    /// key included, so a retry is handled afresh.
+    async fn record_inbound(
         &self,
-        answer: &Answer,
-        source: AnswerSource,
+        write: &InboundWrite,
         now: DateTime<Utc>,
-        on_change: &NewOutbox,
-    ) -> StoreResult<RecordOutcome>;
+    ) -> StoreResult<InboundOutcome>;
 
     /// Imports answers in one transaction: all or nothing. People not yet
     /// known are added, not enrolled. Answers identical to the stored ones are
@@ -190,6 +208,10 @@ pub trait Store: Send + Sync + 'static {
     /// Records that an inbound chat event or action (`key`, e.g. Slack's
     /// `event_id`) was handled. Returns true the first time only.
     async fn mark_seen(&self, key: &str, now: DateTime<Utc>) -> StoreResult<bool>;
+
+    /// Removes a key recorded by [`Store::mark_seen`], for a request whose
+    /// handling failed after it was marked: a retry is then handled again.
+    async fn unmark_seen(&self, key: &str) -> StoreResult<()>;
 
     // ---- schedules and check-ins ---------------------------------------
 
@@ -309,8 +331,17 @@ pub trait Store: Send + Sync + 'static {
     // ---- privacy --------------------------------------------------------
 
     /// Removes every row about `person` in every table, in one transaction,
-    /// and says how many rows went from each.
+    /// and says how many rows went from each. Their id alone is kept as an
+    /// opt-out, so [`Store::upsert_person`] (the roster at start) does not
+    /// bring them back.
     async fn forget(&self, person: &PersonId) -> StoreResult<ForgetReport>;
+
+    /// Everyone who opted out by being forgotten, ordered by id.
+    async fn opted_out(&self) -> StoreResult<Vec<PersonId>>;
+
+    /// Lifts `person`'s opt-out (`/pulse join`). Returns false if there was
+    /// none.
+    async fn clear_opt_out(&self, person: &PersonId) -> StoreResult<bool>;
 }
 
 #[cfg(test)]

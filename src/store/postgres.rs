@@ -401,9 +401,12 @@ fn import_batches(answers: &[Answer]) -> Vec<&[Answer]> {
 #[async_trait]
 impl Store for PgStore {
     async fn upsert_person(&self, person: &NewPerson, now: DateTime<Utc>) -> StoreResult<()> {
+        // One statement, so a person forgotten meanwhile is never inserted
+        // again.
         sqlx::query(
             "INSERT INTO people (id, name, tz, enrolled, paused_until, created_at) \
-             VALUES ($1, $2, $3, $4, NULL, $5) \
+             SELECT $1, $2, $3, $4, NULL, $5 \
+             WHERE NOT EXISTS (SELECT 1 FROM opt_outs WHERE person = $1) \
              ON CONFLICT (id) DO UPDATE SET \
                name = COALESCE(excluded.name, people.name), \
                tz = COALESCE(excluded.tz, people.tz)",
@@ -495,32 +498,29 @@ impl Store for PgStore {
         Ok(outcome_of(revision))
     }
 
-    async fn record_answer_and_enqueue(
+    async fn record_inbound(
         &self,
-        answer: &Answer,
-        source: AnswerSource,
+        write: &InboundWrite,
         now: DateTime<Utc>,
-        on_change: &NewOutbox,
-    ) -> StoreResult<RecordOutcome> {
-        // One statement: the row is queued only if the upsert returned one
-        // (the answer changed), and an unknown person fails both.
-        let query = sqlx::query_scalar(concat!(
-            "WITH answer AS (",
-            upsert_answers!(insert),
-            "VALUES ($1, $2, $3, $4, $5, $6, 1)",
-            upsert_answers!(on_conflict),
-            "), queued AS (",
-            insert_outbox!(),
-            "SELECT $7, $8, $9, $10, $11, $12, 'pending', 0, $13, $14 \
-             WHERE EXISTS (SELECT 1 FROM answer) ON CONFLICT DO NOTHING) \
-             SELECT revision FROM answer"
-        ));
-        let query = bind::outbox(bind::answer(query, answer, source, now), on_change);
-        let revision: Option<i32> = query
-            .fetch_optional(&self.pool)
+    ) -> StoreResult<InboundOutcome> {
+        let answers = write.distinct_answers();
+        let mut query = inbound_statement(write, &answers, now);
+        let (fresh, changed): (i64, i64) = query
+            .build_query_as()
+            .fetch_one(&self.pool)
             .await
-            .map_err(unknown_person(&answer.person))?;
-        Ok(outcome_of(revision))
+            .map_err(|e| match answers.first() {
+                Some(answer) => unknown_person(&answer.person)(e),
+                None => StoreError::Database(e),
+            })?;
+        if fresh == 0 {
+            return Ok(InboundOutcome::Duplicate);
+        }
+        let changed = usize::try_from(changed).unwrap_or_default();
+        Ok(InboundOutcome::Recorded {
+            changed,
+            unchanged: answers.len().saturating_sub(changed),
+        })
     }
 
     async fn import_answers(
@@ -632,6 +632,14 @@ impl Store for PgStore {
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)
+    }
+
+    async fn unmark_seen(&self, key: &str) -> StoreResult<()> {
+        sqlx::query("DELETE FROM seen_events WHERE key = $1")
+            .bind(key)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     async fn claim_run(&self, run: &ScheduleRun, now: DateTime<Utc>) -> StoreResult<bool> {
@@ -1091,6 +1099,17 @@ impl Store for PgStore {
     async fn forget(&self, person: &PersonId) -> StoreResult<ForgetReport> {
         let mut tx = self.pool.begin().await?;
         let id = person.as_str();
+        // The person's click ids name them; their id alone stays, as the
+        // opt-out that keeps the roster from enrolling them again.
+        let seen_events = sqlx::query("DELETE FROM seen_events WHERE starts_with(key, $1)")
+            .bind(action_seen_prefix(person))
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        sqlx::query("INSERT INTO opt_outs (person) VALUES ($1) ON CONFLICT (person) DO NOTHING")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
         // Children first, each counted, so the report is exact whatever the
         // cascade would have done. Outbox rows carry no foreign key (a
         // message may be about nobody) and go explicitly.
@@ -1109,10 +1128,97 @@ impl Store for PgStore {
             nudges: delete("DELETE FROM nudges WHERE person = $1").await?,
             outbox: delete("DELETE FROM outbox WHERE person = $1").await?,
             people: delete("DELETE FROM people WHERE id = $1").await?,
+            seen_events,
         };
         tx.commit().await?;
         Ok(report)
     }
+
+    async fn opted_out(&self) -> StoreResult<Vec<PersonId>> {
+        sqlx::query("SELECT person FROM opt_outs ORDER BY person")
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|row| Fields::of("opt_outs", row).person("person"))
+            .collect()
+    }
+
+    async fn clear_opt_out(&self, person: &PersonId) -> StoreResult<bool> {
+        let done = sqlx::query("DELETE FROM opt_outs WHERE person = $1")
+            .bind(person.as_str())
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+}
+
+/// The one statement of [`Store::record_inbound`]: data-modifying `WITH`
+/// clauses, so it commits or fails as a whole in one round trip. The seen
+/// key is inserted first and every other write stands only if it was new
+/// (`EXISTS (SELECT 1 FROM seen)`): a replica handling the same event at
+/// once waits on the key's unique index, then writes nothing. The redraw
+/// is queued only if the upsert returned a row (an answer was written).
+/// Returns `(fresh, changed)`.
+fn inbound_statement(
+    write: &InboundWrite,
+    answers: &[&Answer],
+    now: DateTime<Utc>,
+) -> QueryBuilder<Postgres> {
+    let mut query = QueryBuilder::<Postgres>::new("WITH seen AS (");
+    match &write.seen_key {
+        Some(key) => {
+            query
+                .push("INSERT INTO seen_events (key, seen_at) VALUES (")
+                .push_bind(key.clone())
+                .push(", ")
+                .push_bind(millis(now))
+                .push(") ON CONFLICT (key) DO NOTHING RETURNING 1");
+        }
+        None => {
+            query.push("SELECT 1");
+        }
+    }
+    query.push("), answer AS (");
+    if answers.is_empty() {
+        query.push("SELECT 1 AS revision WHERE false");
+    } else {
+        query.push(concat!(
+            upsert_answers!(insert),
+            "SELECT v.person, v.week, v.question, v.option, v.source, v.recorded_at, 1 FROM ("
+        ));
+        bind::answer_values(&mut query, answers, write.source, now);
+        query.push(concat!(
+            ") AS v (person, week, question, option, source, recorded_at) \
+             WHERE EXISTS (SELECT 1 FROM seen)",
+            upsert_answers!(on_conflict)
+        ));
+    }
+    query.push(")");
+    // Outbox rows as `SELECT`s of a `VALUES` list, gated by `gate`.
+    let queue = |query: &mut QueryBuilder<Postgres>, name, rows: &[&NewOutbox], gate| {
+        query.push(format_args!(", {name} AS ("));
+        query.push(concat!(
+            insert_outbox!(),
+            "SELECT v.dedupe_key, v.coalesce_key, v.person, v.kind, v.channel, v.payload, \
+             'pending', 0, v.not_before, v.created_at FROM ("
+        ));
+        bind::outbox_values(query, rows);
+        query.push(format_args!(
+            ") AS v (dedupe_key, coalesce_key, person, kind, channel, payload, not_before, \
+             created_at) WHERE EXISTS (SELECT 1 FROM {gate}) ON CONFLICT DO NOTHING)"
+        ));
+    };
+    if let Some(redraw) = &write.on_change
+        && !answers.is_empty()
+    {
+        queue(&mut query, "redrawn", &[redraw], "answer");
+    }
+    if !write.always.is_empty() {
+        let always: Vec<&NewOutbox> = write.always.iter().collect();
+        queue(&mut query, "queued", &always, "seen");
+    }
+    query.push(" SELECT (SELECT count(*) FROM seen), (SELECT count(*) FROM answer)");
+    query
 }
 
 #[cfg(test)]

@@ -95,6 +95,68 @@ pub enum RecordOutcome {
     Unchanged,
 }
 
+/// Everything one inbound chat event or action stores, written by
+/// [`Store::record_inbound`](super::Store::record_inbound) in one
+/// transaction: either all of it is committed, its seen key included, or
+/// none of it is, so a retry of something that failed is done again rather
+/// than taken for a duplicate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboundWrite {
+    /// The event's or action's id (Slack's `event:{event_id}`,
+    /// `action:{user}:{action_ts}`). If it was recorded before, nothing is
+    /// written. `None` for input that has no id (the console).
+    pub seen_key: Option<String>,
+    /// Answers to store; of several for one (person, week, question), the
+    /// last counts.
+    pub answers: Vec<Answer>,
+    /// Where the answers came from.
+    pub source: AnswerSource,
+    /// Queued only if an answer was new or changed (a prompt's redraw).
+    pub on_change: Option<NewOutbox>,
+    /// Queued whatever the answers did (the reply to a message).
+    pub always: Vec<NewOutbox>,
+}
+
+impl InboundWrite {
+    /// A write of `answers` from `source` and nothing else.
+    pub fn answers(answers: Vec<Answer>, source: AnswerSource) -> Self {
+        Self {
+            seen_key: None,
+            answers,
+            source,
+            on_change: None,
+            always: Vec::new(),
+        }
+    }
+
+    /// The answers to store: the last of each (person, week, question), in
+    /// the order given. Both engines store exactly these, so they count
+    /// alike (PostgreSQL cannot touch one row twice in one statement).
+    pub fn distinct_answers(&self) -> Vec<&Answer> {
+        let mut distinct: Vec<&Answer> = Vec::with_capacity(self.answers.len());
+        for answer in &self.answers {
+            let same = |a: &&Answer| {
+                a.person == answer.person && a.week == answer.week && a.question == answer.question
+            };
+            match distinct.iter_mut().find(|a| same(a)) {
+                Some(slot) => *slot = answer,
+                None => distinct.push(answer),
+            }
+        }
+        distinct
+    }
+}
+
+/// What [`Store::record_inbound`](super::Store::record_inbound) did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InboundOutcome {
+    /// Its seen key was already recorded: nothing was written.
+    Duplicate,
+    /// Written: `changed` answers were new or different (and `on_change`
+    /// was queued if there was one), `unchanged` were as stored.
+    Recorded { changed: usize, unchanged: usize },
+}
+
 /// What an import did, in answers.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct ImportOutcome {
@@ -310,6 +372,9 @@ pub struct ForgetReport {
     pub assessments: u64,
     pub nudges: u64,
     pub outbox: u64,
+    /// Ids of the person's clicks kept to recognise repeats (they hold the
+    /// person's id).
+    pub seen_events: u64,
 }
 
 impl ForgetReport {
@@ -321,5 +386,6 @@ impl ForgetReport {
             + self.assessments
             + self.nudges
             + self.outbox
+            + self.seen_events
     }
 }

@@ -608,9 +608,13 @@ impl Store for SqliteStore {
         let person = person.clone();
         self.write(move |conn| {
             Box::pin(async move {
+                // One statement, so a person forgotten meanwhile is never
+                // inserted again. (The WHERE also settles SQLite's parsing
+                // of an upsert from a SELECT.)
                 sqlx::query(
                     "INSERT INTO people (id, name, tz, enrolled, paused_until, created_at) \
-             VALUES (?, ?, ?, ?, NULL, ?) \
+             SELECT ?1, ?2, ?3, ?4, NULL, ?5 \
+             WHERE NOT EXISTS (SELECT 1 FROM opt_outs WHERE person = ?1) \
              ON CONFLICT (id) DO UPDATE SET \
                name = COALESCE(excluded.name, people.name), \
                tz = COALESCE(excluded.tz, people.tz)",
@@ -712,43 +716,14 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn record_answer_and_enqueue(
+    async fn record_inbound(
         &self,
-        answer: &Answer,
-        source: AnswerSource,
+        write: &InboundWrite,
         now: DateTime<Utc>,
-        on_change: &NewOutbox,
-    ) -> StoreResult<RecordOutcome> {
-        let answer = answer.clone();
-        let on_change = on_change.clone();
-        self.write(move |conn| {
-            Box::pin(async move {
-                // Two statements in one round trip to the connection's
-                // thread. `changes()` is what the upsert changed (0 when the
-                // answer was already stored), so the row is queued only for
-                // an answer that changed; an unknown person fails the upsert
-                // and the insert never runs.
-                let query = sqlx::query_scalar(concat!(
-                    upsert_answers!(insert),
-                    "VALUES (?, ?, ?, ?, ?, ?, 1)",
-                    upsert_answers!(on_conflict),
-                    "; ",
-                    insert_outbox!(),
-                    "SELECT ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ? WHERE changes() > 0 \
-                     ON CONFLICT DO NOTHING"
-                ));
-                let query = bind::outbox(bind::answer(query, &answer, source, now), &on_change);
-                // All rows, not the first: stopping at the upsert's row
-                // would leave the insert unrun.
-                let revision: Option<i64> = query
-                    .fetch_all(conn)
-                    .await
-                    .map_err(unknown_person(&answer.person))?
-                    .pop();
-                Ok(outcome_of(revision))
-            })
-        })
-        .await
+    ) -> StoreResult<InboundOutcome> {
+        let write = write.clone();
+        self.write(move |conn| Box::pin(async move { inbound_rows(conn, &write, now).await }))
+            .await
     }
 
     async fn import_answers(
@@ -828,6 +803,20 @@ impl Store for SqliteStore {
         .execute(conn)
         .await?;
                 Ok(done.rows_affected() == 1)
+            })
+        })
+        .await
+    }
+
+    async fn unmark_seen(&self, key: &str) -> StoreResult<()> {
+        let key = key.to_owned();
+        self.write(move |conn| {
+            Box::pin(async move {
+                sqlx::query("DELETE FROM seen_events WHERE key = ?")
+                    .bind(key)
+                    .execute(conn)
+                    .await?;
+                Ok(())
             })
         })
         .await
@@ -1205,8 +1194,31 @@ impl Store for SqliteStore {
         self.write(move |conn| {
             Box::pin(async move {
                 writer::savepoint(conn).await?;
-                let outcome = forget_rows(conn, person.as_str()).await;
+                let outcome = forget_rows(conn, &person).await;
                 writer::end_savepoint(conn, outcome).await
+            })
+        })
+        .await
+    }
+
+    async fn opted_out(&self) -> StoreResult<Vec<PersonId>> {
+        sqlx::query("SELECT person FROM opt_outs ORDER BY person")
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|row| Fields::of("opt_outs", row).person("person"))
+            .collect()
+    }
+
+    async fn clear_opt_out(&self, person: &PersonId) -> StoreResult<bool> {
+        let person = person.clone();
+        self.write(move |conn| {
+            Box::pin(async move {
+                let done = sqlx::query("DELETE FROM opt_outs WHERE person = ?")
+                    .bind(person.as_str())
+                    .execute(conn)
+                    .await?;
+                Ok(done.rows_affected() > 0)
             })
         })
         .await
@@ -1291,7 +1303,20 @@ async fn record_rows(conn: &mut SqliteConnection, results: &[OutboxResult]) -> S
 }
 
 /// The statements of [`Store::forget`], in the caller's transaction.
-async fn forget_rows(conn: &mut SqliteConnection, id: &str) -> StoreResult<ForgetReport> {
+async fn forget_rows(conn: &mut SqliteConnection, person: &PersonId) -> StoreResult<ForgetReport> {
+    // The person's click ids name them; their id alone stays, as the
+    // opt-out that keeps the roster from enrolling them again.
+    let prefix = action_seen_prefix(person);
+    let seen_events = sqlx::query("DELETE FROM seen_events WHERE substr(key, 1, length(?1)) = ?1")
+        .bind(prefix)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+    sqlx::query("INSERT INTO opt_outs (person) VALUES (?) ON CONFLICT (person) DO NOTHING")
+        .bind(person.as_str())
+        .execute(&mut *conn)
+        .await?;
+    let id = person.as_str();
     // Children first, each counted, so the report is exact whatever the
     // cascade would have done. Outbox rows carry no foreign key (a
     // message may be about nobody) and go explicitly.
@@ -1310,5 +1335,95 @@ async fn forget_rows(conn: &mut SqliteConnection, id: &str) -> StoreResult<Forge
         nudges: delete("DELETE FROM nudges WHERE person = ?").await?,
         outbox: delete("DELETE FROM outbox WHERE person = ?").await?,
         people: delete("DELETE FROM people WHERE id = ?").await?,
+        seen_events,
+    })
+}
+
+/// The statement of [`Store::record_inbound`], in the caller's
+/// transaction: one round trip to the connection's thread, in a savepoint
+/// so it is all or nothing.
+///
+/// The seen key is inserted last, and every write before it stands only
+/// while the key is not yet recorded. The batch's transaction holds the
+/// database's write lock throughout, so nothing can record the key between
+/// those checks and the insert; the insert's `RETURNING 0` says whether it
+/// was new. The redraw is gated on `changes()` of the answers' upsert,
+/// which counts only answers written (a repeated option writes nothing).
+async fn inbound_rows(
+    conn: &mut SqliteConnection,
+    write: &InboundWrite,
+    now: DateTime<Utc>,
+) -> StoreResult<InboundOutcome> {
+    let answers = write.distinct_answers();
+    let unseen = |query: &mut QueryBuilder<Sqlite>| match &write.seen_key {
+        Some(key) => {
+            query
+                .push("NOT EXISTS (SELECT 1 FROM seen_events WHERE key = ")
+                .push_bind(key.clone())
+                .push(")");
+        }
+        None => {
+            query.push("true");
+        }
+    };
+    let mut query = QueryBuilder::<Sqlite>::new("SAVEPOINT job; ");
+    if !answers.is_empty() {
+        query.push(concat!(
+            upsert_answers!(insert),
+            "SELECT column1, column2, column3, column4, column5, column6, 1 FROM ("
+        ));
+        bind::answer_values(&mut query, &answers, write.source, now);
+        query.push(") WHERE ");
+        unseen(&mut query);
+        query.push(concat!(upsert_answers!(on_conflict), "; "));
+        if let Some(redraw) = &write.on_change {
+            query.push(concat!(
+                insert_outbox!(),
+                "SELECT column1, column2, column3, column4, column5, column6, 'pending', 0, \
+                 column7, column8 FROM ("
+            ));
+            bind::outbox_values(&mut query, &[redraw]);
+            query.push(") WHERE changes() > 0 ON CONFLICT DO NOTHING; ");
+        }
+    }
+    if !write.always.is_empty() {
+        query.push(concat!(
+            insert_outbox!(),
+            "SELECT column1, column2, column3, column4, column5, column6, 'pending', 0, \
+             column7, column8 FROM ("
+        ));
+        bind::outbox_values(&mut query, &write.always.iter().collect::<Vec<_>>());
+        query.push(") WHERE ");
+        unseen(&mut query);
+        query.push(" ON CONFLICT DO NOTHING; ");
+    }
+    if let Some(key) = &write.seen_key {
+        query
+            .push("INSERT INTO seen_events (key, seen_at) VALUES (")
+            .push_bind(key.clone())
+            .push(", ")
+            .push_bind(millis(now))
+            .push(") ON CONFLICT (key) DO NOTHING RETURNING 0; ");
+    }
+    query.push("RELEASE job");
+    // Every row, not the first: stopping early would leave statements
+    // unrun. Revisions are 1 and up; the seen key's row is 0.
+    let rows: Vec<i64> = match query.build_query_scalar().fetch_all(&mut *conn).await {
+        Ok(rows) => rows,
+        Err(e) => {
+            let e = match answers.first() {
+                Some(answer) => unknown_person(&answer.person)(e),
+                None => StoreError::Database(e),
+            };
+            return writer::end_savepoint(conn, Err(e)).await;
+        }
+    };
+    if write.seen_key.is_some() && !rows.contains(&0) {
+        return Ok(InboundOutcome::Duplicate);
+    }
+    let changed = rows.iter().filter(|r| **r > 0).count();
+    Ok(InboundOutcome::Recorded {
+        changed,
+        unchanged: answers.len() - changed,
     })
 }

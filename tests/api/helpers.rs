@@ -323,26 +323,90 @@ impl TestApp {
         .await
     }
 
-    /// `/pulse TEXT` from `user`; returns the ephemeral reply text.
+    /// `/pulse TEXT` from `user`, a new invocation each time (a
+    /// `trigger_id` of its own); returns the ephemeral reply text.
     pub async fn pulse(&self, user: &str, text: &str) -> String {
-        let body = serde_urlencoded::to_string([
-            ("command", "/pulse"),
-            ("text", text),
-            ("user_id", user),
-            ("channel_id", "D0001"),
-        ])
-        .unwrap();
+        static TRIGGERS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        let n = TRIGGERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let response = self
-            .post_signed(
-                "/slack/commands",
-                "application/x-www-form-urlencoded",
-                &body,
-            )
+            .command(user, text, &format!("8096483200.{n}.5c2e3a"))
             .await;
         assert_eq!(response.status(), 200);
         let json: serde_json::Value = response.json().await.unwrap();
         assert_eq!(json["response_type"], "ephemeral");
         json["text"].as_str().unwrap().to_owned()
+    }
+
+    /// POSTs `/pulse TEXT` from `user` with `trigger_id` (the same one again
+    /// is a replay), signed at the app's clock.
+    pub async fn command(&self, user: &str, text: &str, trigger_id: &str) -> reqwest::Response {
+        let body = serde_urlencoded::to_string([
+            ("command", "/pulse"),
+            ("text", text),
+            ("user_id", user),
+            ("channel_id", "D0001"),
+            ("trigger_id", trigger_id),
+        ])
+        .unwrap();
+        self.post_signed(
+            "/slack/commands",
+            "application/x-www-form-urlencoded",
+            &body,
+        )
+        .await
+    }
+
+    /// Slack's retry number `n` of `event`: the same body, signed at the
+    /// app's clock, with `X-Slack-Retry-Num`.
+    pub async fn event_retry(&self, event: &serde_json::Value, n: u32) -> reqwest::Response {
+        let body = event.to_string();
+        let ts = self.clock_now().timestamp();
+        self.client
+            .post(self.url("/slack/events"))
+            .header("content-type", "application/json")
+            .header("x-slack-request-timestamp", ts.to_string())
+            .header(
+                "x-slack-signature",
+                nudged::http::verify::sign(SIGNING_SECRET, ts, body.as_bytes()),
+            )
+            .header("x-slack-retry-num", n.to_string())
+            .header("x-slack-retry-reason", "http_error")
+            .body(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// Runs `sql` on the app's SQLite file through a connection of its
+    /// own, as an operator's tool would: to make the store fail on purpose.
+    pub async fn sqlite(&self, sql: &str) {
+        use sqlx::Connection;
+        let mut conn =
+            sqlx::SqliteConnection::connect(&format!("sqlite://{}", self._env.db().display()))
+                .await
+                .expect("open the app's database");
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
+            .execute(&mut conn)
+            .await
+            .expect("run sql");
+        conn.close().await.expect("close");
+    }
+
+    /// The value of the counter `series` (name and labels, as
+    /// `/metrics` prints them), 0 if absent.
+    pub async fn counter(&self, series: &str) -> u64 {
+        let text = self
+            .client
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("metrics text");
+        text.lines()
+            .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
+            .unwrap_or(0)
     }
 
     /// Runs one delivery pass of the outbox against the fake Slack, at the

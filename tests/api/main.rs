@@ -8,6 +8,7 @@ mod daemon;
 mod delivery;
 mod fake_slack;
 mod fake_webhook;
+mod forgotten;
 mod helpers;
 mod nudge;
 mod pacing;

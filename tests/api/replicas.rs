@@ -312,11 +312,21 @@ async fn a_replica_killed_mid_fan_out_loses_nothing_and_the_other_delivers_the_r
     .await;
 }
 
-fn click(user: &str, value: &str) -> Value {
+/// `user`'s click on `option` of `question` in this week's check-in (the
+/// replicas run on the system clock, and the roster is in UTC), with an
+/// `action_ts` of its own: each call is another click.
+fn click(user: &str, question: &str, option: &str) -> Value {
+    static CLICKS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let n = CLICKS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let week = nudged::domain::IsoWeek::of(Utc::now().date_naive());
     let path = repo().join("tests/data/slack/block_actions.json");
     let mut payload: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     payload["user"]["id"] = json!(user);
-    payload["actions"][0]["value"] = json!(value);
+    payload["actions"][0]["action_id"] = json!(format!("{question}:{option}"));
+    payload["actions"][0]["value"] = json!(format!(
+        "v1|{week}|{question}|{option}|{user}|weekly-checkin"
+    ));
+    payload["actions"][0]["action_ts"] = json!(format!("1763568360.{n:06}"));
     payload
 }
 
@@ -366,7 +376,8 @@ async fn a_click_at_either_replica_counts_once_and_a_changed_one_overwrites() {
         let recorded =
             async || a.answers_recorded(&client).await + b.answers_recorded(&client).await;
 
-        let first = click("U00000", "v1|2026-W47|focus|mixed|U00000|weekly-checkin");
+        // One click, delivered four times.
+        let first = click("U00000", "focus", "mixed");
         let statuses = tokio::join!(
             a.click(&client, &first),
             b.click(&client, &first),
@@ -382,7 +393,7 @@ async fn a_click_at_either_replica_counts_once_and_a_changed_one_overwrites() {
         let update = next_update(&mut slack).await;
         assert_eq!(update.body["channel"], "D0001");
 
-        let changed = click("U00000", "v1|2026-W47|focus|deciding|U00000|weekly-checkin");
+        let changed = click("U00000", "focus", "deciding");
         assert_eq!(b.click(&client, &changed).await, 200);
         assert_eq!(answers().await, ["U00000,focus,deciding"]);
         assert_eq!(recorded().await, 2);

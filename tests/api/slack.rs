@@ -23,10 +23,20 @@ where
     app.stop().await;
 }
 
+/// A click by `user` on the button carrying `value`, with the `action_id`
+/// rendered with it and an `action_ts` of its own: each call is another
+/// click, and sending one payload twice is a replay.
 fn click(user: &str, value: &str) -> Value {
+    static CLICKS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let n = CLICKS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let mut payload = fixture("block_actions.json");
     payload["user"]["id"] = json!(user);
     payload["actions"][0]["value"] = json!(value);
+    let parts: Vec<&str> = value.split('|').collect();
+    if let [_, _, question, option, ..] = parts[..] {
+        payload["actions"][0]["action_id"] = json!(format!("{question}:{option}"));
+    }
+    payload["actions"][0]["action_ts"] = json!(format!("1763568360.{n:06}"));
     payload
 }
 
@@ -238,9 +248,14 @@ async fn a_click_records_the_answer_and_updates_the_prompt() {
 #[tokio::test]
 async fn double_clicks_count_once_and_a_changed_click_overwrites() {
     with_app(&["U0001"], |mut app| async move {
+        // Two clicks on one button (two action_ts), not a replay.
         let first = click("U0001", "v1|2026-W47|focus|mixed|U0001|weekly-checkin");
         app.interaction(&first).await;
-        app.interaction(&first).await;
+        app.interaction(&click(
+            "U0001",
+            "v1|2026-W47|focus|mixed|U0001|weekly-checkin",
+        ))
+        .await;
         assert_eq!(app.answers().await, ["U0001,2026-W47,focus,mixed"]);
         assert_eq!(
             app.outbox().await.len(),
@@ -264,7 +279,11 @@ async fn double_clicks_count_once_and_a_changed_click_overwrites() {
 
         // Changed after it went out: another update, once Slack's one
         // update per second in that channel allows.
-        app.interaction(&first).await;
+        app.interaction(&click(
+            "U0001",
+            "v1|2026-W47|focus|mixed|U0001|weekly-checkin",
+        ))
+        .await;
         assert_eq!(app.outbox().await.len(), 2);
         app.clock.advance(chrono::Duration::seconds(1));
         app.deliver().await;
@@ -361,25 +380,7 @@ async fn a_retried_event_counts_once_and_bot_messages_are_ignored() {
         let event = fixture("message_im.json");
         app.event(&event).await;
         // Slack's retry: same event id, X-Slack-Retry-Num set.
-        let ts = chrono::DateTime::parse_from_rfc3339("2026-11-19T16:05:00Z")
-            .unwrap()
-            .timestamp();
-        let body = event.to_string();
-        let response = app
-            .client
-            .post(app.url("/slack/events"))
-            .header("content-type", "application/json")
-            .header("x-slack-request-timestamp", ts.to_string())
-            .header(
-                "x-slack-signature",
-                nudged::http::verify::sign(SIGNING_SECRET, ts, body.as_bytes()),
-            )
-            .header("x-slack-retry-num", "1")
-            .header("x-slack-retry-reason", "http_timeout")
-            .body(body)
-            .send()
-            .await
-            .unwrap();
+        let response = app.event_retry(&event, 1).await;
         assert_eq!(response.status(), 200);
         assert_eq!(app.outbox().await.len(), 1, "one reply only");
 
@@ -614,4 +615,428 @@ async fn a_click_from_someone_forgotten_records_nothing() {
         app
     })
     .await;
+}
+
+// ---- nothing lost: a failure leaves nothing half-done, and a retry is
+// handled -------------------------------------------------------------------
+
+/// Makes every write of an answer fail until [`heal`] (a disk that
+/// refuses, as far as nudged can tell).
+const BREAK_ANSWERS: &str = "CREATE TRIGGER broken BEFORE INSERT ON answers \
+     BEGIN SELECT RAISE(ABORT, 'disk trouble'); END";
+/// Makes queueing a reply fail until [`heal`].
+const BREAK_REPLIES: &str = "CREATE TRIGGER broken BEFORE INSERT ON outbox \
+     WHEN NEW.dedupe_key LIKE 'reply:%' BEGIN SELECT RAISE(ABORT, 'disk trouble'); END";
+
+async fn heal(app: &TestApp) {
+    app.sqlite("DROP TRIGGER broken").await;
+}
+
+#[tokio::test]
+async fn an_event_that_failed_is_handled_when_slack_retries_it() {
+    with_app(&["U0001"], |app| async move {
+        let event = fixture("message_im.json");
+        app.sqlite(BREAK_ANSWERS).await;
+        assert_eq!(app.event(&event).await.status(), 503, "Slack will retry");
+        assert!(app.answers().await.is_empty());
+        heal(&app).await;
+
+        assert_eq!(app.event_retry(&event, 1).await.status(), 200);
+        assert_eq!(app.answers().await.len(), 7);
+        let outbox = app.outbox().await;
+        assert_eq!(outbox.len(), 1, "{outbox:?}");
+        assert!(outbox[0]["text"].as_str().unwrap().starts_with("Got it"));
+
+        // A later retry of the event that is now handled changes nothing.
+        assert_eq!(app.event_retry(&event, 2).await.status(), 200);
+        assert_eq!(app.answers().await.len(), 7);
+        assert_eq!(app.outbox().await.len(), 1);
+        app
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_text_reply_whose_reply_cannot_be_queued_stores_no_answer() {
+    with_app(&["U0001"], |app| async move {
+        let event = fixture("message_im.json");
+        app.sqlite(BREAK_REPLIES).await;
+        assert_eq!(app.event(&event).await.status(), 503);
+        assert!(app.answers().await.is_empty(), "all or nothing");
+        assert!(app.outbox().await.is_empty());
+        heal(&app).await;
+
+        assert_eq!(app.event_retry(&event, 1).await.status(), 200);
+        assert_eq!(app.answers().await.len(), 7);
+        assert_eq!(app.outbox().await.len(), 1);
+        app
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_thread_reply_its_prompts_redraw_and_its_reply_are_stored_together() {
+    with_app(&["U0001"], |app| async move {
+        let now = crate::helpers::test_now();
+        let checkin = nudged::store::CheckinRow {
+            id: 0,
+            person: nudged::domain::PersonId::parse("U0001").unwrap(),
+            schedule: "weekly-checkin".into(),
+            period: now,
+            week: "2026-W47".parse().unwrap(),
+            channel: None,
+            message_ts: None,
+            created_at: now,
+        };
+        let id = app.store.record_checkin(&checkin).await.unwrap().unwrap();
+        app.store
+            .set_checkin_message(id, "D0001", "1763568000.000100")
+            .await
+            .unwrap();
+        let mut event = fixture("message_im.json");
+        event["event"]["thread_ts"] = json!("1763568000.000100");
+        event["event"]["text"] = json!("6+, 4+");
+
+        app.sqlite(BREAK_REPLIES).await;
+        assert_eq!(app.event(&event).await.status(), 503);
+        assert!(app.answers().await.is_empty());
+        assert!(
+            app.outbox().await.is_empty(),
+            "no redraw of answers never stored"
+        );
+        heal(&app).await;
+
+        assert_eq!(app.event_retry(&event, 1).await.status(), 200);
+        assert_eq!(app.answers().await.len(), 2);
+        let mut ops: Vec<String> = app
+            .outbox()
+            .await
+            .iter()
+            .map(|m| m["op"].as_str().unwrap().to_owned())
+            .collect();
+        ops.sort();
+        assert_eq!(ops, ["post", "refresh_prompt"]);
+        app
+    })
+    .await;
+}
+
+// ---- replays change nothing ------------------------------------------------
+
+#[tokio::test]
+async fn a_replayed_click_does_not_undo_a_later_answer() {
+    with_app(&["U0001"], |app| async move {
+        let mixed = click("U0001", "v1|2026-W47|focus|mixed|U0001|weekly-checkin");
+        let deciding = click("U0001", "v1|2026-W47|focus|deciding|U0001|weekly-checkin");
+        let replays = "nudged_duplicates_dropped_total{kind=\"action\"}";
+        let before = app.counter(replays).await;
+        app.interaction(&mixed).await;
+        app.interaction(&deciding).await;
+        // The first click's signed request, sent again within the window.
+        assert_eq!(app.interaction(&mixed).await.status(), 200);
+        assert_eq!(app.answers().await, ["U0001,2026-W47,focus,deciding"]);
+        assert!(app.counter(replays).await > before);
+        app
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_replayed_pulse_now_queues_one_prompt() {
+    with_app(&["U0001"], |app| async move {
+        let mut replies = Vec::new();
+        for _ in 0..3 {
+            let response = app.command("U0001", "now", "8096483200.777.abcdef").await;
+            assert_eq!(response.status(), 200);
+            let json: Value = response.json().await.unwrap();
+            replies.push(json["text"].as_str().unwrap().to_owned());
+        }
+        let prompts = app.outbox().await;
+        assert_eq!(prompts.len(), 1, "{prompts:?}");
+        assert!(replies[0].starts_with("On its way"), "{replies:?}");
+        assert!(replies[1].contains("already done"), "{replies:?}");
+
+        // Another invocation (another trigger_id) is another command.
+        assert!(app.pulse("U0001", "now").await.starts_with("On its way"));
+        assert_eq!(app.outbox().await.len(), 2);
+        app
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_command_that_failed_can_be_sent_again() {
+    with_app(&["U0001"], |app| async move {
+        app.sqlite(
+            "CREATE TRIGGER broken BEFORE INSERT ON checkins \
+             BEGIN SELECT RAISE(ABORT, 'disk trouble'); END",
+        )
+        .await;
+        let trigger = "8096483200.888.abcdef";
+        assert_eq!(app.command("U0001", "now", trigger).await.status(), 503);
+        assert!(app.outbox().await.is_empty());
+        heal(&app).await;
+        let response = app.command("U0001", "now", trigger).await;
+        assert_eq!(response.status(), 200);
+        let json: Value = response.json().await.unwrap();
+        assert!(
+            json["text"].as_str().unwrap().starts_with("On its way"),
+            "{json}"
+        );
+        assert_eq!(app.outbox().await.len(), 1);
+        app
+    })
+    .await;
+}
+
+// ---- only real answers are stored ------------------------------------------
+
+/// A click with this `action_id` and value, by `user`.
+fn click_with(user: &str, action_id: Option<&str>, value: Option<&str>) -> Value {
+    let mut payload = click(user, "v1|2026-W47|decisions|3-5|U0001|weekly-checkin");
+    if let Some(action_id) = action_id {
+        payload["actions"][0]["action_id"] = json!(action_id);
+    }
+    match value {
+        Some(value) => payload["actions"][0]["value"] = json!(value),
+        None => {
+            payload["actions"][0]
+                .as_object_mut()
+                .unwrap()
+                .remove("value");
+        }
+    }
+    payload
+}
+
+#[tokio::test]
+async fn clicks_that_match_no_prompt_are_acknowledged_counted_and_ignored() {
+    with_app(&["U0001", "U0002"], |app| async move {
+        let cases: [(&str, Value); 14] = [
+            (
+                "unknown_action",
+                click_with("U0001", Some("other"), Some("approve")),
+            ),
+            ("unknown_action", click_with("U0001", Some("other"), None)),
+            (
+                "malformed_value",
+                click_with("U0001", None, Some("v1|2026-W47|decisions")),
+            ),
+            (
+                "malformed_value",
+                click_with(
+                    "U0001",
+                    None,
+                    Some("v1|soon|decisions|3-5|U0001|weekly-checkin"),
+                ),
+            ),
+            (
+                "not_own_prompt",
+                click("U0002", "v1|2026-W47|decisions|3-5|U0001|weekly-checkin"),
+            ),
+            (
+                "action_mismatch",
+                click_with(
+                    "U0001",
+                    Some("capacity:yes"),
+                    Some("v1|2026-W47|decisions|3-5|U0001|weekly-checkin"),
+                ),
+            ),
+            (
+                "action_mismatch",
+                click_with(
+                    "U0001",
+                    Some("unknown"),
+                    Some("v1|2026-W47|decisions|3-5|U0001|weekly-checkin"),
+                ),
+            ),
+            (
+                "unknown_question",
+                click("U0001", "v1|2026-W47|velocity|3-5|U0001|weekly-checkin"),
+            ),
+            (
+                "unknown_schedule",
+                click("U0001", "v1|2026-W47|decisions|3-5|U0001|no-such-schedule"),
+            ),
+            (
+                "not_in_schedule",
+                click("U0001", "v1|2026-W47|decisions|3-5|U0001|weekly-trend"),
+            ),
+            (
+                "unknown_option",
+                click("U0001", "v1|1990-W01|decisions|zzz|U0001|weekly-checkin"),
+            ),
+            (
+                "wrong_week",
+                click("U0001", "v1|1990-W01|decisions|3-5|U0001|weekly-checkin"),
+            ),
+            (
+                "wrong_week",
+                click("U0001", "v1|2026-W48|decisions|3-5|U0001|weekly-checkin"),
+            ),
+            (
+                "unknown_person",
+                click("U0042", "v1|2026-W47|decisions|3-5|U0042|weekly-checkin"),
+            ),
+        ];
+        for (reason, payload) in cases {
+            let series = format!("nudged_clicks_ignored_total{{reason=\"{reason}\"}}");
+            let before = app.counter(&series).await;
+            let response = app.interaction(&payload).await;
+            assert_eq!(response.status(), 200, "{reason}: Slack must not retry");
+            assert!(app.counter(&series).await > before, "{reason}: {payload}");
+            assert!(app.answers().await.is_empty(), "{reason}: {payload}");
+        }
+        assert!(app.outbox().await.is_empty());
+
+        // Two weeks back is too old; last week's prompt may still be
+        // answered.
+        app.interaction(&click(
+            "U0001",
+            "v1|2026-W45|decisions|3-5|U0001|weekly-checkin",
+        ))
+        .await;
+        assert!(app.answers().await.is_empty());
+        app.interaction(&click(
+            "U0001",
+            "v1|2026-W46|decisions|3-5|U0001|weekly-checkin",
+        ))
+        .await;
+        assert_eq!(app.answers().await, ["U0001,2026-W46,decisions,3-5"]);
+        app
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_clicks_week_is_the_persons_own_in_their_zone() {
+    with_app(&["U0001"], |app| async move {
+        let u1 = nudged::domain::PersonId::parse("U0001").unwrap();
+        app.store
+            .upsert_person(
+                &nudged::store::NewPerson {
+                    id: u1,
+                    name: None,
+                    tz: Some("Pacific/Auckland".into()),
+                    enrolled: true,
+                },
+                crate::helpers::test_now(),
+            )
+            .await
+            .unwrap();
+        // Sunday 2026-11-22 20:00 UTC: still W47 in UTC, already Monday
+        // of W48 in Auckland (UTC+13).
+        app.clock
+            .advance(chrono::Duration::hours(75) + chrono::Duration::minutes(55));
+        app.interaction(&click(
+            "U0001",
+            "v1|2026-W46|decisions|3-5|U0001|weekly-checkin",
+        ))
+        .await;
+        assert!(app.answers().await.is_empty(), "two weeks back, there");
+        app.interaction(&click(
+            "U0001",
+            "v1|2026-W48|decisions|3-5|U0001|weekly-checkin",
+        ))
+        .await;
+        app.interaction(&click(
+            "U0001",
+            "v1|2026-W47|focus|mixed|U0001|weekly-checkin",
+        ))
+        .await;
+        assert_eq!(
+            app.answers().await,
+            ["U0001,2026-W47,focus,mixed", "U0001,2026-W48,decisions,3-5"]
+        );
+        app
+    })
+    .await;
+}
+
+// ---- verified but unexpected: acknowledged, never a 5xx --------------------
+
+#[tokio::test]
+async fn events_of_an_unknown_type_or_shape_are_acknowledged_and_ignored() {
+    with_app(&["U0001"], |app| async move {
+        let mut unknown_type = fixture("message_im.json");
+        unknown_type["event"] = json!({ "type": "reaction_added", "user": "U0001" });
+        let mut no_channel = fixture("message_im.json");
+        no_channel["event"]
+            .as_object_mut()
+            .unwrap()
+            .remove("channel");
+        let mut no_ts = fixture("message_im.json");
+        no_ts["event"].as_object_mut().unwrap().remove("ts");
+        let mut no_text = fixture("message_im.json");
+        no_text["event"].as_object_mut().unwrap().remove("text");
+        let mut bad_user = fixture("message_im.json");
+        bad_user["event"]["user"] = json!("not a user id");
+        let mut home_without_user = fixture("app_home_opened.json");
+        home_without_user["event"]
+            .as_object_mut()
+            .unwrap()
+            .remove("user");
+        let mut not_an_object = fixture("message_im.json");
+        not_an_object["event"] = json!("message");
+        let cases = [
+            ("unknown_type", unknown_type),
+            ("unexpected_shape", no_channel),
+            ("unexpected_shape", no_ts),
+            ("message_without_user_or_text", no_text),
+            ("unreadable_user", bad_user),
+            ("unexpected_shape", home_without_user),
+            ("unexpected_shape", not_an_object),
+        ];
+        for (i, (reason, mut event)) in cases.into_iter().enumerate() {
+            event["event_id"] = json!(format!("EvOdd{i}"));
+            let series = format!("nudged_events_ignored_total{{reason=\"{reason}\"}}");
+            let before = app.counter(&series).await;
+            let response = app.event(&event).await;
+            assert_eq!(response.status(), 200, "{reason}: {event}");
+            assert!(app.counter(&series).await > before, "{reason}: {event}");
+        }
+        assert!(app.answers().await.is_empty());
+        assert!(app.outbox().await.is_empty());
+
+        // Not an event callback at all: a 400, as before.
+        let response = app
+            .post_signed(
+                "/slack/events",
+                "application/json",
+                "{\"type\":\"event_callback\"}",
+            )
+            .await;
+        assert_eq!(response.status(), 400);
+        app
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn pulse_now_without_a_checkin_schedule_says_so_instead_of_failing() {
+    let schedules = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        repo().join("schedules/weekly-trend.toml"),
+        schedules.path().join("weekly-trend.toml"),
+    )
+    .unwrap();
+    let dir = schedules.path().to_str().unwrap().to_owned();
+    let app = crate::helpers::spawn_app_with(
+        &["U0001"],
+        &[("NUDGED__SCHEDULES__DIR", dir.as_str())],
+        false,
+    )
+    .await;
+    let app = tokio::time::timeout(WAIT, async move {
+        let series = "nudged_commands_declined_total{reason=\"no_checkin_schedule\"}";
+        let before = app.counter(series).await;
+        let reply = app.pulse("U0001", "now").await;
+        assert!(reply.contains("no `checkin` schedule"), "{reply}");
+        assert!(app.outbox().await.is_empty());
+        assert!(app.counter(series).await > before);
+        app
+    })
+    .await
+    .expect("test timed out");
+    app.stop().await;
 }

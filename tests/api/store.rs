@@ -82,6 +82,11 @@ macro_rules! contract_tests {
             an_outbox_message_is_deduplicated_by_its_key_only,
             a_waiting_row_covers_a_second_one_with_its_coalesce_key_until_claimed,
             a_click_and_its_redraw_are_stored_together_or_not_at_all,
+            an_inbound_write_is_stored_once_per_seen_key,
+            an_inbound_write_for_an_unknown_person_stores_nothing_not_even_its_key,
+            of_repeated_answers_in_one_write_the_last_counts,
+            a_released_seen_key_is_new_again,
+            a_forgotten_person_stays_out_until_their_opt_out_is_lifted,
             due_outbox_rows_are_claimed_oldest_first,
             a_leased_outbox_row_is_claimed_again_only_after_its_lease_expires,
             every_delivery_attempt_is_counted_and_clears_the_lease,
@@ -149,8 +154,9 @@ mod contract {
     use nudged::domain::{Answer, NudgeResponse, OptionKey, PersonId, QuestionId};
     use nudged::store::{
         AnswerSource, AssessmentRow, CheckinMessage, CheckinRow, ForgetReport, ImportOutcome,
-        NewOutbox, NewPerson, NudgeClick, NudgeClickOutcome, NudgeRow, OutboxResult, OutboxStatus,
-        RecordOutcome, ScheduleRun, Store, StoreError,
+        InboundOutcome, InboundWrite, NewOutbox, NewPerson, NudgeClick, NudgeClickOutcome,
+        NudgeRow, OutboxResult, OutboxStatus, RecordOutcome, ScheduleRun, Store, StoreError,
+        action_seen_key,
     };
 
     use super::TestDb;
@@ -549,6 +555,14 @@ mod contract {
         assert!(store.mark_seen("event:Ev2", test_now()).await.unwrap());
     }
 
+    pub async fn a_released_seen_key_is_new_again(store: Arc<dyn Store>) {
+        assert!(store.mark_seen("command:T1", test_now()).await.unwrap());
+        store.unmark_seen("command:T1").await.unwrap();
+        assert!(store.mark_seen("command:T1", test_now()).await.unwrap());
+        assert!(!store.mark_seen("command:T1", test_now()).await.unwrap());
+        store.unmark_seen("command:never").await.unwrap();
+    }
+
     // ---- schedules and check-ins ---------------------------------------
 
     pub async fn fifty_concurrent_claims_of_one_run_succeed_once(handles: Vec<Arc<dyn Store>>) {
@@ -904,25 +918,34 @@ mod contract {
         assert_eq!(store.outbox_counts().await.unwrap().pending, 3);
     }
 
+    /// A click as the Slack handler writes it: one answer and its
+    /// prompt's redraw.
+    fn click(option: &str, person: &str, seen: Option<String>) -> InboundWrite {
+        InboundWrite {
+            seen_key: seen,
+            on_change: Some(redraw(&format!("prompt:D:{person}"), person)),
+            ..InboundWrite::answers(
+                vec![answer(person, "2026-W47", "focus", option)],
+                AnswerSource::Button,
+            )
+        }
+    }
+
+    fn recorded(changed: usize, unchanged: usize) -> InboundOutcome {
+        InboundOutcome::Recorded { changed, unchanged }
+    }
+
     pub async fn a_click_and_its_redraw_are_stored_together_or_not_at_all(store: Arc<dyn Store>) {
         let now = test_now();
         add(store.as_ref(), "U1").await;
-        let click = async |option: &str| {
-            store
-                .record_answer_and_enqueue(
-                    &answer("U1", "2026-W47", "focus", option),
-                    AnswerSource::Button,
-                    now,
-                    &redraw("prompt:D1:1", "U1"),
-                )
-                .await
-        };
-        assert_eq!(click("mixed").await.unwrap(), RecordOutcome::Inserted);
+        let clicked =
+            async |option: &str| store.record_inbound(&click(option, "U1", None), now).await;
+        assert_eq!(clicked("mixed").await.unwrap(), recorded(1, 0));
         assert_eq!(store.outbox_counts().await.unwrap().pending, 1);
         // The same click again changes nothing and queues nothing.
-        assert_eq!(click("mixed").await.unwrap(), RecordOutcome::Unchanged);
+        assert_eq!(clicked("mixed").await.unwrap(), recorded(0, 1));
         // A changed answer is stored; the waiting redraw already covers it.
-        assert_eq!(click("deciding").await.unwrap(), RecordOutcome::Changed);
+        assert_eq!(clicked("deciding").await.unwrap(), recorded(1, 0));
         assert_eq!(store.outbox_counts().await.unwrap().pending, 1);
         assert_eq!(
             store
@@ -933,32 +956,187 @@ mod contract {
             1
         );
         // Unchanged after the claim: still nothing new to draw.
-        assert_eq!(click("deciding").await.unwrap(), RecordOutcome::Unchanged);
+        assert_eq!(clicked("deciding").await.unwrap(), recorded(0, 1));
         assert_eq!(store.outbox_counts().await.unwrap().pending, 1);
-        assert_eq!(click("tracking").await.unwrap(), RecordOutcome::Changed);
+        assert_eq!(clicked("tracking").await.unwrap(), recorded(1, 0));
         assert_eq!(store.outbox_counts().await.unwrap().pending, 2);
-        let stored: Vec<String> = store
-            .answers(None)
-            .await
-            .unwrap()
-            .iter()
-            .map(|a| a.answer.option.to_string())
-            .collect();
-        assert_eq!(stored, ["tracking"]);
+        assert_eq!(options(store.as_ref(), "U1").await, ["tracking"]);
 
         // An unknown person's click stores nothing and queues nothing.
         let err = store
-            .record_answer_and_enqueue(
-                &answer("U9", "2026-W47", "focus", "mixed"),
-                AnswerSource::Button,
-                now,
-                &redraw("prompt:D9:1", "U9"),
-            )
+            .record_inbound(&click("mixed", "U9", None), now)
             .await
             .unwrap_err();
         assert!(matches!(err, StoreError::NotFound(_)), "{err}");
         assert_eq!(store.outbox_counts().await.unwrap().pending, 2);
         assert_eq!(store.answers(None).await.unwrap().len(), 1);
+    }
+
+    /// An event's answers, redraw and reply, with its id: a second delivery
+    /// of the same id writes nothing, whatever it carries.
+    pub async fn an_inbound_write_is_stored_once_per_seen_key(store: Arc<dyn Store>) {
+        let now = test_now();
+        add(store.as_ref(), "U1").await;
+        let event = |id: &str, options: [&str; 2], reply: &str| InboundWrite {
+            seen_key: Some(format!("event:{id}")),
+            answers: vec![
+                answer("U1", "2026-W47", "focus", options[0]),
+                answer("U1", "2026-W47", "capacity", options[1]),
+            ],
+            source: AnswerSource::Text,
+            on_change: Some(redraw("prompt:D1:1", "U1")),
+            always: vec![message(Some(reply), Some("U1"), now)],
+        };
+        let first = event("Ev1", ["mixed", "yes"], "reply:D1:1");
+        assert_eq!(
+            store.record_inbound(&first, now).await.unwrap(),
+            recorded(2, 0)
+        );
+        assert_eq!(
+            store.outbox_counts().await.unwrap().pending,
+            2,
+            "redraw and reply"
+        );
+
+        // Slack's retry, even one that would read differently now.
+        let retry = event("Ev1", ["tracking", "none"], "reply:D1:2");
+        for again in [&first, &retry] {
+            assert_eq!(
+                store.record_inbound(again, now).await.unwrap(),
+                InboundOutcome::Duplicate
+            );
+        }
+        assert_eq!(options(store.as_ref(), "U1").await, ["yes", "mixed"]);
+        assert_eq!(store.outbox_counts().await.unwrap().pending, 2);
+
+        // Another event saying the same, once the redraw is on its way
+        // (claimed, so no longer covering a new one): its reply, and no
+        // redraw.
+        store
+            .claim_outbox(now, now + Duration::seconds(30), 10)
+            .await
+            .unwrap();
+        let same = event("Ev2", ["mixed", "yes"], "reply:D1:3");
+        assert_eq!(
+            store.record_inbound(&same, now).await.unwrap(),
+            recorded(0, 2)
+        );
+        let counts = store.outbox_counts().await.unwrap();
+        assert_eq!(counts.pending, 3, "the two claimed and the new reply only");
+
+        // A reply already queued under its key is not queued twice.
+        let reply_only = InboundWrite {
+            seen_key: Some("event:Ev3".into()),
+            always: vec![message(Some("reply:D1:3"), Some("U1"), now)],
+            ..InboundWrite::answers(Vec::new(), AnswerSource::Text)
+        };
+        assert_eq!(
+            store.record_inbound(&reply_only, now).await.unwrap(),
+            recorded(0, 0)
+        );
+        assert_eq!(store.outbox_counts().await.unwrap().pending, 3);
+        assert_eq!(
+            store.record_inbound(&reply_only, now).await.unwrap(),
+            InboundOutcome::Duplicate
+        );
+    }
+
+    /// A write that fails leaves its seen key unrecorded, so the retry is
+    /// handled: here the person is unknown until the retry.
+    pub async fn an_inbound_write_for_an_unknown_person_stores_nothing_not_even_its_key(
+        store: Arc<dyn Store>,
+    ) {
+        let now = test_now();
+        let key = action_seen_key(&pid("U1"), "1763568360.111111");
+        let write = click("mixed", "U1", Some(key));
+        let err = store.record_inbound(&write, now).await.unwrap_err();
+        assert!(matches!(err, StoreError::NotFound(_)), "{err}");
+        assert_eq!(store.outbox_counts().await.unwrap().pending, 0);
+        add(store.as_ref(), "U1").await;
+        assert_eq!(
+            store.record_inbound(&write, now).await.unwrap(),
+            recorded(1, 0)
+        );
+        assert_eq!(
+            store.record_inbound(&write, now).await.unwrap(),
+            InboundOutcome::Duplicate
+        );
+        assert_eq!(options(store.as_ref(), "U1").await, ["mixed"]);
+    }
+
+    /// What a write that fails part-way leaves: nothing, not even its seen
+    /// key, so the same write is stored whole once the failure is gone.
+    /// `refuse` makes the store refuse the reply's outbox row until it
+    /// is called again (a trigger each engine sets up its own way).
+    pub async fn a_failing_inbound_write_stores_nothing_not_even_its_key<F, Fut>(
+        store: Arc<dyn Store>,
+        lift: F,
+    ) where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = ()>,
+    {
+        let now = test_now();
+        add(store.as_ref(), "U1").await;
+        let write = InboundWrite {
+            seen_key: Some("event:Ev1".into()),
+            always: vec![message(Some("reply:D1:1"), Some("U1"), now)],
+            ..click("mixed", "U1", None)
+        };
+        assert!(store.record_inbound(&write, now).await.is_err());
+        assert!(store.answers(None).await.unwrap().is_empty());
+        assert_eq!(store.outbox_counts().await.unwrap().pending, 0);
+        lift().await;
+        assert_eq!(
+            store.record_inbound(&write, now).await.unwrap(),
+            recorded(1, 0)
+        );
+        assert_eq!(options(store.as_ref(), "U1").await, ["mixed"]);
+        assert_eq!(store.outbox_counts().await.unwrap().pending, 2);
+        assert_eq!(
+            store.record_inbound(&write, now).await.unwrap(),
+            InboundOutcome::Duplicate
+        );
+    }
+
+    pub async fn of_repeated_answers_in_one_write_the_last_counts(store: Arc<dyn Store>) {
+        let now = test_now();
+        add(store.as_ref(), "U1").await;
+        let write = InboundWrite::answers(
+            vec![
+                answer("U1", "2026-W47", "focus", "mixed"),
+                answer("U1", "2026-W47", "capacity", "yes"),
+                answer("U1", "2026-W47", "focus", "deciding"),
+            ],
+            AnswerSource::Command,
+        );
+        assert_eq!(
+            store.record_inbound(&write, now).await.unwrap(),
+            recorded(2, 0)
+        );
+        assert_eq!(options(store.as_ref(), "U1").await, ["yes", "deciding"]);
+        assert_eq!(
+            store.record_inbound(&write, now).await.unwrap(),
+            recorded(0, 2)
+        );
+    }
+
+    pub async fn a_forgotten_person_stays_out_until_their_opt_out_is_lifted(store: Arc<dyn Store>) {
+        add(store.as_ref(), "U2").await;
+        add(store.as_ref(), "U1").await;
+        assert!(store.opted_out().await.unwrap().is_empty());
+        store.forget(&pid("U2")).await.unwrap();
+        store.forget(&pid("U1")).await.unwrap();
+        assert_eq!(store.opted_out().await.unwrap(), [pid("U1"), pid("U2")]);
+        // The roster at the next start.
+        add(store.as_ref(), "U1").await;
+        assert!(store.person(&pid("U1")).await.unwrap().is_none());
+
+        assert!(store.clear_opt_out(&pid("U1")).await.unwrap());
+        assert!(!store.clear_opt_out(&pid("U1")).await.unwrap());
+        assert_eq!(store.opted_out().await.unwrap(), [pid("U2")]);
+        add(store.as_ref(), "U1").await;
+        assert!(store.person(&pid("U1")).await.unwrap().is_some());
+        assert!(store.person(&pid("U2")).await.unwrap().is_none());
     }
 
     pub async fn due_outbox_rows_are_claimed_oldest_first(store: Arc<dyn Store>) {
@@ -1325,8 +1503,12 @@ mod contract {
                 .unwrap();
             store.record_nudge(&nudge(id, "2026-W47")).await.unwrap();
             store.enqueue(&message(None, Some(id), now)).await.unwrap();
+            // A click's id names its person.
+            let key = action_seen_key(&pid(id), "1763568360.111111");
+            assert!(store.mark_seen(&key, now).await.unwrap());
         }
         store.enqueue(&message(None, None, now)).await.unwrap();
+        assert!(store.mark_seen("event:Ev1", now).await.unwrap());
 
         let report = store.forget(&pid("U1")).await.unwrap();
         assert_eq!(
@@ -1339,9 +1521,22 @@ mod contract {
                 assessments: 1,
                 nudges: 1,
                 outbox: 1,
+                seen_events: 1,
             }
         );
-        assert_eq!(report.total(), 8);
+        assert_eq!(report.total(), 9);
+        let u1_click = action_seen_key(&pid("U1"), "1763568360.111111");
+        let u2_click = action_seen_key(&pid("U2"), "1763568360.111111");
+        assert!(
+            store.mark_seen(&u1_click, now).await.unwrap(),
+            "U1's click id went"
+        );
+        store.unmark_seen(&u1_click).await.unwrap();
+        assert!(
+            !store.mark_seen(&u2_click, now).await.unwrap(),
+            "U2's stays"
+        );
+        assert!(!store.mark_seen("event:Ev1", now).await.unwrap());
         assert!(store.person(&pid("U1")).await.unwrap().is_none());
         assert!(store.answers(Some(&pid("U1"))).await.unwrap().is_empty());
         assert!(store.nudges(&pid("U1")).await.unwrap().is_empty());
@@ -1456,6 +1651,25 @@ mod on_sqlite_only {
     }
 
     #[tokio::test]
+    async fn a_failing_inbound_write_stores_nothing_not_even_its_key() {
+        let db = TestDb::sqlite();
+        let store = db.open().await;
+        let raw = raw(&db).await;
+        exec(
+            &raw,
+            "CREATE TRIGGER refuse_reply BEFORE INSERT ON outbox \
+             WHEN NEW.dedupe_key LIKE 'reply:%' BEGIN SELECT RAISE(ABORT, 'refused'); END",
+        )
+        .await;
+        within_time(
+            contract::a_failing_inbound_write_stores_nothing_not_even_its_key(store, || {
+                exec(&raw, "DROP TRIGGER refuse_reply")
+            }),
+        )
+        .await;
+    }
+
+    #[tokio::test]
     async fn unparsable_stored_values_are_reported_as_corrupt() {
         let db = TestDb::sqlite();
         let store = db.open().await;
@@ -1526,7 +1740,7 @@ mod on_sqlite_only {
                 .fetch_all(again.pool())
                 .await
                 .unwrap();
-        assert_eq!(applied, [(1, true), (2, true), (4, true)]);
+        assert_eq!(applied, [(1, true), (2, true), (3, true), (4, true)]);
     }
 
     #[tokio::test]
@@ -1582,7 +1796,8 @@ mod on_postgres_only {
     use nudged::domain::PersonId;
     use nudged::store::postgres::PgStore;
     use nudged::store::{
-        AnswerSource, NewOutbox, OutboxStatus, RecordOutcome, ScheduleRun, StorageOptions,
+        AnswerSource, InboundOutcome, InboundWrite, NewOutbox, OutboxStatus, ScheduleRun,
+        StorageOptions,
     };
 
     use super::*;
@@ -1638,6 +1853,27 @@ mod on_postgres_only {
         within_time(contract::a_failing_import_leaves_nothing_behind(
             store, "U3",
         ))
+        .await;
+    }
+
+    #[tokio::test]
+    async fn a_failing_inbound_write_stores_nothing_not_even_its_key() {
+        let db = postgres_db!();
+        let store = db.open().await;
+        let raw = raw(&db).await;
+        exec(
+            &raw,
+            "CREATE FUNCTION refuse_reply() RETURNS trigger LANGUAGE plpgsql AS \
+               $$ BEGIN RAISE EXCEPTION 'refused'; END $$; \
+             CREATE TRIGGER refuse_reply BEFORE INSERT ON outbox \
+               FOR EACH ROW WHEN (NEW.dedupe_key LIKE 'reply:%') EXECUTE FUNCTION refuse_reply();",
+        )
+        .await;
+        within_time(
+            contract::a_failing_inbound_write_stores_nothing_not_even_its_key(store, || {
+                exec(&raw, "DROP TRIGGER refuse_reply ON outbox")
+            }),
+        )
         .await;
     }
 
@@ -1705,7 +1941,7 @@ mod on_postgres_only {
                 .fetch_all(again.pool())
                 .await
                 .unwrap();
-        assert_eq!(applied, [(1, true), (2, true), (4, true)]);
+        assert_eq!(applied, [(1, true), (2, true), (3, true), (4, true)]);
     }
 
     #[tokio::test]
@@ -1860,33 +2096,39 @@ mod on_postgres_only {
         within_time(async {
             let replicas = [db.open().await, db.open().await];
             contract::add(replicas[0].as_ref(), "U1").await;
-            let click = contract::answer("U1", "2026-W47", "focus", "deciding");
+            let click = InboundWrite {
+                seen_key: Some("action:U1:1700000000.1".into()),
+                on_change: Some(NewOutbox {
+                    coalesce_key: Some("prompt:D1:1".into()),
+                    ..prompt("U1", test_now())
+                }),
+                ..InboundWrite::answers(
+                    vec![contract::answer("U1", "2026-W47", "focus", "deciding")],
+                    AnswerSource::Button,
+                )
+            };
             let tasks: Vec<_> = (0..40)
                 .map(|i| {
                     let store = replicas[i % 2].clone();
                     let click = click.clone();
-                    tokio::spawn(async move {
-                        let seen = store.mark_seen("action:U1:1700000000.1", test_now());
-                        let seen = seen.await.unwrap();
-                        let recorded =
-                            store.record_answer(&click, AnswerSource::Button, test_now());
-                        (seen, recorded.await.unwrap())
-                    })
+                    tokio::spawn(async move { store.record_inbound(&click, test_now()).await })
                 })
                 .collect();
-            let (mut first_seen, mut inserted) = (0, 0);
+            let (mut recorded, mut duplicates) = (0, 0);
             for task in tasks {
-                let (seen, recorded) = task.await.unwrap();
-                first_seen += usize::from(seen);
-                match recorded {
-                    RecordOutcome::Inserted => inserted += 1,
-                    RecordOutcome::Unchanged => {}
-                    RecordOutcome::Changed => panic!("the same option changed nothing"),
+                match task.await.unwrap().unwrap() {
+                    InboundOutcome::Recorded {
+                        changed: 1,
+                        unchanged: 0,
+                    } => recorded += 1,
+                    InboundOutcome::Duplicate => duplicates += 1,
+                    other => panic!("{other:?}"),
                 }
             }
-            assert_eq!((first_seen, inserted), (1, 1));
+            assert_eq!((recorded, duplicates), (1, 39));
             let answers = replicas[1].answers(None).await.unwrap();
             assert_eq!(answers.len(), 1);
+            assert_eq!(replicas[0].outbox_counts().await.unwrap().pending, 1);
         })
         .await;
     }
