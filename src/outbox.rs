@@ -24,13 +24,13 @@ use serde::{Deserialize, Serialize};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::chat::{ChatApi, ChatError, Delivered};
+use crate::chat::{self, ChatApi, ChatError, Delivered};
 use crate::clock::Clock;
 use crate::config::{DeliverySettings, Settings};
 use crate::domain::{IsoWeek, PersonId};
 use crate::render::Message;
 use crate::store::{CheckinMessage, NewOutbox, OutboxResult, OutboxRow, Store, StoreResult};
-use pacing::{Admission, Pacer, Paused};
+use pacing::{Admission, Pacer, Paused, plus};
 
 /// How often the worker looks for new rows when nothing is due sooner.
 pub const POLL: Duration = Duration::from_secs(1);
@@ -330,7 +330,7 @@ impl Worker {
         let limit = u32::try_from(budget).unwrap_or(u32::MAX);
         let mut rows = self
             .store
-            .claim_outbox(now, now + to_chrono(self.settings.lease), limit)
+            .claim_outbox(now, plus(now, to_chrono(self.settings.lease)), limit)
             .await?;
         self.backlog = rows.len() >= budget;
         // Parked rows first, in the order they queued; the sort is stable,
@@ -395,7 +395,7 @@ impl Worker {
         if self.backlog {
             return ready;
         }
-        let poll = now + to_chrono(POLL);
+        let poll = plus(now, to_chrono(POLL));
         self.pacer
             .next_slot()
             .map_or(poll, |slot| slot.min(poll))
@@ -415,7 +415,7 @@ impl Worker {
                     Ok(_) => self.next_call(now),
                     Err(e) => {
                         tracing::error!(error = %e, "outbox delivery failed; retrying");
-                        now + to_chrono(POLL)
+                        plus(now, to_chrono(POLL))
                     }
                 };
                 if next <= now && self.free_permits() > 0 {
@@ -511,6 +511,9 @@ impl Worker {
                 }
             }
             Err(ChatError::RateLimited { retry_after }) => {
+                // Bounded here too: any adapter may say how long to wait,
+                // and no answer may stall a channel for longer.
+                let retry_after = retry_after.min(chat::MAX_RETRY_AFTER);
                 let (paused, until) =
                     self.pacer
                         .rate_limited(row.id, &pacing_key(row), now, retry_after);
@@ -541,7 +544,7 @@ impl Worker {
                 outcome.retried += 1;
                 OutboxResult::Retry {
                     id: row.id,
-                    next_attempt: now + to_chrono(delay),
+                    next_attempt: plus(now, to_chrono(delay)),
                     error: reason,
                 }
             }

@@ -479,18 +479,22 @@ fn chat_settings(raw: raw::RawChat) -> Result<ChatSettings, (String, String)> {
 /// Highest rate accepted for `delivery.*_per_sec`: one message per
 /// millisecond is far above any chat platform's limit.
 const MAX_RATE: f64 = 1000.0;
+/// Lowest rate accepted: one message per 1000 s. Below it the interval
+/// between two messages soon exceeds what a duration can hold, and no
+/// deployment means that.
+const MIN_RATE: f64 = 0.001;
 /// Most sends in flight at once.
 const MAX_CONCURRENCY: u32 = 64;
 
 fn delivery_settings(raw: &raw::RawDelivery) -> Result<DeliverySettings, (String, String)> {
     let interval = |key: &str, per_sec: f64| {
-        if per_sec.is_finite() && per_sec > 0.0 && per_sec <= MAX_RATE {
+        if per_sec.is_finite() && (MIN_RATE..=MAX_RATE).contains(&per_sec) {
             Ok(std::time::Duration::from_secs_f64(1.0 / per_sec))
         } else {
             Err((
                 format!("delivery.{key}"),
                 format!(
-                    "must be a number of messages per second above 0 and at most {MAX_RATE}, got {per_sec}"
+                    "must be a number of messages per second from {MIN_RATE} to {MAX_RATE}, got {per_sec}"
                 ),
             ))
         }

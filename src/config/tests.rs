@@ -443,6 +443,12 @@ fn delivery_values_out_of_range_are_rejected_with_their_key() {
         ("per_channel_per_sec = -1", "delivery.per_channel_per_sec"),
         ("global_per_sec = 1e9", "delivery.global_per_sec"),
         ("global_per_sec = nan", "delivery.global_per_sec"),
+        // One message in 10^300 s: an interval no duration can hold.
+        (
+            "per_channel_per_sec = 1e-300",
+            "delivery.per_channel_per_sec",
+        ),
+        ("global_per_sec = 0.0009", "delivery.global_per_sec"),
         ("concurrency = 0", "delivery.concurrency"),
         ("concurrency = 1000", "delivery.concurrency"),
         ("lease_secs = 1", "delivery.lease_secs"),
