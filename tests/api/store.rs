@@ -1385,7 +1385,7 @@ mod on_sqlite_only {
                 .fetch_all(again.pool())
                 .await
                 .unwrap();
-        assert_eq!(applied, [(1, true), (2, true)]);
+        assert_eq!(applied, [(1, true), (2, true), (5, true)]);
     }
 
     #[tokio::test]
@@ -1564,7 +1564,7 @@ mod on_postgres_only {
                 .fetch_all(again.pool())
                 .await
                 .unwrap();
-        assert_eq!(applied, [(1, true), (2, true)]);
+        assert_eq!(applied, [(1, true), (2, true), (5, true)]);
     }
 
     #[tokio::test]
