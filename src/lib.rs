@@ -20,7 +20,9 @@
 //! - [`readiness`]: re-assessment, the weekly trend post and the readiness nudge.
 //! - [`service`]: use cases shared by HTTP, CLI and console: record answers, ask now.
 //! - [`history`]: CSV/JSON import and export of answers.
-//! - [`http`]: the axum router: Slack's endpoints (verified), `/healthz`, `/metrics`.
+//! - [`health`]: the workers' state, `/healthz` and `/readyz`'s checks.
+//! - [`supervisor`]: runs the workers and restarts them after a fault.
+//! - [`http`]: the axum router: Slack's endpoints (verified), `/healthz`, `/readyz`, `/metrics`.
 //! - [`app`]: the composition root: build everything, run until shutdown.
 //! - [`cli`]: the `nudged` commands.
 
@@ -30,6 +32,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod domain;
+pub mod health;
 pub mod history;
 pub mod http;
 pub mod model;
@@ -41,3 +44,4 @@ pub mod schedule;
 pub mod scheduler;
 pub mod service;
 pub mod store;
+pub mod supervisor;

@@ -28,6 +28,7 @@ use crate::chat::{self, ChatApi, ChatError, Delivered};
 use crate::clock::Clock;
 use crate::config::{DeliverySettings, Settings};
 use crate::domain::{IsoWeek, PersonId};
+use crate::health::Heartbeat;
 use crate::render::Message;
 use crate::store::{CheckinMessage, NewOutbox, OutboxResult, OutboxRow, Store, StoreResult};
 use pacing::{Admission, Pacer, Paused, plus};
@@ -226,6 +227,13 @@ impl DeliveryOutcome {
     }
 }
 
+/// How long [`Worker::run`] may go without turning its loop before
+/// `/readyz` reports it stuck: twice the lease (a send is cut off after
+/// half of it), and never less than a minute.
+pub fn stall_limit(settings: &DeliverySettings) -> Duration {
+    (settings.lease * 2).max(Duration::from_secs(60))
+}
+
 /// The delay before retry number `attempt` (1-based) after a transient
 /// failure.
 pub fn backoff(attempt: u32) -> Duration {
@@ -272,6 +280,9 @@ pub struct Worker {
     /// The last claim took as many rows as it asked for (or the workspace
     /// rate let it ask for none): more may be due at once.
     backlog: bool,
+    /// Told at every turn of [`Worker::run`]'s loop, so a worker stuck in
+    /// one is reported by `/readyz`.
+    heartbeat: Heartbeat,
 }
 
 impl Worker {
@@ -291,7 +302,14 @@ impl Worker {
             settings,
             in_flight: JoinSet::new(),
             backlog: false,
+            heartbeat: Heartbeat::detached(),
         }
+    }
+
+    /// Reports the worker's progress through `heartbeat` when it runs.
+    pub fn with_heartbeat(mut self, heartbeat: Heartbeat) -> Self {
+        self.heartbeat = heartbeat;
+        self
     }
 
     /// Delivers what is due at `now` and may go at `now`, each row once,
@@ -409,6 +427,7 @@ impl Worker {
     pub async fn run(mut self, clock: Arc<dyn Clock>, stop: CancellationToken) {
         let mut next = clock.now();
         while !stop.is_cancelled() {
+            self.heartbeat.beat();
             let now = clock.now();
             if now >= next && self.free_permits() > 0 {
                 next = match self.start_due(now).await {

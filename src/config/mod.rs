@@ -53,7 +53,15 @@ pub struct Settings {
 pub struct ServerSettings {
     /// Where the HTTP server listens (`/healthz`, `/metrics`, `/slack/…`).
     pub bind: SocketAddr,
+    /// `/readyz` answers 503 once the oldest undelivered message has
+    /// waited longer than this.
+    pub readyz_max_outbox_lag: std::time::Duration,
 }
+
+/// `server.readyz_max_outbox_lag_secs` unless set: 10 minutes, well past
+/// Slack's longest usual `Retry-After` and a few retries of an outage, so
+/// only delivery that is truly stuck makes the daemon unready.
+pub const DEFAULT_MAX_OUTBOX_LAG: std::time::Duration = std::time::Duration::from_secs(600);
 
 #[derive(Clone)]
 pub struct StorageSettings {
@@ -301,6 +309,12 @@ fn validate(file: &Path, raw: raw::RawSettings) -> Result<Settings, ConfigError>
             )),
         },
     };
+    if raw.server.readyz_max_outbox_lag_secs == 0 {
+        return Err(err(
+            "server.readyz_max_outbox_lag_secs",
+            "must be at least 1".into(),
+        ));
+    }
 
     let catalogue = match raw.questions {
         None => default_catalogue(),
@@ -349,7 +363,12 @@ fn validate(file: &Path, raw: raw::RawSettings) -> Result<Settings, ConfigError>
 
     Ok(Settings {
         file: file.to_path_buf(),
-        server: ServerSettings { bind },
+        server: ServerSettings {
+            bind,
+            readyz_max_outbox_lag: std::time::Duration::from_secs(
+                raw.server.readyz_max_outbox_lag_secs,
+            ),
+        },
         storage,
         chat,
         schedules: ScheduleSettings {

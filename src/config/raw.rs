@@ -39,12 +39,14 @@ pub(super) struct RawSettings {
 #[serde(deny_unknown_fields, default)]
 pub(super) struct RawServer {
     pub bind: String,
+    pub readyz_max_outbox_lag_secs: u64,
 }
 
 impl Default for RawServer {
     fn default() -> Self {
         Self {
             bind: "127.0.0.1:3000".into(),
+            readyz_max_outbox_lag_secs: super::DEFAULT_MAX_OUTBOX_LAG.as_secs(),
         }
     }
 }

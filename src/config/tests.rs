@@ -464,3 +464,24 @@ fn delivery_values_out_of_range_are_rejected_with_their_key() {
     assert_eq!(e.key, "delivery.concurrency", "{e}");
     assert!(e.problem.contains("NUDGED__DELIVERY__CONCURRENCY"), "{e}");
 }
+
+#[test]
+fn the_readyz_outbox_lag_defaults_and_can_be_set() {
+    let s = load("").unwrap();
+    assert_eq!(
+        s.server.readyz_max_outbox_lag,
+        std::time::Duration::from_secs(600)
+    );
+    let s = load_env("", &[("NUDGED__SERVER__READYZ_MAX_OUTBOX_LAG_SECS", "120")]).unwrap();
+    assert_eq!(
+        s.server.readyz_max_outbox_lag,
+        std::time::Duration::from_secs(120)
+    );
+    for body in [
+        "readyz_max_outbox_lag_secs = 0",
+        "readyz_max_outbox_lag_secs = -5",
+    ] {
+        let e = error(&format!("[server]\n{body}\n"));
+        assert_eq!(e.key, "server.readyz_max_outbox_lag_secs", "{body}: {e}");
+    }
+}

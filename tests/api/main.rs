@@ -8,6 +8,7 @@ mod daemon;
 mod delivery;
 mod fake_slack;
 mod fake_webhook;
+mod health;
 mod helpers;
 mod pacing;
 mod personas;
