@@ -1,7 +1,7 @@
 //! The composition root: [`App::build`] opens the store, enrols the roster
 //! and binds the HTTP port; [`App::run_until`] runs the HTTP server, the
-//! scheduler, the outbox delivery worker and the re-assessment worker until
-//! shutdown, each worker under the [`Supervisor`].
+//! scheduler, the outbox delivery worker, the re-assessment worker and the
+//! pruning worker until shutdown, each worker under the [`Supervisor`].
 //! Only this module sees every part at once.
 
 use std::future::Future;
@@ -19,6 +19,7 @@ use crate::health::Health;
 use crate::http::{self, AppState};
 use crate::outbox;
 use crate::readiness::Assessor;
+use crate::retention;
 use crate::scheduler::{self, Dispatcher};
 use crate::service;
 use crate::store::{self, NewPerson, Store};
@@ -197,6 +198,17 @@ impl App {
                 },
             );
         }
+        let (store, clock) = (self.store.clone(), self.clock.clone());
+        let retention_period = self.settings.storage.retention;
+        supervisor.spawn("pruning", None, move |heartbeat, stop| {
+            retention::run(
+                store.clone(),
+                retention_period,
+                clock.clone(),
+                stop,
+                heartbeat,
+            )
+        });
         let router = http::router(AppState {
             store: self.store,
             clock: self.clock,

@@ -20,6 +20,7 @@
 //! - [`readiness`]: re-assessment, the weekly trend post and the readiness nudge.
 //! - [`service`]: use cases shared by HTTP, CLI and console: record answers, ask now.
 //! - [`history`]: CSV/JSON import and export of answers.
+//! - [`retention`]: pruning what is no longer needed, in the background.
 //! - [`health`]: the workers' state, `/healthz` and `/readyz`'s checks.
 //! - [`supervisor`]: runs the workers and restarts them after a fault.
 //! - [`http`]: the axum router: Slack's endpoints (verified), `/healthz`, `/readyz`, `/metrics`.
@@ -40,6 +41,7 @@ pub mod outbox;
 pub mod readiness;
 pub mod render;
 pub mod reply;
+pub mod retention;
 pub mod schedule;
 pub mod scheduler;
 pub mod service;

@@ -63,6 +63,15 @@ pub struct ServerSettings {
 /// only delivery that is truly stuck makes the daemon unready.
 pub const DEFAULT_MAX_OUTBOX_LAG: std::time::Duration = std::time::Duration::from_secs(600);
 
+/// `storage.retention_days` unless set: delivered messages and old
+/// assessments are kept a quarter, long enough to look into what was
+/// sent last month.
+pub const DEFAULT_RETENTION_DAYS: u32 = 90;
+
+/// Longest `storage.retention_days`: a century, which keeps the cut-off
+/// date well inside what the clock can count.
+pub const MAX_RETENTION_DAYS: u32 = 36_500;
+
 #[derive(Clone)]
 pub struct StorageSettings {
     /// `sqlite://PATH` with PATH resolved against the config file's
@@ -71,6 +80,9 @@ pub struct StorageSettings {
     pub url: String,
     /// Pool size and connect timeout.
     pub options: StorageOptions,
+    /// Delivered and failed outbox rows, and assessments other than each
+    /// person's latest, are pruned once this old (`storage.retention_days`).
+    pub retention: chrono::Duration,
 }
 
 impl std::fmt::Debug for StorageSettings {
@@ -78,6 +90,7 @@ impl std::fmt::Debug for StorageSettings {
         f.debug_struct("StorageSettings")
             .field("url", &redact_url(&self.url))
             .field("options", &self.options)
+            .field("retention", &self.retention)
             .finish()
     }
 }
@@ -300,6 +313,15 @@ fn validate(file: &Path, raw: raw::RawSettings) -> Result<Settings, ConfigError>
             "must be at least 1".into(),
         ));
     }
+    if !(1..=MAX_RETENTION_DAYS).contains(&raw.storage.retention_days) {
+        return Err(err(
+            "storage.retention_days",
+            format!(
+                "must be a number of days from 1 to {MAX_RETENTION_DAYS}, got {}",
+                raw.storage.retention_days
+            ),
+        ));
+    }
     let storage = StorageSettings {
         url,
         options: StorageOptions {
@@ -308,6 +330,7 @@ fn validate(file: &Path, raw: raw::RawSettings) -> Result<Settings, ConfigError>
                 raw.storage.connect_timeout_secs,
             )),
         },
+        retention: chrono::Duration::days(i64::from(raw.storage.retention_days)),
     };
     if raw.server.readyz_max_outbox_lag_secs == 0 {
         return Err(err(

@@ -58,6 +58,7 @@ pub(super) struct RawStorage {
     /// Unset: the engine's default (SQLite 4, PostgreSQL 10).
     pub max_connections: Option<u32>,
     pub connect_timeout_secs: u64,
+    pub retention_days: u32,
 }
 
 impl Default for RawStorage {
@@ -66,6 +67,7 @@ impl Default for RawStorage {
             url: "sqlite://data/nudged.db".into(),
             max_connections: None,
             connect_timeout_secs: crate::store::DEFAULT_CONNECT_TIMEOUT.as_secs(),
+            retention_days: super::DEFAULT_RETENTION_DAYS,
         }
     }
 }

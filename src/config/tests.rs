@@ -485,3 +485,23 @@ fn the_readyz_outbox_lag_defaults_and_can_be_set() {
         assert_eq!(e.key, "server.readyz_max_outbox_lag_secs", "{body}: {e}");
     }
 }
+
+#[test]
+fn retention_days_default_to_ninety_and_can_be_set() {
+    let s = load("").unwrap();
+    assert_eq!(s.storage.retention, chrono::Duration::days(90));
+    let s = load_env("", &[("NUDGED__STORAGE__RETENTION_DAYS", "7")]).unwrap();
+    assert_eq!(s.storage.retention, chrono::Duration::days(7));
+    let s = load("[storage]\nretention_days = 36500\n").unwrap();
+    assert_eq!(s.storage.retention, chrono::Duration::days(36_500));
+}
+
+#[test]
+fn retention_days_out_of_range_are_rejected_with_their_key() {
+    // 4294967295 days would put the cut-off before the clock's first day.
+    for value in ["0", "36501", "4294967295", "-1", "\"forever\""] {
+        let e = error(&format!("[storage]\nretention_days = {value}\n"));
+        assert_eq!(e.key, "storage.retention_days", "{value}: {e}");
+        assert!(!e.to_string().contains('\n'), "{e}");
+    }
+}

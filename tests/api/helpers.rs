@@ -264,7 +264,7 @@ pub async fn spawn_app_with(people: &[&str], overrides: &[(&str, &str)], ask_now
     }));
     // Ready once its workers are: each has reported from its loop.
     tokio::time::timeout(WAIT, async {
-        for worker in ["reassessment"] {
+        for worker in ["reassessment", "pruning"] {
             health
                 .wait_for(worker, |w| w.state == nudged::health::WorkerState::Running)
                 .await;

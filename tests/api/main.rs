@@ -15,6 +15,7 @@ mod personas;
 mod postgres;
 mod purity;
 mod replicas;
+mod retention;
 mod scheduler;
 mod slack;
 mod store;
