@@ -68,6 +68,11 @@ pub const DEFAULT_MAX_OUTBOX_LAG: std::time::Duration = std::time::Duration::fro
 /// sent last month.
 pub const DEFAULT_RETENTION_DAYS: u32 = 90;
 
+/// Longest `storage.connect_timeout_secs`: an hour. Far past any database
+/// worth waiting for, and the deadline it sets must stay inside what the
+/// clock can count (a value of centuries overflowed it and panicked).
+pub const MAX_CONNECT_TIMEOUT_SECS: u64 = 3600;
+
 /// Longest `storage.retention_days`: a century, which keeps the cut-off
 /// date well inside what the clock can count.
 pub const MAX_RETENTION_DAYS: u32 = 36_500;
@@ -307,10 +312,13 @@ fn validate(file: &Path, raw: raw::RawSettings) -> Result<Settings, ConfigError>
     if raw.storage.max_connections == Some(0) {
         return Err(err("storage.max_connections", "must be at least 1".into()));
     }
-    if raw.storage.connect_timeout_secs == 0 {
+    if !(1..=MAX_CONNECT_TIMEOUT_SECS).contains(&raw.storage.connect_timeout_secs) {
         return Err(err(
             "storage.connect_timeout_secs",
-            "must be at least 1".into(),
+            format!(
+                "must be a number of seconds from 1 to {MAX_CONNECT_TIMEOUT_SECS}, got {}",
+                raw.storage.connect_timeout_secs
+            ),
         ));
     }
     if !(1..=MAX_RETENTION_DAYS).contains(&raw.storage.retention_days) {

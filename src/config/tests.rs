@@ -383,6 +383,18 @@ fn storage_pool_keys_must_be_positive_numbers() {
     let e = error("[storage]\nconnect_timeout_secs = 0\n");
     assert_eq!(e.key, "storage.connect_timeout_secs", "{e}");
 
+    // Before it was bounded, a deadline this far away panicked on opening.
+    let e = load_env(
+        "",
+        &[(
+            "NUDGED__STORAGE__CONNECT_TIMEOUT_SECS",
+            "18446744073709551615",
+        )],
+    )
+    .unwrap_err();
+    assert_eq!(e.key, "storage.connect_timeout_secs", "{e}");
+    assert!(e.problem.contains("from 1 to 3600"), "{e}");
+
     let e = error("[storage]\nconnect_timeout_secs = \"soon\"\n");
     assert_eq!(e.key, "storage.connect_timeout_secs", "{e}");
 
