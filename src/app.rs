@@ -1,7 +1,7 @@
 //! The composition root: [`App::build`] opens the store, enrols the roster
 //! and binds the HTTP port; [`App::run_until`] runs the HTTP server, the
-//! scheduler, the outbox delivery worker and the re-assessment worker until
-//! shutdown.
+//! scheduler, the outbox delivery worker, the re-assessment worker and the
+//! pruning worker until shutdown, each worker under the [`Supervisor`].
 //! Only this module sees every part at once.
 
 use std::future::Future;
@@ -11,17 +11,19 @@ use std::sync::{Arc, OnceLock};
 use anyhow::Context;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
 
 use crate::chat::{ChatApi, ConsoleChat, SlackChat, WebhookChat};
 use crate::clock::Clock;
 use crate::config::{Platform, Settings};
+use crate::health::Health;
 use crate::http::{self, AppState};
 use crate::outbox;
 use crate::readiness::Assessor;
+use crate::retention;
 use crate::scheduler::{self, Dispatcher};
 use crate::service;
 use crate::store::{self, NewPerson, Store};
+use crate::supervisor::Supervisor;
 
 /// A built, bound, not yet running daemon.
 pub struct App {
@@ -35,9 +37,9 @@ pub struct App {
     scheduler: bool,
     /// Re-assesses people after their answers, off the request path.
     assessor: Assessor,
-    assessing: tokio::task::JoinHandle<()>,
-    /// Stops the background workers once the HTTP server has stopped.
-    stop: CancellationToken,
+    /// Runs and restarts the background workers; stops them once the HTTP
+    /// server has stopped.
+    supervisor: Supervisor,
 }
 
 impl App {
@@ -51,9 +53,8 @@ impl App {
             .with_context(|| format!("cannot listen on {} (server.bind)", settings.server.bind))?;
         let chat = chat_adapter(&settings)?;
         let settings = Arc::new(settings);
-        let stop = CancellationToken::new();
-        let (assessor, assessing) =
-            Assessor::spawn(settings.clone(), store.clone(), clock.clone(), stop.clone());
+        let supervisor = Supervisor::new();
+        let assessor = Assessor::start(&supervisor, settings.clone(), store.clone(), clock.clone());
         Ok(Self {
             settings,
             store,
@@ -62,8 +63,7 @@ impl App {
             chat,
             scheduler: true,
             assessor,
-            assessing,
-            stop,
+            supervisor,
         })
     }
 
@@ -123,6 +123,18 @@ impl App {
         self.clock.clone()
     }
 
+    /// Runs background work of the caller's (the console reader) under the
+    /// app's supervision: restarted after a fault, shown by `/readyz`,
+    /// stopped at shutdown.
+    pub fn supervisor(&self) -> Supervisor {
+        self.supervisor.clone()
+    }
+
+    /// The state of the supervised workers, as `/readyz` reads it.
+    pub fn health(&self) -> Health {
+        self.supervisor.health()
+    }
+
     /// Serves until `shutdown` resolves, then lets in-flight requests finish.
     pub async fn run_until(
         self,
@@ -136,17 +148,66 @@ impl App {
             people = self.settings.people.len(),
             "nudged listening on http://{addr}"
         );
-        let stop = self.stop;
-        let worker = self.chat.clone().map(|chat| {
-            let worker = outbox::Worker::new(self.store.clone(), chat, self.settings.clone());
-            tokio::spawn(worker.run(self.clock.clone(), stop.clone()))
-        });
-        let scheduler = self.scheduler.then(|| {
-            let mut dispatcher = Dispatcher::new(self.settings.clone(), self.store.clone());
-            if let Some(chat) = &self.chat {
-                dispatcher = dispatcher.with_profiles(chat.clone());
-            }
-            tokio::spawn(scheduler::run(dispatcher, self.clock.clone(), stop.clone()))
+        let supervisor = self.supervisor;
+        // First, so a heartbeat that cannot start leaves no worker behind.
+        let ticker = if self.scheduler {
+            let ticker = scheduler::Ticker::start()
+                .await
+                .context("cannot start the scheduler's heartbeat")?;
+            Some(ticker)
+        } else {
+            None
+        };
+        if let Some(chat) = &self.chat {
+            let (store, chat, settings, clock) = (
+                self.store.clone(),
+                chat.clone(),
+                self.settings.clone(),
+                self.clock.clone(),
+            );
+            let stall_after = outbox::stall_limit(&self.settings.delivery);
+            supervisor.spawn("delivery", Some(stall_after), move |heartbeat, stop| {
+                let worker = outbox::Worker::new(store.clone(), chat.clone(), settings.clone())
+                    .with_heartbeat(heartbeat);
+                let clock = clock.clone();
+                async move {
+                    worker.run(clock, stop).await;
+                    Ok(())
+                }
+            });
+        }
+        if let Some(ticker) = &ticker {
+            let (store, chat, settings, clock, wake) = (
+                self.store.clone(),
+                self.chat.clone(),
+                self.settings.clone(),
+                self.clock.clone(),
+                ticker.wake(),
+            );
+            supervisor.spawn(
+                "scheduler",
+                Some(scheduler::STALL_AFTER),
+                move |heartbeat, stop| {
+                    // A fresh dispatcher per start: nothing a failed one
+                    // held is trusted.
+                    let mut dispatcher = Dispatcher::new(settings.clone(), store.clone());
+                    if let Some(chat) = &chat {
+                        dispatcher = dispatcher.with_profiles(chat.clone());
+                    }
+                    scheduler::run(dispatcher, clock.clone(), wake.clone(), stop, heartbeat)
+                },
+            );
+        }
+        let (store, clock) = (self.store.clone(), self.clock.clone());
+        let retention_period = self.settings.storage.retention;
+        supervisor.spawn("pruning", None, move |heartbeat, stop| {
+            retention::run(
+                store.clone(),
+                retention_period,
+                clock.clone(),
+                stop,
+                heartbeat,
+            )
         });
         let router = http::router(AppState {
             store: self.store,
@@ -154,6 +215,7 @@ impl App {
             settings: self.settings,
             metrics: metrics_handle(),
             assessor: self.assessor,
+            health: supervisor.health(),
         });
         let served = axum::serve(self.listener, router)
             .with_graceful_shutdown(shutdown)
@@ -161,19 +223,13 @@ impl App {
             .context("HTTP server failed");
         // The workers finish what they are doing (the delivery worker
         // records the send in flight), then stop.
-        stop.cancel();
-        if let Some(worker) = worker {
-            worker.await.context("delivery worker panicked")?;
-        }
-        if let Some(scheduler) = scheduler {
-            scheduler
+        supervisor.shutdown().await;
+        if let Some(ticker) = ticker {
+            ticker
+                .stop()
                 .await
-                .context("scheduler panicked")?
-                .context("scheduler failed")?;
+                .context("cannot stop the scheduler's heartbeat")?;
         }
-        self.assessing
-            .await
-            .context("re-assessment worker panicked")?;
         served?;
         tracing::info!("nudged stopped");
         Ok(())

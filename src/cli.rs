@@ -12,9 +12,6 @@ use chrono::{NaiveDate, Utc};
 use clap::{Parser, Subcommand, ValueEnum};
 use serde::Serialize;
 
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
-
 use crate::app::{self, App};
 use crate::chat::console;
 use crate::clock::{Clock, SystemClock};
@@ -112,15 +109,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             if ask_now {
                 app.ask_roster_now().await?;
             }
-            let stop = CancellationToken::new();
-            let typed = start_console_input(&app, stop.clone());
-            let served = app.run_until(app::shutdown_signal()).await;
-            // A reply being recorded is finished; then the reader stops.
-            stop.cancel();
-            if let Some(typed) = typed {
-                let _ = typed.await;
-            }
-            served
+            start_console_input(&app);
+            // At shutdown a reply being recorded is finished; then the
+            // reader stops with the other workers.
+            app.run_until(app::shutdown_signal()).await
         }
         Command::Check => check(&settings, clock.as_ref()),
         Command::Import { file } => import(&settings, clock.as_ref(), &file).await,
@@ -140,15 +132,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 /// On the console platform with a terminal on standard input, reads each
-/// typed line as the roster's first person's reply (see [`console`]).
-fn start_console_input(app: &App, stop: CancellationToken) -> Option<JoinHandle<()>> {
+/// typed line as the roster's first person's reply (see [`console`]), as a
+/// supervised worker of the app.
+fn start_console_input(app: &App) {
     let settings = app.settings();
     if settings.chat.platform != Platform::Console || !console::stdin_is_interactive() {
-        return None;
+        return;
     }
     let Some(person) = settings.people.first().map(|p| p.id.clone()) else {
         tracing::info!("no [[people]] in the config: typed replies are off");
-        return None;
+        return;
     };
     tracing::info!(%person, "type your replies here, as {person}; /pulse help lists the commands");
     let input = console::ConsoleInput {
@@ -158,12 +151,21 @@ fn start_console_input(app: &App, stop: CancellationToken) -> Option<JoinHandle<
         assessor: app.assessor(),
         person,
     };
-    Some(tokio::spawn(async move {
-        let reader = console::stdin_reader();
-        if let Err(e) = console::read_lines(&input, reader, tokio::io::stdout(), stop).await {
-            tracing::error!(error = %e, "console input stopped");
-        }
-    }))
+    // One reader for every run of the worker: a restart reads on from
+    // where the failed run stopped, and no second thread competes for the
+    // terminal.
+    let reader = Arc::new(tokio::sync::Mutex::new(console::stdin_reader()));
+    app.supervisor()
+        .spawn("console", None, move |heartbeat, stop| {
+            let (input, reader) = (input.clone(), reader.clone());
+            async move {
+                let mut reader = reader.lock().await;
+                heartbeat.beat();
+                console::read_lines(&input, &mut *reader, tokio::io::stdout(), stop)
+                    .await
+                    .context("console input failed")
+            }
+        });
 }
 
 fn parse_person(id: &str) -> anyhow::Result<PersonId> {

@@ -21,7 +21,10 @@
 //! - [`nudge`]: answers to the readiness nudge, and its redraw.
 //! - [`service`]: use cases shared by HTTP, CLI and console: record answers, ask now.
 //! - [`history`]: CSV/JSON import and export of answers.
-//! - [`http`]: the axum router: Slack's endpoints (verified), `/healthz`, `/metrics`.
+//! - [`retention`]: pruning what is no longer needed, in the background.
+//! - [`health`]: the workers' state, `/healthz` and `/readyz`'s checks.
+//! - [`supervisor`]: runs the workers and restarts them after a fault.
+//! - [`http`]: the axum router: Slack's endpoints (verified), `/healthz`, `/readyz`, `/metrics`.
 //! - [`app`]: the composition root: build everything, run until shutdown.
 //! - [`cli`]: the `nudged` commands.
 
@@ -31,6 +34,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod domain;
+pub mod health;
 pub mod history;
 pub mod http;
 pub mod model;
@@ -39,7 +43,9 @@ pub mod outbox;
 pub mod readiness;
 pub mod render;
 pub mod reply;
+pub mod retention;
 pub mod schedule;
 pub mod scheduler;
 pub mod service;
 pub mod store;
+pub mod supervisor;

@@ -24,13 +24,14 @@ use serde::{Deserialize, Serialize};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::chat::{ChatApi, ChatError, Delivered};
+use crate::chat::{self, ChatApi, ChatError, Delivered};
 use crate::clock::Clock;
 use crate::config::{DeliverySettings, Settings};
 use crate::domain::{IsoWeek, PersonId};
+use crate::health::Heartbeat;
 use crate::render::Message;
 use crate::store::{CheckinMessage, NewOutbox, OutboxResult, OutboxRow, Store, StoreResult};
-use pacing::{Admission, Pacer, Paused};
+use pacing::{Admission, Pacer, Paused, plus};
 
 /// How often the worker looks for new rows when nothing is due sooner.
 pub const POLL: Duration = Duration::from_secs(1);
@@ -296,6 +297,13 @@ impl DeliveryOutcome {
     }
 }
 
+/// How long [`Worker::run`] may go without turning its loop before
+/// `/readyz` reports it stuck: twice the lease (a send is cut off after
+/// half of it), and never less than a minute.
+pub fn stall_limit(settings: &DeliverySettings) -> Duration {
+    (settings.lease * 2).max(Duration::from_secs(60))
+}
+
 /// The delay before retry number `attempt` (1-based) after a transient
 /// failure.
 pub fn backoff(attempt: u32) -> Duration {
@@ -342,6 +350,9 @@ pub struct Worker {
     /// The last claim took as many rows as it asked for (or the workspace
     /// rate let it ask for none): more may be due at once.
     backlog: bool,
+    /// Told at every turn of [`Worker::run`]'s loop, so a worker stuck in
+    /// one is reported by `/readyz`.
+    heartbeat: Heartbeat,
 }
 
 impl Worker {
@@ -361,7 +372,14 @@ impl Worker {
             settings,
             in_flight: JoinSet::new(),
             backlog: false,
+            heartbeat: Heartbeat::detached(),
         }
+    }
+
+    /// Reports the worker's progress through `heartbeat` when it runs.
+    pub fn with_heartbeat(mut self, heartbeat: Heartbeat) -> Self {
+        self.heartbeat = heartbeat;
+        self
     }
 
     /// Delivers what is due at `now` and may go at `now`, each row once,
@@ -400,7 +418,7 @@ impl Worker {
         let limit = u32::try_from(budget).unwrap_or(u32::MAX);
         let mut rows = self
             .store
-            .claim_outbox(now, now + to_chrono(self.settings.lease), limit)
+            .claim_outbox(now, plus(now, to_chrono(self.settings.lease)), limit)
             .await?;
         self.backlog = rows.len() >= budget;
         // Parked rows first, in the order they queued; the sort is stable,
@@ -465,7 +483,7 @@ impl Worker {
         if self.backlog {
             return ready;
         }
-        let poll = now + to_chrono(POLL);
+        let poll = plus(now, to_chrono(POLL));
         self.pacer
             .next_slot()
             .map_or(poll, |slot| slot.min(poll))
@@ -479,13 +497,14 @@ impl Worker {
     pub async fn run(mut self, clock: Arc<dyn Clock>, stop: CancellationToken) {
         let mut next = clock.now();
         while !stop.is_cancelled() {
+            self.heartbeat.beat();
             let now = clock.now();
             if now >= next && self.free_permits() > 0 {
                 next = match self.start_due(now).await {
                     Ok(_) => self.next_call(now),
                     Err(e) => {
                         tracing::error!(error = %e, "outbox delivery failed; retrying");
-                        now + to_chrono(POLL)
+                        plus(now, to_chrono(POLL))
                     }
                 };
                 if next <= now && self.free_permits() > 0 {
@@ -581,6 +600,9 @@ impl Worker {
                 }
             }
             Err(ChatError::RateLimited { retry_after }) => {
+                // Bounded here too: any adapter may say how long to wait,
+                // and no answer may stall a channel for longer.
+                let retry_after = retry_after.min(chat::MAX_RETRY_AFTER);
                 let (paused, until) =
                     self.pacer
                         .rate_limited(row.id, &pacing_key(row), now, retry_after);
@@ -611,7 +633,7 @@ impl Worker {
                 outcome.retried += 1;
                 OutboxResult::Retry {
                     id: row.id,
-                    next_attempt: now + to_chrono(delay),
+                    next_attempt: plus(now, to_chrono(delay)),
                     error: reason,
                 }
             }

@@ -27,11 +27,13 @@ use tokio_util::sync::CancellationToken;
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::domain::{IsoWeek, PersonId};
+use crate::health::Heartbeat;
 use crate::model::{self, Assessment, History, State};
 use crate::outbox::{self, Outgoing};
 use crate::render;
 use crate::service;
 use crate::store::{AssessmentRow, NudgeRow, PersonRow, Store, StoreResult};
+use crate::supervisor::Supervisor;
 
 /// What a re-assessment found and did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -205,17 +207,34 @@ pub struct Assessor {
 }
 
 impl Assessor {
-    /// Starts the worker; it stops when `stop` is cancelled.
-    pub fn spawn(
+    /// Starts the worker under `supervisor`, which restarts it after a
+    /// fault and stops it at shutdown. Requests queued while it restarts
+    /// wait for it; only the people it was re-assessing when it failed are
+    /// left to the next trend post.
+    pub fn start(
+        supervisor: &Supervisor,
         settings: Arc<Settings>,
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
-        stop: CancellationToken,
-    ) -> (Self, tokio::task::JoinHandle<()>) {
+    ) -> Self {
         let (queue, rx) = mpsc::channel(QUEUE);
         let (done, _) = broadcast::channel(256);
-        let worker = tokio::spawn(run(settings, store, clock, rx, done.clone(), stop));
-        (Self { queue, done }, worker)
+        // Outlives each run of the worker: a restart reads on where the
+        // last one stopped.
+        let rx = Arc::new(tokio::sync::Mutex::new(rx));
+        let finished = done.clone();
+        supervisor.spawn("reassessment", None, move |heartbeat, stop| {
+            run(
+                settings.clone(),
+                store.clone(),
+                clock.clone(),
+                rx.clone(),
+                finished.clone(),
+                stop,
+                heartbeat,
+            )
+        });
+        Self { queue, done }
     }
 
     /// Asks for `person` to be re-assessed soon.
@@ -236,20 +255,24 @@ async fn run(
     settings: Arc<Settings>,
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
-    mut rx: mpsc::Receiver<PersonId>,
+    rx: Arc<tokio::sync::Mutex<mpsc::Receiver<PersonId>>>,
     done: broadcast::Sender<Reassessed>,
     stop: CancellationToken,
-) {
+    heartbeat: Heartbeat,
+) -> anyhow::Result<()> {
+    // Held for this run's life, released when it ends or panics.
+    let mut rx = rx.lock().await;
     loop {
+        heartbeat.beat();
         let first = tokio::select! {
-            () = stop.cancelled() => return,
+            () = stop.cancelled() => return Ok(()),
             next = rx.recv() => match next {
                 Some(person) => person,
-                None => return,
+                None => return Ok(()),
             },
         };
         tokio::select! {
-            () = stop.cancelled() => return,
+            () = stop.cancelled() => return Ok(()),
             () = tokio::time::sleep(SETTLE) => {}
         }
         // Everyone queued meanwhile, each once.

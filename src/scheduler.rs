@@ -31,6 +31,7 @@ use crate::chat::{ChatApi, ChatError};
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::domain::{IsoWeek, PersonId};
+use crate::health::Heartbeat;
 use crate::outbox::{self, Outgoing};
 use crate::readiness;
 use crate::render;
@@ -358,35 +359,67 @@ impl Dispatcher {
     }
 }
 
-/// Runs the dispatcher on start and on every heartbeat until `stop`.
-pub async fn run(
-    dispatcher: Dispatcher,
-    clock: Arc<dyn Clock>,
-    stop: CancellationToken,
-) -> anyhow::Result<()> {
-    let wake = Arc::new(Notify::new());
-    let mut heartbeat = JobScheduler::new().await?;
-    let beat = wake.clone();
-    heartbeat
-        .add(Job::new_async(HEARTBEAT, move |_, _| {
+/// A tick missed this many times over is a scheduler that stopped making
+/// progress: `/readyz` reports it (ten heartbeats; a tick of a large
+/// roster may take a while, ten minutes it should not).
+pub const STALL_AFTER: std::time::Duration = std::time::Duration::from_secs(10 * 60);
+
+/// The minute heartbeat: tokio-cron-scheduler waking the dispatcher. It
+/// outlives the dispatcher's restarts, so a restart never leaves a second
+/// heartbeat running.
+pub struct Ticker {
+    jobs: JobScheduler,
+    wake: Arc<Notify>,
+}
+
+impl Ticker {
+    /// Starts the heartbeat.
+    pub async fn start() -> anyhow::Result<Self> {
+        let wake = Arc::new(Notify::new());
+        let jobs = JobScheduler::new().await?;
+        let beat = wake.clone();
+        jobs.add(Job::new_async(HEARTBEAT, move |_, _| {
             // `notify_one` keeps one permit: ticks that arrive while the
             // dispatcher is busy coalesce into one.
             beat.notify_one();
             Box::pin(async {})
         })?)
         .await?;
-    heartbeat.start().await?;
+        jobs.start().await?;
+        Ok(Self { jobs, wake })
+    }
+
+    /// What the heartbeat wakes.
+    pub fn wake(&self) -> Arc<Notify> {
+        self.wake.clone()
+    }
+
+    /// Stops the heartbeat.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        self.jobs.shutdown().await?;
+        Ok(())
+    }
+}
+
+/// Runs the dispatcher on start and whenever `wake` is notified, until
+/// `stop`; beats `heartbeat` after every tick.
+pub async fn run(
+    dispatcher: Dispatcher,
+    clock: Arc<dyn Clock>,
+    wake: Arc<Notify>,
+    stop: CancellationToken,
+    heartbeat: Heartbeat,
+) -> anyhow::Result<()> {
     loop {
         match dispatcher.tick(clock.now()).await {
             Ok(report) if !report.is_quiet() => tracing::info!(?report, "scheduler tick"),
             Ok(_) => {}
             Err(e) => tracing::error!(error = %e, "scheduler tick failed; retrying next minute"),
         }
+        heartbeat.beat();
         tokio::select! {
-            () = stop.cancelled() => break,
+            () = stop.cancelled() => return Ok(()),
             () = wake.notified() => {}
         }
     }
-    heartbeat.shutdown().await?;
-    Ok(())
 }

@@ -53,7 +53,29 @@ pub struct Settings {
 pub struct ServerSettings {
     /// Where the HTTP server listens (`/healthz`, `/metrics`, `/slack/…`).
     pub bind: SocketAddr,
+    /// `/readyz` answers 503 once the oldest undelivered message has
+    /// waited longer than this.
+    pub readyz_max_outbox_lag: std::time::Duration,
 }
+
+/// `server.readyz_max_outbox_lag_secs` unless set: 10 minutes, well past
+/// Slack's longest usual `Retry-After` and a few retries of an outage, so
+/// only delivery that is truly stuck makes the daemon unready.
+pub const DEFAULT_MAX_OUTBOX_LAG: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// `storage.retention_days` unless set: delivered messages and old
+/// assessments are kept a quarter, long enough to look into what was
+/// sent last month.
+pub const DEFAULT_RETENTION_DAYS: u32 = 90;
+
+/// Longest `storage.connect_timeout_secs`: an hour. Far past any database
+/// worth waiting for, and the deadline it sets must stay inside what the
+/// clock can count (a value of centuries overflowed it and panicked).
+pub const MAX_CONNECT_TIMEOUT_SECS: u64 = 3600;
+
+/// Longest `storage.retention_days`: a century, which keeps the cut-off
+/// date well inside what the clock can count.
+pub const MAX_RETENTION_DAYS: u32 = 36_500;
 
 #[derive(Clone)]
 pub struct StorageSettings {
@@ -63,6 +85,9 @@ pub struct StorageSettings {
     pub url: String,
     /// Pool size and connect timeout.
     pub options: StorageOptions,
+    /// Delivered and failed outbox rows, and assessments other than each
+    /// person's latest, are pruned once this old (`storage.retention_days`).
+    pub retention: chrono::Duration,
 }
 
 impl std::fmt::Debug for StorageSettings {
@@ -70,6 +95,7 @@ impl std::fmt::Debug for StorageSettings {
         f.debug_struct("StorageSettings")
             .field("url", &redact_url(&self.url))
             .field("options", &self.options)
+            .field("retention", &self.retention)
             .finish()
     }
 }
@@ -406,10 +432,22 @@ fn validate(file: &Path, raw: raw::RawSettings) -> Result<Settings, ConfigError>
     if raw.storage.max_connections == Some(0) {
         return Err(err("storage.max_connections", "must be at least 1".into()));
     }
-    if raw.storage.connect_timeout_secs == 0 {
+    if !(1..=MAX_CONNECT_TIMEOUT_SECS).contains(&raw.storage.connect_timeout_secs) {
         return Err(err(
             "storage.connect_timeout_secs",
-            "must be at least 1".into(),
+            format!(
+                "must be a number of seconds from 1 to {MAX_CONNECT_TIMEOUT_SECS}, got {}",
+                raw.storage.connect_timeout_secs
+            ),
+        ));
+    }
+    if !(1..=MAX_RETENTION_DAYS).contains(&raw.storage.retention_days) {
+        return Err(err(
+            "storage.retention_days",
+            format!(
+                "must be a number of days from 1 to {MAX_RETENTION_DAYS}, got {}",
+                raw.storage.retention_days
+            ),
         ));
     }
     let storage = StorageSettings {
@@ -420,7 +458,14 @@ fn validate(file: &Path, raw: raw::RawSettings) -> Result<Settings, ConfigError>
                 raw.storage.connect_timeout_secs,
             )),
         },
+        retention: chrono::Duration::days(i64::from(raw.storage.retention_days)),
     };
+    if raw.server.readyz_max_outbox_lag_secs == 0 {
+        return Err(err(
+            "server.readyz_max_outbox_lag_secs",
+            "must be at least 1".into(),
+        ));
+    }
 
     let catalogue = match raw.questions {
         None => default_catalogue(),
@@ -466,7 +511,12 @@ fn validate(file: &Path, raw: raw::RawSettings) -> Result<Settings, ConfigError>
 
     Ok(Settings {
         file: file.to_path_buf(),
-        server: ServerSettings { bind },
+        server: ServerSettings {
+            bind,
+            readyz_max_outbox_lag: std::time::Duration::from_secs(
+                raw.server.readyz_max_outbox_lag_secs,
+            ),
+        },
         storage,
         chat,
         schedules: ScheduleSettings {
@@ -593,18 +643,22 @@ fn chat_settings(raw: raw::RawChat) -> Result<ChatSettings, (String, String)> {
 /// Highest rate accepted for `delivery.*_per_sec`: one message per
 /// millisecond is far above any chat platform's limit.
 const MAX_RATE: f64 = 1000.0;
+/// Lowest rate accepted: one message per 1000 s. Below it the interval
+/// between two messages soon exceeds what a duration can hold, and no
+/// deployment means that.
+const MIN_RATE: f64 = 0.001;
 /// Most sends in flight at once.
 const MAX_CONCURRENCY: u32 = 64;
 
 fn delivery_settings(raw: &raw::RawDelivery) -> Result<DeliverySettings, (String, String)> {
     let interval = |key: &str, per_sec: f64| {
-        if per_sec.is_finite() && per_sec > 0.0 && per_sec <= MAX_RATE {
+        if per_sec.is_finite() && (MIN_RATE..=MAX_RATE).contains(&per_sec) {
             Ok(std::time::Duration::from_secs_f64(1.0 / per_sec))
         } else {
             Err((
                 format!("delivery.{key}"),
                 format!(
-                    "must be a number of messages per second above 0 and at most {MAX_RATE}, got {per_sec}"
+                    "must be a number of messages per second from {MIN_RATE} to {MAX_RATE}, got {per_sec}"
                 ),
             ))
         }

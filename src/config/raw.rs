@@ -39,12 +39,14 @@ pub(super) struct RawSettings {
 #[serde(deny_unknown_fields, default)]
 pub(super) struct RawServer {
     pub bind: String,
+    pub readyz_max_outbox_lag_secs: u64,
 }
 
 impl Default for RawServer {
     fn default() -> Self {
         Self {
             bind: "127.0.0.1:3000".into(),
+            readyz_max_outbox_lag_secs: super::DEFAULT_MAX_OUTBOX_LAG.as_secs(),
         }
     }
 }
@@ -56,6 +58,7 @@ pub(super) struct RawStorage {
     /// Unset: the engine's default (SQLite 4, PostgreSQL 10).
     pub max_connections: Option<u32>,
     pub connect_timeout_secs: u64,
+    pub retention_days: u32,
 }
 
 impl Default for RawStorage {
@@ -64,6 +67,7 @@ impl Default for RawStorage {
             url: "sqlite://data/nudged.db".into(),
             max_connections: None,
             connect_timeout_secs: crate::store::DEFAULT_CONNECT_TIMEOUT.as_secs(),
+            retention_days: super::DEFAULT_RETENTION_DAYS,
         }
     }
 }

@@ -469,6 +469,18 @@ fn storage_pool_keys_must_be_positive_numbers() {
     let e = error("[storage]\nconnect_timeout_secs = 0\n");
     assert_eq!(e.key, "storage.connect_timeout_secs", "{e}");
 
+    // Before it was bounded, a deadline this far away panicked on opening.
+    let e = load_env(
+        "",
+        &[(
+            "NUDGED__STORAGE__CONNECT_TIMEOUT_SECS",
+            "18446744073709551615",
+        )],
+    )
+    .unwrap_err();
+    assert_eq!(e.key, "storage.connect_timeout_secs", "{e}");
+    assert!(e.problem.contains("from 1 to 3600"), "{e}");
+
     let e = error("[storage]\nconnect_timeout_secs = \"soon\"\n");
     assert_eq!(e.key, "storage.connect_timeout_secs", "{e}");
 
@@ -529,6 +541,12 @@ fn delivery_values_out_of_range_are_rejected_with_their_key() {
         ("per_channel_per_sec = -1", "delivery.per_channel_per_sec"),
         ("global_per_sec = 1e9", "delivery.global_per_sec"),
         ("global_per_sec = nan", "delivery.global_per_sec"),
+        // One message in 10^300 s: an interval no duration can hold.
+        (
+            "per_channel_per_sec = 1e-300",
+            "delivery.per_channel_per_sec",
+        ),
+        ("global_per_sec = 0.0009", "delivery.global_per_sec"),
         ("concurrency = 0", "delivery.concurrency"),
         ("concurrency = 1000", "delivery.concurrency"),
         ("lease_secs = 1", "delivery.lease_secs"),
@@ -543,4 +561,45 @@ fn delivery_values_out_of_range_are_rejected_with_their_key() {
     let e = load_env("", &[("NUDGED__DELIVERY__CONCURRENCY", "many")]).unwrap_err();
     assert_eq!(e.key, "delivery.concurrency", "{e}");
     assert!(e.problem.contains("NUDGED__DELIVERY__CONCURRENCY"), "{e}");
+}
+
+#[test]
+fn the_readyz_outbox_lag_defaults_and_can_be_set() {
+    let s = load("").unwrap();
+    assert_eq!(
+        s.server.readyz_max_outbox_lag,
+        std::time::Duration::from_secs(600)
+    );
+    let s = load_env("", &[("NUDGED__SERVER__READYZ_MAX_OUTBOX_LAG_SECS", "120")]).unwrap();
+    assert_eq!(
+        s.server.readyz_max_outbox_lag,
+        std::time::Duration::from_secs(120)
+    );
+    for body in [
+        "readyz_max_outbox_lag_secs = 0",
+        "readyz_max_outbox_lag_secs = -5",
+    ] {
+        let e = error(&format!("[server]\n{body}\n"));
+        assert_eq!(e.key, "server.readyz_max_outbox_lag_secs", "{body}: {e}");
+    }
+}
+
+#[test]
+fn retention_days_default_to_ninety_and_can_be_set() {
+    let s = load("").unwrap();
+    assert_eq!(s.storage.retention, chrono::Duration::days(90));
+    let s = load_env("", &[("NUDGED__STORAGE__RETENTION_DAYS", "7")]).unwrap();
+    assert_eq!(s.storage.retention, chrono::Duration::days(7));
+    let s = load("[storage]\nretention_days = 36500\n").unwrap();
+    assert_eq!(s.storage.retention, chrono::Duration::days(36_500));
+}
+
+#[test]
+fn retention_days_out_of_range_are_rejected_with_their_key() {
+    // 4294967295 days would put the cut-off before the clock's first day.
+    for value in ["0", "36501", "4294967295", "-1", "\"forever\""] {
+        let e = error(&format!("[storage]\nretention_days = {value}\n"));
+        assert_eq!(e.key, "storage.retention_days", "{value}: {e}");
+        assert!(!e.to_string().contains('\n'), "{e}");
+    }
 }

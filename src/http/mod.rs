@@ -5,7 +5,7 @@
 //! - `payloads.rs`: thin serde types of what Slack sends.
 //! - `slack.rs`: the events, interactions and `/pulse` handlers.
 //! - `nudge.rs`: clicks on the readiness nudge's answer buttons.
-//! - this file: routes, layers, `/healthz` and `/metrics`.
+//! - this file: routes, layers, `/healthz`, `/readyz` and `/metrics`.
 
 mod nudge;
 pub mod payloads;
@@ -27,6 +27,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::clock::Clock;
 use crate::config::Settings;
+use crate::health::{self, Health};
 use crate::readiness::Assessor;
 use crate::store::Store;
 
@@ -47,6 +48,8 @@ pub struct AppState {
     pub metrics: Option<PrometheusHandle>,
     /// Re-assesses people after their answers are stored, off the request.
     pub assessor: Assessor,
+    /// The supervised workers' state, for `/readyz`.
+    pub health: Health,
 }
 
 impl FromRef<AppState> for verify::Verifier {
@@ -63,6 +66,7 @@ impl FromRef<AppState> for verify::Verifier {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(handle_healthz))
+        .route("/readyz", get(handle_readyz))
         .route("/metrics", get(handle_metrics))
         .route("/slack/events", post(slack::handle_events))
         .route("/slack/interactions", post(slack::handle_interactions))
@@ -96,14 +100,31 @@ async fn track_requests(request: Request, next: Next) -> Response {
     response
 }
 
-/// Liveness and readiness: answers 200 once the store answers a query.
-async fn handle_healthz(State(state): State<AppState>) -> Response {
-    match state.store.outbox_counts().await {
-        Ok(_) => (StatusCode::OK, "ok\n").into_response(),
-        Err(e) => {
-            tracing::error!(error = %e, "health check: store unavailable");
-            (StatusCode::SERVICE_UNAVAILABLE, "store unavailable\n").into_response()
-        }
+/// Liveness: 200 `ok` whenever the process answers HTTP. Nothing else is
+/// checked: a liveness probe that failed on a database outage would have
+/// the process restarted, which fixes nothing; `/readyz` reports that.
+async fn handle_healthz() -> Response {
+    (StatusCode::OK, "ok\n").into_response()
+}
+
+/// Readiness: 200 `ready`, or 503 with one line per cause (a worker down,
+/// the store not taking writes, messages waiting too long); see
+/// [`health::check_ready`].
+async fn handle_readyz(State(state): State<AppState>) -> Response {
+    let problems = health::check_ready(
+        &state.health,
+        state.store.as_ref(),
+        state.clock.now(),
+        state.settings.server.readyz_max_outbox_lag,
+    )
+    .await;
+    if problems.is_empty() {
+        (StatusCode::OK, "ready\n").into_response()
+    } else {
+        tracing::debug!(?problems, "not ready");
+        let mut body = problems.join("\n");
+        body.push('\n');
+        (StatusCode::SERVICE_UNAVAILABLE, body).into_response()
     }
 }
 

@@ -89,7 +89,7 @@ impl Channel {
     /// The earliest instant the channel's rate and pause let a message go.
     fn free(&self, now: DateTime<Utc>, per_channel: Duration) -> DateTime<Utc> {
         self.last_sent
-            .map(|at| at + per_channel)
+            .map(|at| plus(at, per_channel))
             .into_iter()
             .chain(self.paused_until)
             .fold(now, DateTime::max)
@@ -130,6 +130,13 @@ pub struct Pacer {
 
 fn to_chrono(d: std::time::Duration) -> Duration {
     Duration::from_std(d).unwrap_or(Duration::MAX)
+}
+
+/// `at + d`, saturating at the latest instant chrono can hold instead of
+/// panicking. Durations here come from the config and from platforms'
+/// answers; whatever their value, the worker must go on.
+pub fn plus(at: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
+    at.checked_add_signed(d).unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 
 impl Pacer {
@@ -227,17 +234,20 @@ impl Pacer {
             .max();
         let slot = slot
             .max(free)
-            .max(ahead.map_or(now, |at| at.max(now) + per_channel));
+            .max(ahead.map_or(now, |at| plus(at.max(now), per_channel)));
         if slot <= now && global_ready <= now {
             state.sent_before = state.last_sent;
             state.last_sent = Some(now);
-            state.tail = state.tail.max(now + per_channel);
-            self.global_tat = Some(self.global_tat.map_or(now, |tat| tat.max(now)) + self.global);
+            state.tail = state.tail.max(plus(now, per_channel));
+            self.global_tat = Some(plus(
+                self.global_tat.map_or(now, |tat| tat.max(now)),
+                self.global,
+            ));
             self.release(id);
             Admission::Send
         } else {
             let at = slot.max(global_ready);
-            state.tail = state.tail.max(at + per_channel);
+            state.tail = state.tail.max(plus(at, per_channel));
             self.hold(id, channel, seq, at);
             Admission::Park(at)
         }
@@ -254,7 +264,7 @@ impl Pacer {
         now: DateTime<Utc>,
         retry_after: std::time::Duration,
     ) -> (Paused, DateTime<Utc>) {
-        let until = now + to_chrono(retry_after);
+        let until = plus(now, to_chrono(retry_after));
         let state = self
             .channels
             .entry(channel.to_owned())
@@ -447,6 +457,18 @@ mod tests {
         );
         assert_eq!(p.admit(2, "C1", until), Admission::Send);
         assert_eq!(p.admit(4, "C1", until + ms(1000)), Admission::Send);
+    }
+
+    #[test]
+    fn a_pause_past_the_end_of_the_calendar_saturates_instead_of_panicking() {
+        let mut p = pacer(1000, 1, 10);
+        let now = t0();
+        assert_eq!(p.admit(1, "C1", now), Admission::Send);
+        let forever = std::time::Duration::from_secs(u64::MAX);
+        let (who, until) = p.rate_limited(1, "C1", now, forever);
+        assert_eq!((who, until), (Paused::Workspace, DateTime::<Utc>::MAX_UTC));
+        assert_eq!(p.admit(2, "C2", now), Admission::Park(until));
+        assert_eq!(p.global_budget(now), 0);
     }
 
     #[test]

@@ -48,6 +48,11 @@ pub(super) const SQLITE: &[Embedded] = &[
         description: "nudge answers",
         sql: include_str!("../../migrations/sqlite/0004_nudge_answers.sql"),
     },
+    Embedded {
+        version: 5,
+        description: "health and retention",
+        sql: include_str!("../../migrations/sqlite/0005_health_and_retention.sql"),
+    },
 ];
 
 /// The PostgreSQL schema, oldest first: the same versions as [`SQLITE`],
@@ -72,6 +77,11 @@ pub(super) const POSTGRES: &[Embedded] = &[
         version: 4,
         description: "nudge answers",
         sql: include_str!("../../migrations/postgres/0004_nudge_answers.sql"),
+    },
+    Embedded {
+        version: 5,
+        description: "health and retention",
+        sql: include_str!("../../migrations/postgres/0005_health_and_retention.sql"),
     },
 ];
 
@@ -99,13 +109,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn versions_start_at_one_and_increase() {
+    fn versions_start_at_one_and_increase_by_one() {
         for files in [SQLITE, POSTGRES] {
-            assert_eq!(files[0].version, 1);
-            for pair in files.windows(2) {
-                assert!(pair[0].version < pair[1].version, "{}", pair[1].description);
-            }
-            for file in files {
+            for (i, file) in files.iter().enumerate() {
+                assert_eq!(file.version, i as i64 + 1, "{}", file.description);
                 assert!(!file.sql.trim().is_empty(), "{}", file.description);
             }
         }

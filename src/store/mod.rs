@@ -342,6 +342,30 @@ pub trait Store: Send + Sync + 'static {
     /// Lifts `person`'s opt-out (`/pulse join`). Returns false if there was
     /// none.
     async fn clear_opt_out(&self, person: &PersonId) -> StoreResult<bool>;
+
+    // ---- health and retention -------------------------------------------
+
+    /// Proves that the store takes a write: upserts the one
+    /// `readiness_probe` row with `now`, by the path every write takes.
+    async fn probe_write(&self, now: DateTime<Utc>) -> StoreResult<()>;
+
+    /// When the oldest message still waiting in the outbox (pending, in
+    /// flight or not) was queued; `None` when nothing waits.
+    async fn oldest_pending_outbox(&self) -> StoreResult<Option<DateTime<Utc>>>;
+
+    /// Deletes up to `limit` of the inbound event and action ids recorded
+    /// before `before`, oldest first; returns how many went.
+    async fn prune_seen(&self, before: DateTime<Utc>, limit: u32) -> StoreResult<u64>;
+
+    /// Deletes up to `limit` delivered or failed outbox rows queued before
+    /// `before`, oldest first; returns how many went. Rows still pending
+    /// (waiting or in flight) are never deleted.
+    async fn prune_outbox(&self, before: DateTime<Utc>, limit: u32) -> StoreResult<u64>;
+
+    /// Deletes up to `limit` assessments made before `before` that are not
+    /// their person's latest; returns how many went. Each person's latest
+    /// assessment ([`Store::latest_assessment`]) is always kept.
+    async fn prune_assessments(&self, before: DateTime<Utc>, limit: u32) -> StoreResult<u64>;
 }
 
 #[cfg(test)]

@@ -1150,6 +1150,66 @@ impl Store for PgStore {
             .await?;
         Ok(done.rows_affected() > 0)
     }
+
+    async fn probe_write(&self, now: DateTime<Utc>) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO readiness_probe (id, written_at) VALUES (1, $1) \
+             ON CONFLICT (id) DO UPDATE SET written_at = excluded.written_at",
+        )
+        .bind(millis(now))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn oldest_pending_outbox(&self) -> StoreResult<Option<DateTime<Utc>>> {
+        let row =
+            sqlx::query("SELECT MIN(created_at) AS queued FROM outbox WHERE status = 'pending'")
+                .fetch_one(&self.pool)
+                .await?;
+        Fields::of("outbox", &row).opt_time("queued")
+    }
+
+    // Each prune batch locks the rows it picks with `SKIP LOCKED`: replicas
+    // pruning at once take different rows instead of waiting on each other.
+
+    async fn prune_seen(&self, before: DateTime<Utc>, limit: u32) -> StoreResult<u64> {
+        self.prune(
+            "DELETE FROM seen_events WHERE key IN ( \
+               SELECT key FROM seen_events WHERE seen_at < $1 ORDER BY seen_at LIMIT $2 \
+               FOR UPDATE SKIP LOCKED)",
+            before,
+            limit,
+        )
+        .await
+    }
+
+    async fn prune_outbox(&self, before: DateTime<Utc>, limit: u32) -> StoreResult<u64> {
+        self.prune(
+            "DELETE FROM outbox WHERE id IN ( \
+               SELECT id FROM outbox WHERE status IN ('sent', 'failed') AND created_at < $1 \
+               ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED)",
+            before,
+            limit,
+        )
+        .await
+    }
+
+    async fn prune_assessments(&self, before: DateTime<Utc>, limit: u32) -> StoreResult<u64> {
+        // "Not the latest": a later one of the same person exists, in the
+        // order `latest_assessment` reads (time, then the row saved last).
+        self.prune(
+            "DELETE FROM assessments WHERE id IN ( \
+               SELECT a.id FROM assessments a WHERE a.assessed_at < $1 AND EXISTS ( \
+                 SELECT 1 FROM assessments b WHERE b.person = a.person \
+                   AND (b.assessed_at > a.assessed_at \
+                        OR (b.assessed_at = a.assessed_at AND b.id > a.id))) \
+               ORDER BY a.assessed_at LIMIT $2 FOR UPDATE OF a SKIP LOCKED)",
+            before,
+            limit,
+        )
+        .await
+    }
 }
 
 /// The one statement of [`Store::record_inbound`]: data-modifying `WITH`
@@ -1219,6 +1279,24 @@ fn inbound_statement(
     }
     query.push(" SELECT (SELECT count(*) FROM seen), (SELECT count(*) FROM answer)");
     query
+}
+
+impl PgStore {
+    /// One batch of a prune: `sql` deletes up to `limit` rows older than
+    /// `before` in one short statement.
+    async fn prune(
+        &self,
+        sql: &'static str,
+        before: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<u64> {
+        let done = sqlx::query(sql)
+            .bind(millis(before))
+            .bind(i64::from(limit))
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
 }
 
 #[cfg(test)]

@@ -1223,6 +1223,93 @@ impl Store for SqliteStore {
         })
         .await
     }
+
+    async fn probe_write(&self, now: DateTime<Utc>) -> StoreResult<()> {
+        // Through the write task, as every write: a probe that passes
+        // means writes are being committed.
+        self.write(move |conn| {
+            Box::pin(async move {
+                sqlx::query(
+                    "INSERT INTO readiness_probe (id, written_at) VALUES (1, ?) \
+                     ON CONFLICT (id) DO UPDATE SET written_at = excluded.written_at",
+                )
+                .bind(millis(now))
+                .execute(conn)
+                .await?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    async fn oldest_pending_outbox(&self) -> StoreResult<Option<DateTime<Utc>>> {
+        let row =
+            sqlx::query("SELECT MIN(created_at) AS queued FROM outbox WHERE status = 'pending'")
+                .fetch_one(&self.pool)
+                .await?;
+        Fields::of("outbox", &row).opt_time("queued")
+    }
+
+    async fn prune_seen(&self, before: DateTime<Utc>, limit: u32) -> StoreResult<u64> {
+        self.prune(
+            "DELETE FROM seen_events WHERE key IN ( \
+               SELECT key FROM seen_events WHERE seen_at < ? ORDER BY seen_at LIMIT ?)",
+            before,
+            limit,
+        )
+        .await
+    }
+
+    async fn prune_outbox(&self, before: DateTime<Utc>, limit: u32) -> StoreResult<u64> {
+        self.prune(
+            "DELETE FROM outbox WHERE id IN ( \
+               SELECT id FROM outbox WHERE status IN ('sent', 'failed') AND created_at < ? \
+               ORDER BY created_at LIMIT ?)",
+            before,
+            limit,
+        )
+        .await
+    }
+
+    async fn prune_assessments(&self, before: DateTime<Utc>, limit: u32) -> StoreResult<u64> {
+        // "Not the latest": a later one of the same person exists, in the
+        // order `latest_assessment` reads (time, then the row saved last).
+        self.prune(
+            "DELETE FROM assessments WHERE id IN ( \
+               SELECT a.id FROM assessments a WHERE a.assessed_at < ? AND EXISTS ( \
+                 SELECT 1 FROM assessments b WHERE b.person = a.person \
+                   AND (b.assessed_at > a.assessed_at \
+                        OR (b.assessed_at = a.assessed_at AND b.id > a.id))) \
+               ORDER BY a.assessed_at LIMIT ?)",
+            before,
+            limit,
+        )
+        .await
+    }
+}
+
+impl SqliteStore {
+    /// One batch of a prune: `sql` deletes up to `limit` rows older than
+    /// `before`, in one short write, so other writes queue behind it only
+    /// briefly.
+    async fn prune(
+        &self,
+        sql: &'static str,
+        before: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<u64> {
+        self.write(move |conn| {
+            Box::pin(async move {
+                let done = sqlx::query(sql)
+                    .bind(millis(before))
+                    .bind(i64::from(limit))
+                    .execute(conn)
+                    .await?;
+                Ok(done.rows_affected())
+            })
+        })
+        .await
+    }
 }
 
 /// The statements of [`Store::outbox_defer`], in the caller's transaction.

@@ -126,6 +126,12 @@ impl FakeSlack {
         self.script.lock().unwrap().extend(replies);
     }
 
+    /// Drops the replies scripted and not yet given: answers normally
+    /// from now on.
+    pub fn clear_script(&self) {
+        self.script.lock().unwrap().clear();
+    }
+
     /// The next call, waiting for it under the suite's timeout.
     pub async fn next_call(&mut self) -> Call {
         tokio::time::timeout(WAIT, self.calls.recv())

@@ -192,6 +192,8 @@ pub struct TestApp {
     pub assessed: tokio::sync::broadcast::Receiver<nudged::readiness::Reassessed>,
     /// The app's settings, for a delivery worker of a test's own.
     pub settings: std::sync::Arc<nudged::config::Settings>,
+    /// The app's supervisor, for workers of a test's own.
+    pub supervisor: nudged::supervisor::Supervisor,
     /// Delivers the outbox when a test says so; see [`TestApp::deliver`].
     worker: tokio::sync::Mutex<nudged::outbox::Worker>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
@@ -253,11 +255,23 @@ pub async fn spawn_app_with(people: &[&str], overrides: &[(&str, &str)], ask_now
     let addr = app.local_addr();
     let assessed = app.assessor().subscribe();
     let store = app.store();
+    let supervisor = app.supervisor();
+    let health = app.health();
     let worker = nudged::outbox::Worker::new(store.clone(), slack_chat(&slack), config.clone());
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(app.run_until(async {
         let _ = rx.await;
     }));
+    // Ready once its workers are: each has reported from its loop.
+    tokio::time::timeout(WAIT, async {
+        for worker in ["reassessment", "pruning"] {
+            health
+                .wait_for(worker, |w| w.state == nudged::health::WorkerState::Running)
+                .await;
+        }
+    })
+    .await
+    .expect("the app's workers start");
     TestApp {
         _env: env,
         addr,
@@ -267,6 +281,7 @@ pub async fn spawn_app_with(people: &[&str], overrides: &[(&str, &str)], ask_now
         slack,
         assessed,
         settings: config,
+        supervisor,
         worker: tokio::sync::Mutex::new(worker),
         shutdown: Some(tx),
         task: Some(task),

@@ -270,3 +270,81 @@ async fn a_fan_out_to_a_thousand_people_through_503s_and_429s_gives_one_prompt_e
     .expect("test timed out");
     app.stop().await;
 }
+
+/// Longer than any clock can count: before it was bounded, adding it to
+/// the time panicked the delivery worker, and delivery stopped for good.
+const ABSURD_RETRY_AFTER: u64 = 99_999_999_999_999;
+
+#[tokio::test]
+async fn an_absurd_retry_after_defers_by_at_most_fifteen_minutes_and_delivery_goes_on() {
+    let env = [FAST[0], ("NUDGED__DELIVERY__CONCURRENCY", "1")];
+    let mut app = spawn_app_with(&[], &env, false).await;
+    tokio::time::timeout(WAIT, async {
+        let clamp = Duration::from_std(nudged::chat::MAX_RETRY_AFTER).unwrap();
+        assert_eq!(clamp, Duration::minutes(15));
+        post(&app, "C1", "first").await;
+        app.slack
+            .script([Reply::TooManyRequests(ABSURD_RETRY_AFTER)]);
+        let refused_at = app.clock.now();
+        assert_eq!(app.deliver().await, outcome(0, 1, 0));
+        let row = app.store.outbox_row(1).await.unwrap().unwrap();
+        assert_eq!(row.status, nudged::store::OutboxStatus::Pending);
+        assert_eq!(row.not_before, refused_at + clamp, "deferred by the clamp");
+
+        // Messages queued meanwhile wait with it (the workspace is
+        // paused), and all go once the pause ends.
+        post(&app, "C2", "later").await;
+        app.clock.advance(clamp - Duration::milliseconds(1));
+        assert_eq!(app.deliver().await, outcome(0, 0, 0));
+        app.clock.advance(Duration::milliseconds(1));
+        assert_eq!(app.deliver().await, outcome(1, 0, 0));
+        app.clock.advance(Duration::milliseconds(1));
+        assert_eq!(app.deliver().await, outcome(1, 0, 0));
+        let mut delivered = texts(&mut app);
+        // The refused one, then both (the older row may go first).
+        delivered[1..].sort();
+        assert_eq!(delivered, ["first", "first", "later"]);
+        let counts = app.store.outbox_counts().await.unwrap();
+        assert_eq!((counts.pending, counts.sent), (0, 2));
+    })
+    .await
+    .expect("test timed out");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_running_worker_survives_an_absurd_retry_after() {
+    let env = [FAST[0], ("NUDGED__DELIVERY__CONCURRENCY", "1")];
+    let mut app = spawn_app_with(&[], &env, false).await;
+    tokio::time::timeout(WAIT, async {
+        post(&app, "C1", "first").await;
+        app.slack
+            .script([Reply::TooManyRequests(ABSURD_RETRY_AFTER)]);
+        let worker = outbox::Worker::new(
+            app.store.clone(),
+            slack_chat(&app.slack),
+            app.settings.clone(),
+        );
+        let stop = CancellationToken::new();
+        let running =
+            tokio::spawn(worker.run(std::sync::Arc::new(app.clock.clone()), stop.clone()));
+        assert!(!app.slack.next_call().await.ok, "the 429");
+        // Recorded (as a retry, at the clock's time) before time moves on.
+        while app.store.outbox_row(1).await.unwrap().unwrap().attempts == 0 {
+            tokio::task::yield_now().await;
+        }
+        // Fifteen minutes later, by the app's clock, the worker sends it.
+        app.clock.advance(Duration::minutes(15));
+        let call = app.slack.next_call().await;
+        assert_eq!(call.body["text"], "first");
+        // And it goes on: a later message goes at its time.
+        post(&app, "C2", "later").await;
+        app.clock.advance(Duration::seconds(1));
+        assert_eq!(app.slack.next_call().await.body["text"], "later");
+        stop.cancel();
+        running.await.expect("the worker did not panic");
+    })
+    .await
+    .expect("test timed out");
+    app.stop().await;
+}

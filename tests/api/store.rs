@@ -1740,7 +1740,10 @@ mod on_sqlite_only {
                 .fetch_all(again.pool())
                 .await
                 .unwrap();
-        assert_eq!(applied, [(1, true), (2, true), (3, true), (4, true)]);
+        assert_eq!(
+            applied,
+            [(1, true), (2, true), (3, true), (4, true), (5, true)]
+        );
     }
 
     #[tokio::test]
@@ -1941,7 +1944,10 @@ mod on_postgres_only {
                 .fetch_all(again.pool())
                 .await
                 .unwrap();
-        assert_eq!(applied, [(1, true), (2, true), (3, true), (4, true)]);
+        assert_eq!(
+            applied,
+            [(1, true), (2, true), (3, true), (4, true), (5, true)]
+        );
     }
 
     #[tokio::test]

@@ -360,3 +360,60 @@ async fn nudged_run_posts_through_the_configured_webhook_and_never_logs_its_url(
         "the webhook URL was logged:\n{log}"
     );
 }
+
+#[tokio::test]
+async fn an_absurd_retry_after_from_a_webhook_defers_by_at_most_fifteen_minutes() {
+    let app = spawn_app(&["U0001"]).await;
+    let mut hook = FakeWebhook::start(WebhookFlavor::Slack).await;
+    let chat = Arc::new(chat(&hook.url, WebhookFlavor::Slack));
+    tokio::time::timeout(WAIT, async {
+        let first = Outgoing::post(
+            "C1",
+            None,
+            nudged::render::Message {
+                text: "first".into(),
+                blocks: vec![],
+            },
+        );
+        outbox::enqueue(app.store.as_ref(), &first, None, None, app.clock.now())
+            .await
+            .unwrap();
+        hook.script([Answer::TooManyRequests(99_999_999_999_999)]);
+        let mut worker = outbox::Worker::new(app.store.clone(), chat.clone(), app.settings.clone());
+        let refused_at = app.clock.now();
+        let refused = worker.deliver_due(refused_at).await.unwrap();
+        assert_eq!(refused.retried, 1);
+        let row = app.store.outbox_row(1).await.unwrap().unwrap();
+        assert_eq!(row.not_before, refused_at + chrono::Duration::minutes(15));
+
+        let later = Outgoing::post(
+            "C2",
+            None,
+            nudged::render::Message {
+                text: "later".into(),
+                blocks: vec![],
+            },
+        );
+        outbox::enqueue(app.store.as_ref(), &later, None, None, app.clock.now())
+            .await
+            .unwrap();
+        app.clock.advance(chrono::Duration::minutes(15));
+        let mut sent = 0;
+        for _ in 0..3 {
+            sent += worker.deliver_due(app.clock.now()).await.unwrap().sent;
+            app.clock.advance(chrono::Duration::seconds(1));
+        }
+        assert_eq!(sent, 2);
+        let mut texts: Vec<_> = hook
+            .received()
+            .iter()
+            .map(|p| p.body["text"].as_str().unwrap().to_owned())
+            .collect();
+        // The refused post, then both at once (two channels).
+        texts[1..].sort();
+        assert_eq!(texts, ["For C1\nfirst", "For C1\nfirst", "For C2\nlater"]);
+    })
+    .await
+    .expect("test timed out");
+    app.stop().await;
+}
