@@ -21,6 +21,7 @@ use secrecy::{ExposeSecret, SecretString};
 pub use error::ConfigError;
 
 use crate::domain::{Catalogue, PersonId, Question, QuestionId, QuestionOption, default_catalogue};
+use crate::http::serve::ConnectionLimits;
 use crate::model::Params;
 use crate::schedule::{self, Schedule};
 use crate::store::{StorageOptions, redact_url};
@@ -56,6 +57,9 @@ pub struct ServerSettings {
     /// `/readyz` answers 503 once the oldest undelivered message has
     /// waited longer than this.
     pub readyz_max_outbox_lag: std::time::Duration,
+    /// How long a connection may take over a request head, and wait between
+    /// requests, and how many may be open at once.
+    pub limits: ConnectionLimits,
 }
 
 /// `server.readyz_max_outbox_lag_secs` unless set: 10 minutes, well past
@@ -426,6 +430,7 @@ fn validate(file: &Path, raw: raw::RawSettings) -> Result<Settings, ConfigError>
             ),
         )
     })?;
+    let limits = connection_limits(&raw.server).map_err(|(key, problem)| err(&key, problem))?;
 
     let url = resolve_storage_url(base, raw.storage.url.trim())
         .map_err(|problem| err("storage.url", problem))?;
@@ -516,6 +521,7 @@ fn validate(file: &Path, raw: raw::RawSettings) -> Result<Settings, ConfigError>
             readyz_max_outbox_lag: std::time::Duration::from_secs(
                 raw.server.readyz_max_outbox_lag_secs,
             ),
+            limits,
         },
         storage,
         chat,
@@ -637,6 +643,50 @@ fn chat_settings(raw: raw::RawChat) -> Result<ChatSettings, (String, String)> {
         platform: raw.platform,
         slack,
         webhook,
+    })
+}
+
+/// Longest `server.header_read_timeout_secs`: a request head is a few
+/// hundred bytes; ten minutes is patience for any real client.
+const MAX_HEADER_READ_TIMEOUT_SECS: u64 = 600;
+/// Longest `server.idle_timeout_secs`: an hour.
+const MAX_IDLE_TIMEOUT_SECS: u64 = 3600;
+/// Most `server.max_connections`: far above what one daemon serves, well
+/// below what would exhaust a process's file descriptors by default.
+const MAX_SERVER_CONNECTIONS: u32 = 65_536;
+
+fn connection_limits(raw: &raw::RawServer) -> Result<ConnectionLimits, (String, String)> {
+    let secs = |key: &str, value: u64, max: u64| {
+        if (1..=max).contains(&value) {
+            Ok(std::time::Duration::from_secs(value))
+        } else {
+            Err((
+                format!("server.{key}"),
+                format!("must be between 1 and {max} seconds, got {value}"),
+            ))
+        }
+    };
+    if !(1..=MAX_SERVER_CONNECTIONS).contains(&raw.max_connections) {
+        return Err((
+            "server.max_connections".into(),
+            format!(
+                "must be between 1 and {MAX_SERVER_CONNECTIONS}, got {}",
+                raw.max_connections
+            ),
+        ));
+    }
+    Ok(ConnectionLimits {
+        header_read_timeout: secs(
+            "header_read_timeout_secs",
+            raw.header_read_timeout_secs,
+            MAX_HEADER_READ_TIMEOUT_SECS,
+        )?,
+        idle_timeout: secs(
+            "idle_timeout_secs",
+            raw.idle_timeout_secs,
+            MAX_IDLE_TIMEOUT_SECS,
+        )?,
+        max_connections: raw.max_connections as usize,
     })
 }
 

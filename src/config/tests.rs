@@ -603,3 +603,54 @@ fn retention_days_out_of_range_are_rejected_with_their_key() {
         assert!(!e.to_string().contains('\n'), "{e}");
     }
 }
+
+#[test]
+fn the_server_limits_default_and_can_be_set() {
+    let s = load("").unwrap();
+    let limits = s.server.limits;
+    assert_eq!(
+        limits.header_read_timeout,
+        std::time::Duration::from_secs(10)
+    );
+    assert_eq!(limits.idle_timeout, std::time::Duration::from_secs(60));
+    assert_eq!(limits.max_connections, 1024);
+
+    let s = load_env(
+        "[server]\nheader_read_timeout_secs = 2\n",
+        &[
+            ("NUDGED__SERVER__IDLE_TIMEOUT_SECS", "5"),
+            ("NUDGED__SERVER__MAX_CONNECTIONS", "16"),
+        ],
+    )
+    .unwrap();
+    let limits = s.server.limits;
+    assert_eq!(
+        limits.header_read_timeout,
+        std::time::Duration::from_secs(2)
+    );
+    assert_eq!(limits.idle_timeout, std::time::Duration::from_secs(5));
+    assert_eq!(limits.max_connections, 16);
+}
+
+#[test]
+fn server_limits_out_of_range_are_rejected_by_key() {
+    for (body, key) in [
+        (
+            "header_read_timeout_secs = 0",
+            "server.header_read_timeout_secs",
+        ),
+        (
+            "header_read_timeout_secs = 601",
+            "server.header_read_timeout_secs",
+        ),
+        ("idle_timeout_secs = 0", "server.idle_timeout_secs"),
+        ("idle_timeout_secs = 3601", "server.idle_timeout_secs"),
+        ("max_connections = 0", "server.max_connections"),
+        ("max_connections = 100000", "server.max_connections"),
+    ] {
+        let e = error(&format!("[server]\n{body}\n"));
+        assert_eq!(e.key, key, "{body}: {e}");
+    }
+    let e = error("[server]\nmax_connections = -1\n");
+    assert_eq!(e.key, "server.max_connections", "{e}");
+}

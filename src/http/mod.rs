@@ -5,10 +5,12 @@
 //! - `payloads.rs`: thin serde types of what Slack sends.
 //! - `slack.rs`: the events, interactions and `/pulse` handlers.
 //! - `nudge.rs`: clicks on the readiness nudge's answer buttons.
+//! - `serve.rs`: serving connections within the `[server]` timeouts and cap.
 //! - this file: routes, layers, `/healthz`, `/readyz` and `/metrics`.
 
 mod nudge;
 pub mod payloads;
+pub mod serve;
 pub mod slack;
 pub mod verify;
 
