@@ -1,5 +1,6 @@
 //! The HTTP edge under abuse, over raw loopback TCP: request heads that
-//! never end, idle connections and more connections than the cap.
+//! never end, idle connections, more connections than the cap, and
+//! unsigned requests with bodies they never send.
 
 use std::time::{Duration, Instant};
 
@@ -7,7 +8,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::daemon::Daemon;
-use crate::helpers::{TestApp, TestEnv, WAIT, http, spawn_app_with};
+use crate::helpers::{SIGNING_SECRET, TestApp, TestEnv, WAIT, http, spawn_app_with, test_now};
 
 const HEADER_READ: &str = "NUDGED__SERVER__HEADER_READ_TIMEOUT_SECS";
 const IDLE: &str = "NUDGED__SERVER__IDLE_TIMEOUT_SECS";
@@ -245,4 +246,67 @@ async fn two_thousand_held_connections_neither_exhaust_the_daemons_files_nor_kee
         log.contains("server.max_connections lowered to 128"),
         "{log}"
     );
+}
+
+// ---- requests without a signature ----------------------------------------
+
+/// Sends a POST head declaring `length` bytes of body, and `sent` of them;
+/// returns the status line the server answers with, without sending more.
+async fn post_head(app: &TestApp, extra_headers: &str, length: usize, sent: &[u8]) -> String {
+    let mut stream = TcpStream::connect(app.addr).await.unwrap();
+    let head = format!(
+        "POST /slack/events HTTP/1.1\r\nHost: nudged\r\nContent-Type: application/json\r\n\
+         Content-Length: {length}\r\n{extra_headers}\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(sent).await.unwrap();
+    let (status, _) = response(&mut stream).await;
+    status
+}
+
+#[tokio::test]
+async fn an_unsigned_request_is_refused_before_its_body_is_read() {
+    let app = spawn_app_with(&["U0001"], &[], false).await;
+    let now = test_now().timestamp();
+    let stale = format!(
+        "X-Slack-Request-Timestamp: {}\r\nX-Slack-Signature: v0=00\r\n",
+        now - 3600
+    );
+    for (headers, length) in [
+        // No signature, and a body far past the limit.
+        ("", 10_000_000),
+        // No signature, and a body within the limit that never comes.
+        ("", 500_000),
+        // A stale timestamp, and a body that never comes.
+        (stale.as_str(), 500_000),
+    ] {
+        let started = Instant::now();
+        let status = post_head(&app, headers, length, b"{\"type\":").await;
+        assert_eq!(status, "HTTP/1.1 401 Unauthorized", "{headers:?} {length}");
+        // Well inside the 10 s a handler may take reading a body.
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+    assert!(app.answers().await.is_empty());
+    stop(app).await;
+}
+
+#[tokio::test]
+async fn a_signed_timestamp_half_the_clock_away_is_refused_not_overflowed() {
+    let app = spawn_app_with(&["U0001"], &[], false).await;
+    // now - ts = 2^63: it overflows i64, and wrapped it once passed as fresh.
+    let ts = test_now().timestamp() + i64::MIN;
+    let body = serde_json::json!({ "type": "url_verification", "challenge": "c" }).to_string();
+    let signature = nudged::http::verify::sign(SIGNING_SECRET, ts, body.as_bytes());
+    let response = app
+        .client
+        .post(app.url("/slack/events"))
+        .header("content-type", "application/json")
+        .header("x-slack-request-timestamp", ts.to_string())
+        .header("x-slack-signature", signature)
+        .body(body)
+        .send()
+        .await
+        .expect("an answer, not a dropped connection");
+    assert_eq!(response.status(), 401);
+    stop(app).await;
 }
