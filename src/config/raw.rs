@@ -110,6 +110,8 @@ pub(super) struct RawSlack {
     pub bot_token: Option<SecretString>,
     pub signing_secret: Option<SecretString>,
     pub api_base_url: String,
+    pub team_id: Option<String>,
+    pub app_id: Option<String>,
 }
 
 impl Default for RawSlack {
@@ -118,6 +120,8 @@ impl Default for RawSlack {
             bot_token: None,
             signing_secret: None,
             api_base_url: "https://slack.com/api".into(),
+            team_id: None,
+            app_id: None,
         }
     }
 }

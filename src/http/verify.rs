@@ -18,7 +18,9 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::Sha256;
 use std::sync::Arc;
 
+use super::payloads::Origin;
 use crate::clock::Clock;
+use crate::config::SlackSettings;
 
 /// How far a request's timestamp may be from our clock, either way: Slack's
 /// recommendation, which bounds how long a captured request can be replayed.
@@ -40,6 +42,8 @@ pub enum Rejection {
     BadSignature,
     TooLarge,
     Unreadable,
+    /// Verified, but from a workspace or app other than the pinned one.
+    ForeignOrigin,
 }
 
 impl Rejection {
@@ -52,6 +56,7 @@ impl Rejection {
             Self::BadSignature => "bad_signature",
             Self::TooLarge => "too_large",
             Self::Unreadable => "unreadable",
+            Self::ForeignOrigin => "foreign_origin",
         }
     }
 
@@ -59,6 +64,7 @@ impl Rejection {
         match self {
             Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unreadable => StatusCode::BAD_REQUEST,
+            Self::ForeignOrigin => StatusCode::FORBIDDEN,
             // Missing or wrong headers and stale timestamps: DESIGN §4 says 401.
             _ => StatusCode::UNAUTHORIZED,
         }
@@ -72,6 +78,7 @@ impl Rejection {
             Self::BadSignature => "signature does not match",
             Self::TooLarge => "request body too large",
             Self::Unreadable => "request body unreadable",
+            Self::ForeignOrigin => "request from another workspace or app",
         }
     }
 }
@@ -149,6 +156,26 @@ pub fn verify(
     now: DateTime<Utc>,
 ) -> Result<(), Rejection> {
     check_headers(headers, now)?.check_body(secret, body)
+}
+
+/// Refuses a request whose workspace or app is not the one pinned by
+/// `chat.slack.team_id` / `chat.slack.app_id`. A key left unset pins
+/// nothing; a pinned key refuses a request that does not name its value.
+/// Handlers call this right after parsing, before they change anything.
+pub fn check_origin(slack: &SlackSettings, origin: Origin<'_>) -> Result<(), Rejection> {
+    let allowed = |pinned: &Option<String>, sent: Option<&str>| {
+        pinned.as_deref().is_none_or(|pinned| sent == Some(pinned))
+    };
+    if allowed(&slack.team_id, origin.team_id) && allowed(&slack.app_id, origin.app_id) {
+        Ok(())
+    } else {
+        tracing::warn!(
+            team_id = origin.team_id,
+            app_id = origin.app_id,
+            "refused a request from an unpinned workspace or app"
+        );
+        Err(Rejection::ForeignOrigin)
+    }
 }
 
 /// Signs `body` as Slack would (for tests, benchmarks and the fake Slack).
@@ -338,5 +365,53 @@ mod tests {
             check_headers(&h, at(ts + MAX_SKEW_SECONDS + 1)).unwrap_err(),
             Rejection::Stale
         );
+    }
+
+    fn pinned(team: Option<&str>, app: Option<&str>) -> SlackSettings {
+        SlackSettings {
+            bot_token: None,
+            signing_secret: None,
+            api_base_url: "https://slack.com/api".into(),
+            team_id: team.map(str::to_owned),
+            app_id: app.map(str::to_owned),
+        }
+    }
+
+    fn origin<'a>(team: Option<&'a str>, app: Option<&'a str>) -> Origin<'a> {
+        Origin {
+            team_id: team,
+            app_id: app,
+        }
+    }
+
+    #[test]
+    fn only_the_pinned_workspace_and_app_pass() {
+        let both = pinned(Some("T1"), Some("A1"));
+        assert_eq!(check_origin(&both, origin(Some("T1"), Some("A1"))), Ok(()));
+        for (team, app) in [
+            (Some("T2"), Some("A1")),
+            (Some("T1"), Some("A2")),
+            (None, Some("A1")),
+            (Some("T1"), None),
+            (None, None),
+        ] {
+            assert_eq!(
+                check_origin(&both, origin(team, app)),
+                Err(Rejection::ForeignOrigin),
+                "{team:?} {app:?}"
+            );
+        }
+        let team_only = pinned(Some("T1"), None);
+        assert_eq!(
+            check_origin(&team_only, origin(Some("T1"), Some("A9"))),
+            Ok(())
+        );
+        assert_eq!(
+            check_origin(&team_only, origin(Some("T2"), Some("A9"))),
+            Err(Rejection::ForeignOrigin)
+        );
+        let open = pinned(None, None);
+        assert_eq!(check_origin(&open, origin(None, None)), Ok(()));
+        assert_eq!(check_origin(&open, origin(Some("T9"), Some("A9"))), Ok(()));
     }
 }

@@ -15,6 +15,7 @@ mod helpers;
 mod nudge;
 mod pacing;
 mod personas;
+mod pinning;
 mod postgres;
 mod purity;
 mod replicas;
