@@ -154,3 +154,16 @@ async fn run_refuses_an_address_in_use_with_a_clear_error() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn sigterm_sent_as_soon_as_it_listens_stops_it_cleanly() {
+    // The signal races the daemon's start-up; a few rounds make a lost
+    // race show.
+    for _ in 0..5 {
+        let env = TestEnv::new();
+        let daemon = Daemon::start(&env).await;
+        let (status, log) = daemon.terminate().await;
+        assert!(status.success(), "exit {status}; log:\n{log}");
+        assert!(log.contains("nudged stopped"), "{log}");
+    }
+}
