@@ -209,6 +209,13 @@ impl App {
                 heartbeat,
             )
         });
+        // Each connection holds a file descriptor: allow as many as the
+        // system lets this process have, and no more connections than fit.
+        let limits = self
+            .settings
+            .server
+            .limits
+            .within_fd_limit(http::serve::raise_fd_limit());
         let router = http::router(AppState {
             store: self.store,
             clock: self.clock,
@@ -217,10 +224,7 @@ impl App {
             assessor: self.assessor,
             health: supervisor.health(),
         });
-        let served = axum::serve(self.listener, router)
-            .with_graceful_shutdown(shutdown)
-            .await
-            .context("HTTP server failed");
+        http::serve::serve(self.listener, router, limits, shutdown).await;
         // The workers finish what they are doing (the delivery worker
         // records the send in flight), then stop.
         supervisor.shutdown().await;
@@ -230,7 +234,6 @@ impl App {
                 .await
                 .context("cannot stop the scheduler's heartbeat")?;
         }
-        served?;
         tracing::info!("nudged stopped");
         Ok(())
     }

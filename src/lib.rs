@@ -24,7 +24,8 @@
 //! - [`retention`]: pruning what is no longer needed, in the background.
 //! - [`health`]: the workers' state, `/healthz` and `/readyz`'s checks.
 //! - [`supervisor`]: runs the workers and restarts them after a fault.
-//! - [`http`]: the axum router: Slack's endpoints (verified), `/healthz`, `/readyz`, `/metrics`.
+//! - [`http`]: the axum router: Slack's endpoints (verified), `/healthz`, `/readyz`, `/metrics`;
+//!   connections served within the `[server]` timeouts and cap.
 //! - [`app`]: the composition root: build everything, run until shutdown.
 //! - [`cli`]: the `nudged` commands.
 

@@ -21,6 +21,7 @@ use secrecy::{ExposeSecret, SecretString};
 pub use error::ConfigError;
 
 use crate::domain::{Catalogue, PersonId, Question, QuestionId, QuestionOption, default_catalogue};
+use crate::http::serve::ConnectionLimits;
 use crate::model::Params;
 use crate::schedule::{self, Schedule};
 use crate::store::{StorageOptions, redact_url};
@@ -56,6 +57,9 @@ pub struct ServerSettings {
     /// `/readyz` answers 503 once the oldest undelivered message has
     /// waited longer than this.
     pub readyz_max_outbox_lag: std::time::Duration,
+    /// How long a connection may take over a request head, and wait between
+    /// requests, and how many may be open at once.
+    pub limits: ConnectionLimits,
 }
 
 /// `server.readyz_max_outbox_lag_secs` unless set: 10 minutes, well past
@@ -134,8 +138,13 @@ pub struct SlackSettings {
     /// Verifies inbound requests; required for the `slack` platform.
     pub signing_secret: Option<SecretString>,
     /// Base of the Web API, e.g. `https://slack.com/api`; tests point it at a
-    /// local fake.
+    /// local fake. `https://` unless the host is loopback: the bot token
+    /// travels with every call.
     pub api_base_url: String,
+    /// When set, requests from any other workspace are refused (403).
+    pub team_id: Option<String>,
+    /// When set, requests meant for any other Slack app are refused (403).
+    pub app_id: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -426,6 +435,7 @@ fn validate(file: &Path, raw: raw::RawSettings) -> Result<Settings, ConfigError>
             ),
         )
     })?;
+    let limits = connection_limits(&raw.server).map_err(|(key, problem)| err(&key, problem))?;
 
     let url = resolve_storage_url(base, raw.storage.url.trim())
         .map_err(|problem| err("storage.url", problem))?;
@@ -516,6 +526,7 @@ fn validate(file: &Path, raw: raw::RawSettings) -> Result<Settings, ConfigError>
             readyz_max_outbox_lag: std::time::Duration::from_secs(
                 raw.server.readyz_max_outbox_lag_secs,
             ),
+            limits,
         },
         storage,
         chat,
@@ -570,6 +581,60 @@ fn is_http_url(url: &str) -> bool {
     })
 }
 
+/// What [`check_url`] says of a URL that fails it. It never quotes the URL,
+/// which may be a secret.
+const NOT_HTTPS: &str = "must be an https:// URL (plain http:// only to a loopback host: \
+127.0.0.0/8, ::1 or localhost), since it carries a secret";
+
+/// An `http(s)://` URL with a host that keeps what it carries out of clear
+/// text on the network: `https://`, or `http://` to this machine (tests
+/// and local fakes).
+fn check_url(url: &str) -> Result<(), &'static str> {
+    if !is_http_url(url) {
+        return Err("is not an http(s) URL with a host");
+    }
+    // The same parser the HTTP client uses, so the host judged here is
+    // the host it connects to (`http://127.1` is 127.0.0.1 to both).
+    let parsed = reqwest::Url::parse(url).map_err(|_| "is not an http(s) URL with a host")?;
+    match parsed.scheme() {
+        "https" => Ok(()),
+        "http" if parsed.host_str().is_some_and(is_loopback) => Ok(()),
+        _ => Err(NOT_HTTPS),
+    }
+}
+
+/// 127.0.0.0/8, `::1` (written `[::1]` in a URL) and `localhost`, which
+/// resolves to them.
+fn is_loopback(host: &str) -> bool {
+    let bare = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    bare.eq_ignore_ascii_case("localhost")
+        || bare
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// A Slack id such as `T0123ABCD` (team) or `A0123ABCD` (app): upper-case
+/// letters and digits. Unset or blank means "not pinned".
+fn slack_id(key: &str, value: Option<String>) -> Result<Option<String>, (String, String)> {
+    let Some(value) = value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    if value
+        .chars()
+        .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+    {
+        Ok(Some(value))
+    } else {
+        Err((
+            format!("chat.slack.{key}"),
+            format!("{value:?} is not a Slack id (upper-case letters and digits, e.g. T0123ABCD)"),
+        ))
+    }
+}
+
 fn secret(value: Option<SecretString>) -> Option<SecretString> {
     value.filter(|s| !s.expose_secret().trim().is_empty())
 }
@@ -584,16 +649,18 @@ fn chat_settings(raw: raw::RawChat) -> Result<ChatSettings, (String, String)> {
             .trim()
             .trim_end_matches('/')
             .to_owned(),
+        team_id: slack_id("team_id", raw.slack.team_id)?,
+        app_id: slack_id("app_id", raw.slack.app_id)?,
     };
     let webhook = WebhookSettings {
         url: secret(raw.webhook.url),
         flavor: WebhookFlavor::parse(&raw.webhook.flavor)
             .map_err(|problem| ("chat.webhook.flavor".to_owned(), problem))?,
     };
-    if !(slack.api_base_url.starts_with("http://") || slack.api_base_url.starts_with("https://")) {
+    if let Err(problem) = check_url(&slack.api_base_url) {
         return Err((
             "chat.slack.api_base_url".into(),
-            format!("{:?} is not an http(s) URL", slack.api_base_url),
+            format!("{:?} {problem}", slack.api_base_url),
         ));
     }
     match raw.platform {
@@ -623,13 +690,10 @@ fn chat_settings(raw: raw::RawChat) -> Result<ChatSettings, (String, String)> {
                 ));
             }
             // The URL is a secret: the problem is described, never echoed.
-            Some(url) if !is_http_url(url.expose_secret()) => {
-                return Err((
-                    "chat.webhook.url".into(),
-                    "is not an http(s) URL with a host".into(),
-                ));
+            Some(url) => {
+                check_url(url.expose_secret())
+                    .map_err(|problem| ("chat.webhook.url".to_owned(), problem.to_owned()))?;
             }
-            Some(_) => {}
         },
         Platform::Console => {}
     }
@@ -637,6 +701,50 @@ fn chat_settings(raw: raw::RawChat) -> Result<ChatSettings, (String, String)> {
         platform: raw.platform,
         slack,
         webhook,
+    })
+}
+
+/// Longest `server.header_read_timeout_secs`: a request head is a few
+/// hundred bytes; ten minutes is patience for any real client.
+const MAX_HEADER_READ_TIMEOUT_SECS: u64 = 600;
+/// Longest `server.idle_timeout_secs`: an hour.
+const MAX_IDLE_TIMEOUT_SECS: u64 = 3600;
+/// Most `server.max_connections`: far above what one daemon serves, well
+/// below what would exhaust a process's file descriptors by default.
+const MAX_SERVER_CONNECTIONS: u32 = 65_536;
+
+fn connection_limits(raw: &raw::RawServer) -> Result<ConnectionLimits, (String, String)> {
+    let secs = |key: &str, value: u64, max: u64| {
+        if (1..=max).contains(&value) {
+            Ok(std::time::Duration::from_secs(value))
+        } else {
+            Err((
+                format!("server.{key}"),
+                format!("must be between 1 and {max} seconds, got {value}"),
+            ))
+        }
+    };
+    if !(1..=MAX_SERVER_CONNECTIONS).contains(&raw.max_connections) {
+        return Err((
+            "server.max_connections".into(),
+            format!(
+                "must be between 1 and {MAX_SERVER_CONNECTIONS}, got {}",
+                raw.max_connections
+            ),
+        ));
+    }
+    Ok(ConnectionLimits {
+        header_read_timeout: secs(
+            "header_read_timeout_secs",
+            raw.header_read_timeout_secs,
+            MAX_HEADER_READ_TIMEOUT_SECS,
+        )?,
+        idle_timeout: secs(
+            "idle_timeout_secs",
+            raw.idle_timeout_secs,
+            MAX_IDLE_TIMEOUT_SECS,
+        )?,
+        max_connections: raw.max_connections as usize,
     })
 }
 

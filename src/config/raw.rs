@@ -40,13 +40,20 @@ pub(super) struct RawSettings {
 pub(super) struct RawServer {
     pub bind: String,
     pub readyz_max_outbox_lag_secs: u64,
+    pub header_read_timeout_secs: u64,
+    pub idle_timeout_secs: u64,
+    pub max_connections: u32,
 }
 
 impl Default for RawServer {
     fn default() -> Self {
+        let limits = crate::http::serve::ConnectionLimits::default();
         Self {
             bind: "127.0.0.1:3000".into(),
             readyz_max_outbox_lag_secs: super::DEFAULT_MAX_OUTBOX_LAG.as_secs(),
+            header_read_timeout_secs: limits.header_read_timeout.as_secs(),
+            idle_timeout_secs: limits.idle_timeout.as_secs(),
+            max_connections: limits.max_connections as u32,
         }
     }
 }
@@ -103,6 +110,8 @@ pub(super) struct RawSlack {
     pub bot_token: Option<SecretString>,
     pub signing_secret: Option<SecretString>,
     pub api_base_url: String,
+    pub team_id: Option<String>,
+    pub app_id: Option<String>,
 }
 
 impl Default for RawSlack {
@@ -111,6 +120,8 @@ impl Default for RawSlack {
             bot_token: None,
             signing_secret: None,
             api_base_url: "https://slack.com/api".into(),
+            team_id: None,
+            app_id: None,
         }
     }
 }

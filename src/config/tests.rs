@@ -603,3 +603,140 @@ fn retention_days_out_of_range_are_rejected_with_their_key() {
         assert!(!e.to_string().contains('\n'), "{e}");
     }
 }
+
+#[test]
+fn the_server_limits_default_and_can_be_set() {
+    let s = load("").unwrap();
+    let limits = s.server.limits;
+    assert_eq!(
+        limits.header_read_timeout,
+        std::time::Duration::from_secs(10)
+    );
+    assert_eq!(limits.idle_timeout, std::time::Duration::from_secs(60));
+    assert_eq!(limits.max_connections, 1024);
+
+    let s = load_env(
+        "[server]\nheader_read_timeout_secs = 2\n",
+        &[
+            ("NUDGED__SERVER__IDLE_TIMEOUT_SECS", "5"),
+            ("NUDGED__SERVER__MAX_CONNECTIONS", "16"),
+        ],
+    )
+    .unwrap();
+    let limits = s.server.limits;
+    assert_eq!(
+        limits.header_read_timeout,
+        std::time::Duration::from_secs(2)
+    );
+    assert_eq!(limits.idle_timeout, std::time::Duration::from_secs(5));
+    assert_eq!(limits.max_connections, 16);
+}
+
+#[test]
+fn server_limits_out_of_range_are_rejected_by_key() {
+    for (body, key) in [
+        (
+            "header_read_timeout_secs = 0",
+            "server.header_read_timeout_secs",
+        ),
+        (
+            "header_read_timeout_secs = 601",
+            "server.header_read_timeout_secs",
+        ),
+        ("idle_timeout_secs = 0", "server.idle_timeout_secs"),
+        ("idle_timeout_secs = 3601", "server.idle_timeout_secs"),
+        ("max_connections = 0", "server.max_connections"),
+        ("max_connections = 100000", "server.max_connections"),
+    ] {
+        let e = error(&format!("[server]\n{body}\n"));
+        assert_eq!(e.key, key, "{body}: {e}");
+    }
+    let e = error("[server]\nmax_connections = -1\n");
+    assert_eq!(e.key, "server.max_connections", "{e}");
+}
+
+#[test]
+fn the_slack_api_must_be_https_unless_it_is_on_this_machine() {
+    for url in [
+        "https://slack.com/api",
+        "https://slack.example.com:8443/api",
+        "http://127.0.0.1:4000/api",
+        "http://127.8.9.10/api",
+        "http://127.1/api",
+        "http://[::1]:4000/api",
+        "http://localhost:4000/api",
+        "http://LOCALHOST/api",
+    ] {
+        let s = load_env("", &[("NUDGED__CHAT__SLACK__API_BASE_URL", url)])
+            .unwrap_or_else(|e| panic!("{url}: {e}"));
+        assert_eq!(s.chat.slack.api_base_url, url);
+    }
+    for url in [
+        "http://slack.com/api",
+        "http://10.0.0.1/api",
+        "http://[::2]/api",
+        "http://127.0.0.1.example.com/api",
+        "http://localhost.example.com/api",
+        "http://0.0.0.0:4000/api",
+        "ftp://slack.com/api",
+    ] {
+        let e = load_env("", &[("NUDGED__CHAT__SLACK__API_BASE_URL", url)]).unwrap_err();
+        assert_eq!(e.key, "chat.slack.api_base_url", "{url}: {e}");
+    }
+    let e = load_env(
+        "",
+        &[("NUDGED__CHAT__SLACK__API_BASE_URL", "http://slack.com/api")],
+    )
+    .unwrap_err();
+    assert!(e.problem.contains("https://"), "{e}");
+    assert!(e.problem.contains("loopback"), "{e}");
+}
+
+#[test]
+fn a_plain_http_webhook_is_refused_unless_on_this_machine_and_never_echoed() {
+    let e = load_env(
+        WEBHOOK,
+        &[(
+            "NUDGED__CHAT__WEBHOOK__URL",
+            "http://chat.example.com/hooks/s3cr3t-key",
+        )],
+    )
+    .unwrap_err();
+    assert_eq!(e.key, "chat.webhook.url", "{e}");
+    assert!(e.problem.contains("https://"), "{e}");
+    assert!(!e.to_string().contains("s3cr3t"), "{e}");
+
+    for url in [
+        "http://127.0.0.1:9000/hooks/s3cr3t-key",
+        "http://[::1]:9000/hooks/s3cr3t-key",
+        "http://localhost/hooks/s3cr3t-key",
+    ] {
+        let s = load_env(WEBHOOK, &[("NUDGED__CHAT__WEBHOOK__URL", url)])
+            .unwrap_or_else(|e| panic!("{url}: {e}"));
+        assert_eq!(s.chat.webhook.url.unwrap().expose_secret(), url);
+    }
+}
+
+#[test]
+fn the_workspace_and_app_can_be_pinned() {
+    let s = load("").unwrap();
+    assert_eq!(s.chat.slack.team_id, None);
+    assert_eq!(s.chat.slack.app_id, None);
+
+    let s = load_env(
+        "[chat.slack]\nteam_id = \"T0001\"\n",
+        &[("NUDGED__CHAT__SLACK__APP_ID", " A0001 ")],
+    )
+    .unwrap();
+    assert_eq!(s.chat.slack.team_id.as_deref(), Some("T0001"));
+    assert_eq!(s.chat.slack.app_id.as_deref(), Some("A0001"));
+
+    // Blank is unset, as for the secrets.
+    let s = load("[chat.slack]\nteam_id = \"\"\n").unwrap();
+    assert_eq!(s.chat.slack.team_id, None);
+
+    let e = error("[chat.slack]\nteam_id = \"my team\"\n");
+    assert_eq!(e.key, "chat.slack.team_id", "{e}");
+    let e = load_env("", &[("NUDGED__CHAT__SLACK__APP_ID", "a0001")]).unwrap_err();
+    assert_eq!(e.key, "chat.slack.app_id", "{e}");
+}

@@ -5,10 +5,12 @@
 //! - `payloads.rs`: thin serde types of what Slack sends.
 //! - `slack.rs`: the events, interactions and `/pulse` handlers.
 //! - `nudge.rs`: clicks on the readiness nudge's answer buttons.
+//! - `serve.rs`: serving connections within the `[server]` timeouts and cap.
 //! - this file: routes, layers, `/healthz`, `/readyz` and `/metrics`.
 
 mod nudge;
 pub mod payloads;
+pub mod serve;
 pub mod slack;
 pub mod verify;
 
@@ -31,8 +33,9 @@ use crate::health::{self, Health};
 use crate::readiness::Assessor;
 use crate::store::Store;
 
-/// Largest request body accepted: Slack's payloads are a few KiB; anything
-/// near this is not Slack.
+/// Largest request body accepted, 1 MiB (the limit the README documents).
+/// Slack's largest real payloads, `block_actions` carrying the whole message
+/// and its state, are tens of KiB; anything near this is not Slack.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 /// Slack expects an answer within 3 s; a request still running after this

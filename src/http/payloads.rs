@@ -5,6 +5,9 @@
 use serde::Deserialize;
 
 /// The body of `POST /slack/events`.
+// Parsed once per request and matched at once: boxing the large variant
+// would add an allocation and save nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum EventEnvelope {
@@ -14,9 +17,39 @@ pub enum EventEnvelope {
     EventCallback {
         event_id: String,
         event: Event,
+        #[serde(default)]
+        team_id: Option<String>,
+        #[serde(default)]
+        api_app_id: Option<String>,
     },
     #[serde(other)]
     Other,
+}
+
+impl EventEnvelope {
+    /// Who sent an event; `None` for `url_verification` and the envelopes
+    /// nudged ignores, which carry no workspace and change nothing.
+    pub fn origin(&self) -> Option<Origin<'_>> {
+        match self {
+            Self::EventCallback {
+                team_id,
+                api_app_id,
+                ..
+            } => Some(Origin {
+                team_id: team_id.as_deref(),
+                app_id: api_app_id.as_deref(),
+            }),
+            Self::UrlVerification { .. } | Self::Other => None,
+        }
+    }
+}
+
+/// The workspace (team) and the Slack app a request says it is for, checked
+/// against `chat.slack.team_id` / `app_id` by [`super::verify::check_origin`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Origin<'a> {
+    pub team_id: Option<&'a str>,
+    pub app_id: Option<&'a str>,
 }
 
 /// The events nudged subscribes to.
@@ -67,6 +100,26 @@ pub struct InteractionPayload {
     pub container: Option<Container>,
     #[serde(default)]
     pub channel: Option<SlackChannel>,
+    /// The workspace clicked in (`team.id`).
+    #[serde(default)]
+    pub team: Option<SlackTeam>,
+    #[serde(default)]
+    pub api_app_id: Option<String>,
+}
+
+impl InteractionPayload {
+    /// Who sent this interaction.
+    pub fn origin(&self) -> Origin<'_> {
+        Origin {
+            team_id: self.team.as_ref().map(|t| t.id.as_str()),
+            app_id: self.api_app_id.as_deref(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SlackTeam {
+    pub id: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -110,4 +163,18 @@ pub struct SlashCommand {
     /// Unique per invocation: a replayed request carries the same one.
     #[serde(default)]
     pub trigger_id: Option<String>,
+    #[serde(default)]
+    pub team_id: Option<String>,
+    #[serde(default)]
+    pub api_app_id: Option<String>,
+}
+
+impl SlashCommand {
+    /// Who sent this command.
+    pub fn origin(&self) -> Origin<'_> {
+        Origin {
+            team_id: self.team_id.as_deref(),
+            app_id: self.api_app_id.as_deref(),
+        }
+    }
 }

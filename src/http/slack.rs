@@ -24,7 +24,7 @@ use super::AppState;
 use super::payloads::{
     Action, Event, EventEnvelope, InteractionPayload, MessageEvent, SlashCommand,
 };
-use super::verify::SlackRequest;
+use super::verify::{self, Rejection, SlackRequest};
 use crate::config::Settings;
 use crate::domain::{Answer, IsoWeek, PersonId};
 use crate::outbox::{self, Outgoing};
@@ -43,6 +43,9 @@ use crate::store::{
 pub enum ApiError {
     #[error("malformed payload: {0}")]
     BadPayload(String),
+    /// Verified, but refused (another workspace or app): 403.
+    #[error("refused: {}", .0.reason())]
+    Refused(Rejection),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -61,6 +64,7 @@ impl IntoResponse for ApiError {
                 )
                     .into_response()
             }
+            Self::Refused(rejection) => rejection.into_response(),
             Self::Store(e) => {
                 tracing::error!(error = %e, "store failed while handling a Slack request");
                 (StatusCode::SERVICE_UNAVAILABLE, "temporarily unavailable").into_response()
@@ -70,6 +74,12 @@ impl IntoResponse for ApiError {
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
             }
         }
+    }
+}
+
+impl From<Rejection> for ApiError {
+    fn from(rejection: Rejection) -> Self {
+        Self::Refused(rejection)
     }
 }
 
@@ -106,11 +116,16 @@ pub async fn handle_events(
         Ok(envelope) => envelope,
         Err(e) => return unreadable_event(&request.body, e),
     };
+    if let Some(origin) = envelope.origin() {
+        verify::check_origin(&app.settings.chat.slack, origin)?;
+    }
     match envelope {
         EventEnvelope::UrlVerification { challenge } => {
             Ok(Json(json!({ "challenge": challenge })).into_response())
         }
-        EventEnvelope::EventCallback { event_id, event } => {
+        EventEnvelope::EventCallback {
+            event_id, event, ..
+        } => {
             // Slack re-sends an event it thinks we missed: the id is
             // committed with what the event stores, and a repeat of an
             // event handled before is acknowledged untouched.
@@ -342,6 +357,7 @@ pub async fn handle_interactions(
 ) -> Result<Response, ApiError> {
     let form: InteractionForm = form_body(&request.body)?;
     let payload: InteractionPayload = json_body(form.payload.as_bytes())?;
+    verify::check_origin(&app.settings.chat.slack, payload.origin())?;
     if payload.kind != "block_actions" {
         return Ok(StatusCode::OK.into_response());
     }
@@ -573,6 +589,7 @@ pub async fn handle_commands(
     request: SlackRequest,
 ) -> Result<Response, ApiError> {
     let command: SlashCommand = form_body(&request.body)?;
+    verify::check_origin(&app.settings.chat.slack, command.origin())?;
     let person = person_id(&command.user_id)?;
     let store = app.store.as_ref();
     let now = app.clock.now();

@@ -8,16 +8,21 @@ use tokio::process::{Child, Command};
 use crate::helpers::{TestEnv, WAIT, http};
 
 /// A running `nudged run` and the address it logged.
-struct Daemon {
-    child: Child,
-    addr: String,
+pub struct Daemon {
+    pub child: Child,
+    pub addr: String,
     stderr: tokio::io::Lines<BufReader<tokio::process::ChildStderr>>,
 }
 
 impl Daemon {
     /// Starts the daemon and waits for its "listening on" line.
-    async fn start(env: &TestEnv) -> Self {
-        let mut child = Command::from(env.command(&["run"]))
+    pub async fn start(env: &TestEnv) -> Self {
+        Self::spawn(Command::from(env.command(&["run"]))).await
+    }
+
+    /// Starts `command` (a `nudged run`) and waits for its "listening on" line.
+    pub async fn spawn(mut command: Command) -> Self {
+        let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -43,7 +48,7 @@ impl Daemon {
     }
 
     /// Sends SIGTERM and returns the exit status and the rest of stderr.
-    async fn terminate(mut self) -> (std::process::ExitStatus, String) {
+    pub async fn terminate(mut self) -> (std::process::ExitStatus, String) {
         let pid = self.child.id().unwrap().to_string();
         let killed = std::process::Command::new("kill")
             .args(["-TERM", &pid])
@@ -148,4 +153,17 @@ async fn run_refuses_an_address_in_use_with_a_clear_error() {
         err.contains(&format!("cannot listen on {addr} (server.bind)")),
         "{err}"
     );
+}
+
+#[tokio::test]
+async fn sigterm_sent_as_soon_as_it_listens_stops_it_cleanly() {
+    // The signal races the daemon's start-up; a few rounds make a lost
+    // race show.
+    for _ in 0..5 {
+        let env = TestEnv::new();
+        let daemon = Daemon::start(&env).await;
+        let (status, log) = daemon.terminate().await;
+        assert!(status.success(), "exit {status}; log:\n{log}");
+        assert!(log.contains("nudged stopped"), "{log}");
+    }
 }
