@@ -458,3 +458,26 @@ fn delivery_values_out_of_range_are_rejected_with_their_key() {
     assert_eq!(e.key, "delivery.concurrency", "{e}");
     assert!(e.problem.contains("NUDGED__DELIVERY__CONCURRENCY"), "{e}");
 }
+
+#[test]
+fn a_variable_that_names_no_key_is_named() {
+    for name in [
+        "NUDGED__",
+        "NUDGED____BIND",
+        "NUDGED__SERVER__",
+        "NUDGED__SERVER____BIND",
+    ] {
+        let e = load_env("", &[(name, "true")]).unwrap_err();
+        assert_eq!(e.key, name, "{e}");
+        assert!(e.problem.contains("names no key"), "{e}");
+    }
+}
+
+#[test]
+fn an_unknown_key_from_the_environment_names_the_variable() {
+    let e = load_env("", &[("NUDGED__SERVER__PORT", "3000")]).unwrap_err();
+    assert_eq!(e.key, "server.port", "{e}");
+    assert!(e.problem.contains("(set by NUDGED__SERVER__PORT)"), "{e}");
+    let e = load_env("", &[("NUDGED___X", "1")]).unwrap_err();
+    assert!(e.problem.contains("(set by NUDGED___X)"), "{e}");
+}
