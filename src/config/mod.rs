@@ -479,18 +479,22 @@ fn chat_settings(raw: raw::RawChat) -> Result<ChatSettings, (String, String)> {
 /// Highest rate accepted for `delivery.*_per_sec`: one message per
 /// millisecond is far above any chat platform's limit.
 const MAX_RATE: f64 = 1000.0;
+/// Lowest rate accepted for `delivery.*_per_sec`: one message a day. Any
+/// slower is no rate a daemon can send by, and an interval of centuries
+/// does not fit a duration or a date.
+const MIN_RATE: f64 = 1.0 / 86_400.0;
 /// Most sends in flight at once.
 const MAX_CONCURRENCY: u32 = 64;
 
 fn delivery_settings(raw: &raw::RawDelivery) -> Result<DeliverySettings, (String, String)> {
     let interval = |key: &str, per_sec: f64| {
-        if per_sec.is_finite() && per_sec > 0.0 && per_sec <= MAX_RATE {
+        if (MIN_RATE..=MAX_RATE).contains(&per_sec) {
             Ok(std::time::Duration::from_secs_f64(1.0 / per_sec))
         } else {
             Err((
                 format!("delivery.{key}"),
                 format!(
-                    "must be a number of messages per second above 0 and at most {MAX_RATE}, got {per_sec}"
+                    "must be a number of messages per second from one a day ({MIN_RATE:.7}) to {MAX_RATE}, got {per_sec}"
                 ),
             ))
         }

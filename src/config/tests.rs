@@ -481,3 +481,23 @@ fn an_unknown_key_from_the_environment_names_the_variable() {
     let e = load_env("", &[("NUDGED___X", "1")]).unwrap_err();
     assert!(e.problem.contains("(set by NUDGED___X)"), "{e}");
 }
+
+#[test]
+fn a_rate_too_small_to_pace_is_rejected_with_its_key() {
+    for body in [
+        "per_channel_per_sec = 1e-300",
+        "per_channel_per_sec = 5e-324",
+        "global_per_sec = 1e-20",
+        "global_per_sec = 0.00001",
+    ] {
+        let e = error(&format!("[delivery]\n{body}\n"));
+        assert!(
+            body.starts_with(e.key.trim_start_matches("delivery.")),
+            "{body}: {e}"
+        );
+        assert!(e.problem.contains("one a day"), "{e}");
+    }
+    // One a day is slow, but a rate.
+    let s = load("[delivery]\nglobal_per_sec = 0.0000116\n").unwrap();
+    assert!(s.delivery.global_interval < std::time::Duration::from_secs(86_400));
+}
