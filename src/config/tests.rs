@@ -501,3 +501,22 @@ fn a_rate_too_small_to_pace_is_rejected_with_its_key() {
     let s = load("[delivery]\nglobal_per_sec = 0.0000116\n").unwrap();
     assert!(s.delivery.global_interval < std::time::Duration::from_secs(86_400));
 }
+
+#[test]
+fn a_capacity_hold_longer_than_any_window_is_rejected_not_a_panic() {
+    for weeks in ["521", "3000000000", "4294967295"] {
+        let e = error(&format!("[model]\ncapacity_hold_weeks = {weeks}\n"));
+        assert_eq!(e.key, "model.capacity_hold_weeks", "{e}");
+    }
+    // The longest hold accepted, and none at all, still assess.
+    for weeks in [0, 520] {
+        let s = load(&format!("[model]\ncapacity_hold_weeks = {weeks}\n")).unwrap();
+        let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 19).unwrap();
+        let history = crate::model::History {
+            answers: &[],
+            nudges: &[today],
+        };
+        let a = crate::model::assess(&history, &s.catalogue, &s.model, today);
+        assert!(!a.reasons.is_empty());
+    }
+}
