@@ -243,10 +243,27 @@ pub(super) fn read(
             "no such config file (pass --config PATH)",
         ));
     }
+    let prefix = format!("{ENV_PREFIX}{ENV_SEPARATOR}");
     let env: config::Map<String, String> = env
         .into_iter()
-        .filter(|(k, _)| k.starts_with(&format!("{ENV_PREFIX}{ENV_SEPARATOR}")))
+        .filter(|(k, _)| k.starts_with(&prefix))
         .collect();
+    // `NUDGED__` alone or `NUDGED__SERVER____BIND` sets a key with an empty
+    // part, which the config crate reports as an unknown key with no name.
+    if let Some(name) = env
+        .keys()
+        .find(|k| k[prefix.len()..].split(ENV_SEPARATOR).any(str::is_empty))
+    {
+        return Err(ConfigError::new(
+            path,
+            name.as_str(),
+            format!(
+                "this environment variable names no key (a part between {ENV_SEPARATOR} is empty); \
+                 write {prefix}SECTION{ENV_SEPARATOR}KEY, e.g. {prefix}SERVER{ENV_SEPARATOR}BIND"
+            ),
+        ));
+    }
+    let from_env: Vec<&str> = env.keys().map(|k| &k[prefix.len()..]).collect();
     let built = Config::builder()
         .add_source(File::from(path).format(FileFormat::Toml))
         .add_source(
@@ -255,18 +272,25 @@ pub(super) fn read(
             Environment::with_prefix(ENV_PREFIX)
                 .prefix_separator(ENV_SEPARATOR)
                 .separator(ENV_SEPARATOR)
-                .source(Some(env)),
+                .source(Some(env.clone())),
         )
         .build()
-        .map_err(|e| from_config_error(path, e))?;
+        .map_err(|e| from_config_error(path, e, &from_env))?;
     built
         .try_deserialize()
-        .map_err(|e| from_config_error(path, e))
+        .map_err(|e| from_config_error(path, e, &from_env))
 }
 
 /// Turns the `config` crate's error into our one-line `file: key: problem`.
-fn from_config_error(path: &Path, error: config::ConfigError) -> ConfigError {
+/// `env_keys` are the `NUDGED__` variables' names without the prefix.
+fn from_config_error(path: &Path, error: config::ConfigError, env_keys: &[&str]) -> ConfigError {
     let (key, problem, from_env) = describe(error);
+    // An unknown key is reported without its origin: it came from the
+    // environment if a variable sets exactly that key.
+    let from_env = from_env
+        || env_keys
+            .iter()
+            .any(|k| k.to_lowercase().replace(ENV_SEPARATOR, ".") == key);
     let problem = if from_env && !key.is_empty() {
         format!(
             "{problem} (set by {ENV_PREFIX}{ENV_SEPARATOR}{})",

@@ -740,3 +740,49 @@ fn the_workspace_and_app_can_be_pinned() {
     let e = load_env("", &[("NUDGED__CHAT__SLACK__APP_ID", "a0001")]).unwrap_err();
     assert_eq!(e.key, "chat.slack.app_id", "{e}");
 }
+
+#[test]
+fn a_variable_that_names_no_key_is_named() {
+    for name in [
+        "NUDGED__",
+        "NUDGED____BIND",
+        "NUDGED__SERVER__",
+        "NUDGED__SERVER____BIND",
+    ] {
+        let e = load_env("", &[(name, "true")]).unwrap_err();
+        assert_eq!(e.key, name, "{e}");
+        assert!(e.problem.contains("names no key"), "{e}");
+    }
+}
+
+#[test]
+fn an_unknown_key_from_the_environment_names_the_variable() {
+    let e = load_env("", &[("NUDGED__SERVER__PORT", "3000")]).unwrap_err();
+    assert_eq!(e.key, "server.port", "{e}");
+    assert!(e.problem.contains("(set by NUDGED__SERVER__PORT)"), "{e}");
+    let e = load_env("", &[("NUDGED___X", "1")]).unwrap_err();
+    assert!(e.problem.contains("(set by NUDGED___X)"), "{e}");
+}
+
+#[test]
+fn a_capacity_hold_longer_than_any_window_is_rejected_not_a_panic() {
+    for weeks in ["521", "3000000000", "4294967295"] {
+        let e = error(&format!("[model]\ncapacity_hold_weeks = {weeks}\n"));
+        assert_eq!(e.key, "model.capacity_hold_weeks", "{e}");
+    }
+    // The longest hold accepted, and none at all, still assess.
+    for weeks in [0, 520] {
+        let s = load(&format!("[model]\ncapacity_hold_weeks = {weeks}\n")).unwrap();
+        let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 19).unwrap();
+        let history = crate::model::History {
+            answers: &[],
+            nudges: &[crate::model::SentNudge {
+                sent_on: today,
+                answer: None,
+            }],
+            nudges_off: false,
+        };
+        let a = crate::model::assess(&history, &s.catalogue, &s.model, today);
+        assert!(!a.reasons.is_empty());
+    }
+}

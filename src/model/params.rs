@@ -202,6 +202,17 @@ impl Params {
                 ),
             );
         }
+        // 0 is a choice (never hold); past the longest window, the weeks an
+        // assessment reads back would run off the calendar.
+        if self.capacity_hold_weeks > MAX_WEEKS {
+            return err(
+                "capacity_hold_weeks",
+                format!(
+                    "must be at most {MAX_WEEKS}, got {}",
+                    self.capacity_hold_weeks
+                ),
+            );
+        }
         for question in [CONTINUITY, CAPACITY] {
             if catalogue.get(question).is_none() {
                 return Err((
