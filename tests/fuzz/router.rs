@@ -401,7 +401,19 @@ fn the_router_refuses_or_answers_and_never_fails() {
             Signing::Skewed(by) => by.abs() <= 300,
             _ => false,
         };
-        if too_large {
+        // Both headers present and the timestamp within the window: checked
+        // before the body's size, so an unsigned request is refused unread.
+        let fresh = match &input.signing {
+            Signing::Valid | Signing::WrongSecret | Signing::Tampered => true,
+            Signing::Skewed(by) => by.abs() <= 300,
+            Signing::Unsigned => false,
+            Signing::Garbage(_, timestamp) => timestamp
+                .parse::<i64>()
+                .is_ok_and(|ts| ts.abs_diff(now) <= 300),
+        };
+        if !fresh {
+            prop_assert_eq!(status, StatusCode::UNAUTHORIZED, "{}", shown);
+        } else if too_large {
             prop_assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{}", shown);
         } else if !signed {
             prop_assert_eq!(status, StatusCode::UNAUTHORIZED, "{}", shown);
