@@ -13,9 +13,9 @@ use clap::{Parser, Subcommand, ValueEnum};
 use serde::Serialize;
 
 use crate::app::{self, App};
-use crate::chat::console;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Platform, Settings};
+use crate::console_input;
 use crate::domain::{Answer, IsoWeek, PersonId};
 use crate::history;
 use crate::model::{self, Assessment, Replay, SentNudge};
@@ -132,11 +132,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 /// On the console platform with a terminal on standard input, reads each
-/// typed line as the roster's first person's reply (see [`console`]), as a
+/// typed line as the roster's first person's reply (see [`console_input`]), as a
 /// supervised worker of the app.
 fn start_console_input(app: &App) {
     let settings = app.settings();
-    if settings.chat.platform != Platform::Console || !console::stdin_is_interactive() {
+    if settings.chat.platform != Platform::Console || !console_input::stdin_is_interactive() {
         return;
     }
     let Some(person) = settings.people.first().map(|p| p.id.clone()) else {
@@ -144,7 +144,7 @@ fn start_console_input(app: &App) {
         return;
     };
     tracing::info!(%person, "type your replies here, as {person}; /pulse help lists the commands");
-    let input = console::ConsoleInput {
+    let input = console_input::ConsoleInput {
         settings,
         store: app.store(),
         clock: app.clock(),
@@ -154,14 +154,14 @@ fn start_console_input(app: &App) {
     // One reader for every run of the worker: a restart reads on from
     // where the failed run stopped, and no second thread competes for the
     // terminal.
-    let reader = Arc::new(tokio::sync::Mutex::new(console::stdin_reader()));
+    let reader = Arc::new(tokio::sync::Mutex::new(console_input::stdin_reader()));
     app.supervisor()
         .spawn("console", None, move |heartbeat, stop| {
             let (input, reader) = (input.clone(), reader.clone());
             async move {
                 let mut reader = reader.lock().await;
                 heartbeat.beat();
-                console::read_lines(&input, &mut *reader, tokio::io::stdout(), stop)
+                console_input::read_lines(&input, &mut *reader, tokio::io::stdout(), stop)
                     .await
                     .context("console input failed")
             }

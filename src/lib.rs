@@ -3,6 +3,12 @@
 //!
 //! # Layout
 //!
+//! Calls run one way: drivers (`http`, `scheduler`, `cli`, `console_input`)
+//! → use cases (`service`, `nudge`, `readiness`) → `outbox` → `chat`
+//! adapters; `store` and `config` beside them; the pure core below all.
+//! A test (`tests/api/purity.rs`) keeps the outbox and the adapters from
+//! calling up.
+//!
 //! Pure core (no IO, time passed in):
 //! - [`domain`]: ids, ISO weeks, answers and the question catalogue.
 //! - [`model`]: the readiness model: `assess()` and replay.
@@ -14,16 +20,17 @@
 //! - [`config`]: `config.toml` + `NUDGED__` environment → validated [`config::Settings`].
 //! - [`clock`]: where "now" comes from; a manual clock for tests.
 //! - [`store`]: the [`store::Store`] trait and its SQLite engine.
-//! - [`outbox`]: outgoing messages as durable rows, and their delivery.
+//! - [`outbox`]: outgoing messages as durable rows, their delivery, and redraws drawn at send time.
 //! - [`chat`]: the [`chat::ChatApi`] trait: Slack's Web API, an incoming webhook, the console.
 //! - [`scheduler`]: the minute heartbeat and the dispatcher that claims due runs.
 //! - [`readiness`]: re-assessment, the weekly trend post and the readiness nudge.
-//! - [`nudge`]: answers to the readiness nudge, and its redraw.
+//! - [`nudge`]: answers to the readiness nudge: stored with it, its redraw queued.
 //! - [`service`]: use cases shared by HTTP, CLI and console: record answers, ask now.
 //! - [`history`]: CSV/JSON import and export of answers.
 //! - [`retention`]: pruning what is no longer needed, in the background.
 //! - [`health`]: the workers' state, `/healthz` and `/readyz`'s checks.
 //! - [`supervisor`]: runs the workers and restarts them after a fault.
+//! - [`console_input`]: the console driver: typed lines read as the first roster person's replies.
 //! - [`http`]: the axum router: Slack's endpoints (verified), `/healthz`, `/readyz`, `/metrics`;
 //!   connections served within the `[server]` timeouts and cap.
 //! - [`app`]: the composition root: build everything, run until shutdown.
@@ -34,6 +41,7 @@ pub mod chat;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod console_input;
 pub mod domain;
 pub mod health;
 pub mod history;

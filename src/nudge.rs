@@ -4,21 +4,18 @@
 //!
 //! [`answer`] is the use case every chat driver calls with a verified
 //! click; it commits the answer, the person's nudges setting and the
-//! nudge's redraw together before the driver acknowledges. [`redraw`] is
-//! what the outbox worker draws a queued redraw from. What the answers do
+//! nudge's redraw together before the driver acknowledges; the outbox
+//! worker draws that redraw (`outbox::redraw`). What the answers do
 //! to later nudges is the model's (`model::assess`): "Not now" re-arms
 //! after `model.not_now_weeks`, "Not for me" turns nudges off until the
 //! person turns them back on (`/pulse nudge on`).
 
 use chrono::{DateTime, Utc};
 
-use crate::config::Settings;
-use crate::domain::{IsoWeek, NudgeResponse, PersonId};
+use crate::domain::{NudgeResponse, PersonId};
 use crate::outbox;
-use crate::render::{self, Message, NudgeButton};
-use crate::store::{
-    NudgeClick, NudgeClickOutcome, Store, StoreError, StoreResult, action_seen_key,
-};
+use crate::render::NudgeButton;
+use crate::store::{NudgeClick, NudgeClickOutcome, Store, StoreResult, action_seen_key};
 
 /// What became of a click on a nudge's answer button.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,33 +86,4 @@ pub async fn answer(
             Answered::UnknownNudge
         }
     })
-}
-
-/// `person`'s nudge of `week` as posted, with its buttons and the answer
-/// stored now. `None` if it is not stored, or was stored without its text
-/// (sent before nudges could be answered).
-pub async fn redraw(
-    settings: &Settings,
-    store: &dyn Store,
-    person: &PersonId,
-    week: IsoWeek,
-) -> StoreResult<Option<Message>> {
-    let nudges = store.nudges(person).await?;
-    let Some(nudge) = nudges.into_iter().find(|n| n.week == week) else {
-        return Ok(None);
-    };
-    let Some(stored) = nudge.message else {
-        return Ok(None);
-    };
-    let content: Message = serde_json::from_str(&stored).map_err(|e| StoreError::Corrupt {
-        table: "nudges",
-        problem: format!("message of {person}'s nudge of {week}: {e}"),
-    })?;
-    Ok(Some(render::nudge_with_answer(
-        &content,
-        person,
-        week,
-        nudge.response,
-        settings.model.not_now_weeks,
-    )))
 }

@@ -13,6 +13,7 @@
 //! most the sends in flight.
 
 pub mod pacing;
+pub mod redraw;
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -247,7 +248,7 @@ async fn draw<'m>(
             week,
             schedule,
         } => {
-            let prompt = crate::service::render_prompt(config, store, person, *week, schedule)
+            let prompt = redraw::prompt(config, store, person, *week, schedule)
                 .await
                 .map_err(|e| ChatError::Transient {
                     reason: format!("could not draw the prompt: {e}"),
@@ -260,7 +261,7 @@ async fn draw<'m>(
             person,
             week,
         } => {
-            let nudge = crate::nudge::redraw(config, store, person, *week)
+            let nudge = redraw::nudge(config, store, person, *week)
                 .await
                 .map_err(|e| ChatError::Transient {
                     reason: format!("could not draw the nudge: {e}"),

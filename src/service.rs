@@ -14,7 +14,6 @@ use crate::outbox::{self, Outgoing};
 use crate::readiness::{self, Assessor};
 use crate::render;
 use crate::reply::{self, PulseCommand};
-use crate::schedule::{Schedule, ScheduleKind};
 use crate::store::{
     AnswerSource, CheckinRow, InboundOutcome, InboundWrite, NewPerson, PersonRow, Store,
     StoreResult,
@@ -27,33 +26,6 @@ pub fn current_week(person: Option<&PersonRow>, now: DateTime<Utc>) -> IsoWeek {
         .and_then(|tz| tz.parse().ok())
         .unwrap_or(Tz::UTC);
     IsoWeek::of(now.with_timezone(&tz).date_naive())
-}
-
-/// The schedule whose questions a reply outside a prompt's thread answers:
-/// the first `checkin` schedule.
-pub fn default_checkin(settings: &Settings) -> Option<&Schedule> {
-    settings
-        .schedules
-        .list
-        .iter()
-        .find(|s| s.kind == ScheduleKind::Checkin)
-}
-
-/// The questions a reply is read against: the schedule's, else the whole
-/// catalogue in order.
-pub fn questions_for(settings: &Settings, schedule: Option<&str>) -> Vec<QuestionId> {
-    schedule
-        .and_then(|name| settings.schedules.list.iter().find(|s| s.name == name))
-        .or_else(|| default_checkin(settings))
-        .map(|s| s.questions.clone())
-        .unwrap_or_else(|| {
-            settings
-                .catalogue
-                .questions()
-                .iter()
-                .map(|q| q.id.clone())
-                .collect()
-        })
 }
 
 /// Stores `write` ([`Store::record_inbound`]): the answers, the rows to
@@ -253,27 +225,6 @@ pub async fn week_answers(
         .collect())
 }
 
-/// Renders the prompt of `schedule` for `person`'s `week` with what is
-/// already answered.
-pub async fn render_prompt(
-    settings: &Settings,
-    store: &dyn Store,
-    person: &PersonId,
-    week: IsoWeek,
-    schedule: &str,
-) -> StoreResult<render::Message> {
-    let questions = questions_for(settings, Some(schedule));
-    let answered = week_answers(store, person, week).await?;
-    Ok(render::prompt(
-        &settings.catalogue,
-        &questions,
-        person,
-        week,
-        schedule,
-        &answered,
-    ))
-}
-
 /// `/pulse now` or `run --ask-now` with no `checkin` schedule to ask.
 #[derive(Debug, thiserror::Error)]
 #[error("no checkin schedule is configured")]
@@ -289,7 +240,8 @@ pub async fn ask_now(
     person: &PersonRow,
     now: DateTime<Utc>,
 ) -> anyhow::Result<IsoWeek> {
-    let schedule = default_checkin(settings)
+    let schedule = settings
+        .default_checkin()
         .map(|s| s.name.clone())
         .ok_or(NoCheckinSchedule)?;
     let week = current_week(Some(person), now);
@@ -305,7 +257,7 @@ pub async fn ask_now(
             created_at: now,
         })
         .await?;
-    let message = render_prompt(settings, store, &person.id, week, &schedule).await?;
+    let message = outbox::redraw::prompt(settings, store, &person.id, week, &schedule).await?;
     let mut post = Outgoing::post(person.id.as_str(), None, message);
     if let Outgoing::Post { checkin: link, .. } = &mut post {
         *link = checkin;
@@ -463,7 +415,7 @@ async fn pulse_enrolled(
         }
         PulseCommand::Answer(text) => {
             let week = current_week(Some(row), now);
-            let questions = questions_for(settings, None);
+            let questions = settings.questions_for(None);
             let (reply, recorded) = answer_text(
                 settings,
                 store,

@@ -406,6 +406,32 @@ pub struct RosterEntry {
 }
 
 impl Settings {
+    /// The schedule whose questions a reply outside a prompt's thread
+    /// answers: the first `checkin` schedule.
+    pub fn default_checkin(&self) -> Option<&Schedule> {
+        self.schedules
+            .list
+            .iter()
+            .find(|s| s.kind == schedule::ScheduleKind::Checkin)
+    }
+
+    /// The questions a reply is read against, and a prompt of `schedule`
+    /// asks: the schedule's (the default check-in's without one), else the
+    /// whole catalogue in order.
+    pub fn questions_for(&self, schedule: Option<&str>) -> Vec<QuestionId> {
+        schedule
+            .and_then(|name| self.schedules.list.iter().find(|s| s.name == name))
+            .or_else(|| self.default_checkin())
+            .map(|s| s.questions.clone())
+            .unwrap_or_else(|| {
+                self.catalogue
+                    .questions()
+                    .iter()
+                    .map(|q| q.id.clone())
+                    .collect()
+            })
+    }
+
     /// Loads `path`, applies `NUDGED__…` overrides from the process
     /// environment, validates, and loads the schedule files.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {

@@ -247,8 +247,9 @@ async fn handle_message(
         .as_ref()
         .map(|c| c.week)
         .unwrap_or_else(|| service::current_week(Some(&row), now));
-    let questions =
-        service::questions_for(&app.settings, checkin.as_ref().map(|c| c.schedule.as_str()));
+    let questions = app
+        .settings
+        .questions_for(checkin.as_ref().map(|c| c.schedule.as_str()));
     let read = service::read_reply(&app.settings, &person, week, &questions, text);
     let write = InboundWrite {
         seen_key: Some(seen),

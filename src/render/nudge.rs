@@ -37,7 +37,7 @@ impl fmt::Display for NudgeButton {
 }
 
 impl NudgeButton {
-    /// Reads a value written by [`NudgeButton::to_string`]; `None` for
+    /// Reads a value written by its `Display`; `None` for
     /// anything else (a prompt's button, another app's).
     pub fn parse(value: &str) -> Option<Self> {
         let mut parts = value.splitn(4, '|');

@@ -3,8 +3,9 @@
 
 use std::sync::Arc;
 
-use nudged::chat::console::{self, ConsoleInput, MAX_LINE_BYTES};
+use nudged::chat::console;
 use nudged::clock::ManualClock;
+use nudged::console_input::{self, ConsoleInput, MAX_LINE_BYTES};
 use nudged::domain::PersonId;
 use nudged::outbox::Outgoing;
 use tokio_util::sync::CancellationToken;
@@ -31,7 +32,7 @@ async fn console_input() -> (TestEnv, ConsoleInput) {
 }
 
 async fn type_line(input: &ConsoleInput, line: &str) -> String {
-    tokio::time::timeout(WAIT, console::handle_line(input, line))
+    tokio::time::timeout(WAIT, console_input::handle_line(input, line))
         .await
         .expect("a line is handled in time")
         .expect("handled")
@@ -135,7 +136,7 @@ async fn the_reader_answers_each_line_in_order_until_the_input_ends() {
     let mut output = Vec::new();
     tokio::time::timeout(
         WAIT,
-        console::read_lines(&input, &typed[..], &mut output, CancellationToken::new()),
+        console_input::read_lines(&input, &typed[..], &mut output, CancellationToken::new()),
     )
     .await
     .expect("the reader stops at the end of its input")
@@ -169,7 +170,7 @@ async fn the_reader_stops_when_told_even_while_waiting_for_input() {
         let input = input.clone();
         let stop = stop.clone();
         async move {
-            console::read_lines(
+            console_input::read_lines(
                 &input,
                 tokio::io::BufReader::new(reader),
                 tokio::io::sink(),
