@@ -192,16 +192,7 @@ pub fn refresh_prompt(
         week,
         schedule: schedule.to_owned(),
     };
-    NewOutbox {
-        dedupe_key: None,
-        coalesce_key: Some(format!("prompt:{channel}:{ts}")),
-        person: Some(person.clone()),
-        kind: message.kind().to_owned(),
-        channel: channel.to_owned(),
-        payload: serde_json::to_string(&message).expect("outgoing messages always serialize"),
-        not_before: now,
-        created_at: now,
-    }
+    redraw_row(&message, format!("prompt:{channel}:{ts}"), person, now)
 }
 
 /// The outbox row that redraws `person`'s nudge of `week` (posted as `ts`
@@ -220,15 +211,20 @@ pub fn refresh_nudge(
         person: person.clone(),
         week,
     };
+    redraw_row(&message, format!("nudge:{channel}:{ts}"), person, now)
+}
+
+/// A redraw's outbox row: due now, coalesced on `coalesce_key` (one
+/// message) so a burst of clicks queues one redraw.
+fn redraw_row(
+    message: &Outgoing,
+    coalesce_key: String,
+    person: &PersonId,
+    now: DateTime<Utc>,
+) -> NewOutbox {
     NewOutbox {
-        dedupe_key: None,
-        coalesce_key: Some(format!("nudge:{channel}:{ts}")),
-        person: Some(person.clone()),
-        kind: message.kind().to_owned(),
-        channel: channel.to_owned(),
-        payload: serde_json::to_string(&message).expect("outgoing messages always serialize"),
-        not_before: now,
-        created_at: now,
+        coalesce_key: Some(coalesce_key),
+        ..row(message, Some(person), None, now)
     }
 }
 

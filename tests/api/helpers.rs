@@ -483,3 +483,35 @@ impl TestApp {
         }
     }
 }
+
+/// `weeks` weeks of strong, anchored answers for `person` ending in `last`,
+/// with room to learn in each but the last, whose capacity answer is
+/// `last_capacity`: a history the model finds sustained.
+pub fn strong_history(
+    person: &str,
+    last: nudged::domain::IsoWeek,
+    weeks: i64,
+    last_capacity: &str,
+) -> Vec<nudged::domain::Answer> {
+    use nudged::domain::{Answer, OptionKey, PersonId, QuestionId};
+    let mut answers = Vec::new();
+    for i in (0..weeks).rev() {
+        for (q, o) in [
+            ("decisions", "6+"),
+            ("stakeholders", "4+"),
+            ("tradeoffs", "several"),
+            ("focus", "deciding"),
+            ("reversibility", "hardly"),
+            ("continuity", "same"),
+            ("capacity", if i == 0 { last_capacity } else { "yes" }),
+        ] {
+            answers.push(Answer {
+                person: PersonId::parse(person).unwrap(),
+                week: last.plus(-i),
+                question: QuestionId::parse(q).unwrap(),
+                option: OptionKey::parse(o).unwrap(),
+            });
+        }
+    }
+    answers
+}

@@ -5,38 +5,13 @@
 //! the metrics.
 
 use chrono::Duration;
-use nudged::domain::{Answer, IsoWeek, NudgeResponse, OptionKey, PersonId, QuestionId};
+use nudged::domain::{IsoWeek, NudgeResponse, OptionKey, PersonId};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, WAIT, spawn_app_with};
+use crate::helpers::{TestApp, WAIT, spawn_app_with, strong_history};
 
 fn pid(id: &str) -> PersonId {
     PersonId::parse(id).unwrap()
-}
-
-/// `weeks` weeks of strong, anchored answers with room to learn, ending in
-/// `last`.
-fn strong_history(person: &str, last: IsoWeek, weeks: i64) -> Vec<Answer> {
-    let mut answers = Vec::new();
-    for i in (0..weeks).rev() {
-        for (q, o) in [
-            ("decisions", "6+"),
-            ("stakeholders", "4+"),
-            ("tradeoffs", "several"),
-            ("focus", "deciding"),
-            ("reversibility", "hardly"),
-            ("continuity", "same"),
-            ("capacity", "yes"),
-        ] {
-            answers.push(Answer {
-                person: pid(person),
-                week: last.plus(-i),
-                question: QuestionId::parse(q).unwrap(),
-                option: OptionKey::parse(o).unwrap(),
-            });
-        }
-    }
-    answers
 }
 
 /// The week of the app's clock.
@@ -51,7 +26,7 @@ async fn reassess(app: &TestApp, person: &str) -> bool {
     use nudged::clock::Clock;
     let now = app.clock.now();
     app.store
-        .import_answers(&strong_history(person, this_week(app), 16), now)
+        .import_answers(&strong_history(person, this_week(app), 16, "yes"), now)
         .await
         .unwrap();
     let row = app.store.person(&pid(person)).await.unwrap().unwrap();
@@ -492,7 +467,7 @@ fn the_readme_shows_the_default_nudge_as_it_is_rendered() {
 
     // Ada's answers: 14 strong, anchored weeks with room to learn, as of
     // Sunday of 2026-W47.
-    let mut answers = strong_history("U1", "2026-W47".parse().unwrap(), 14);
+    let mut answers = strong_history("U1", "2026-W47".parse().unwrap(), 14, "yes");
     for a in &mut answers {
         if a.question.as_str() == "decisions" {
             a.option = OptionKey::parse("3-5").unwrap();

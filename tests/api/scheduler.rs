@@ -14,7 +14,7 @@ use nudged::store::{self, NewPerson, Store};
 use serde_json::json;
 
 use crate::fake_slack::FakeSlack;
-use crate::helpers::{BOT_TOKEN, TestEnv, WAIT, spawn_app};
+use crate::helpers::{BOT_TOKEN, TestEnv, WAIT, spawn_app, strong_history};
 
 fn at(rfc3339: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(rfc3339)
@@ -446,39 +446,16 @@ async fn paused_people_and_people_who_left_get_nothing() {
     assert_eq!(local_times(&sent, "U3", "checkin", Tz::UTC).len(), 3);
 }
 
-/// Ten weeks of strong, anchored answers for `person` ending in `last`,
-/// with `capacity` as the last week's capacity answer.
-fn strong_history(person: &str, last: &str, capacity: &str) -> Vec<Answer> {
-    let end: IsoWeek = last.parse().unwrap();
-    let mut answers = Vec::new();
-    for i in (0..10).rev() {
-        for (q, o) in [
-            ("decisions", "6+"),
-            ("stakeholders", "4+"),
-            ("tradeoffs", "several"),
-            ("focus", "deciding"),
-            ("reversibility", "hardly"),
-            ("continuity", "same"),
-            ("capacity", if i == 0 { capacity } else { "yes" }),
-        ] {
-            answers.push(Answer {
-                person: pid(person),
-                week: end.plus(-i),
-                question: QuestionId::parse(q).unwrap(),
-                option: OptionKey::parse(o).unwrap(),
-            });
-        }
-    }
-    answers
-}
-
 #[tokio::test]
 async fn a_sustained_history_gets_one_nudge_with_its_reasons_and_never_a_second() {
     let start = at("2026-11-16T00:00:00Z");
     let mut world = World::new(&[("U1", Some("UTC")), ("U2", Some("UTC"))], start).await;
     world
         .store
-        .import_answers(&strong_history("U1", "2026-W47", "yes"), start)
+        .import_answers(
+            &strong_history("U1", "2026-W47".parse().unwrap(), 10, "yes"),
+            start,
+        )
         .await
         .unwrap();
     // Importing posts nothing by itself.
@@ -505,7 +482,10 @@ async fn a_sustained_history_gets_one_nudge_with_its_reasons_and_never_a_second(
     // Still strong next week: a trend post, no second nudge.
     world
         .store
-        .import_answers(&strong_history("U1", "2026-W48", "yes"), start)
+        .import_answers(
+            &strong_history("U1", "2026-W48".parse().unwrap(), 10, "yes"),
+            start,
+        )
         .await
         .unwrap();
     world.tick(at("2026-11-30T09:00:00Z")).await;
@@ -528,7 +508,7 @@ async fn a_nudge_held_for_capacity_is_released_by_the_capacity_click() {
     let mut assessed = app.assessed.resubscribe();
     app.store
         .import_answers(
-            &strong_history("U0001", "2026-W47", "none"),
+            &strong_history("U0001", "2026-W47".parse().unwrap(), 10, "none"),
             crate::helpers::test_now(),
         )
         .await
