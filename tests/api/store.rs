@@ -201,7 +201,7 @@ mod contract {
                 &NewPerson {
                     id: pid(id),
                     name: Some(format!("{id} name")),
-                    tz: Some("Europe/Berlin".into()),
+                    tz: Some(chrono_tz::Europe::Berlin),
                     enrolled: true,
                 },
                 test_now(),
@@ -296,7 +296,7 @@ mod contract {
                 &NewPerson {
                     id: pid("U1"),
                     name: None,
-                    tz: Some("America/New_York".into()),
+                    tz: Some(chrono_tz::America::New_York),
                     enrolled: true,
                 },
                 test_now() + Duration::days(1),
@@ -306,7 +306,7 @@ mod contract {
         let person = store.person(&pid("U1")).await.unwrap().unwrap();
         assert!(!person.enrolled);
         assert_eq!(person.paused_until, Some(until));
-        assert_eq!(person.tz.as_deref(), Some("America/New_York"));
+        assert_eq!(person.tz, Some(chrono_tz::America::New_York));
         assert_eq!(person.name.as_deref(), Some("U1 name"));
         assert_eq!(person.created_at, test_now());
     }
