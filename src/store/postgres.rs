@@ -2,7 +2,7 @@
 //!
 //! The schema, the statements and their meaning are those of the SQLite
 //! engine ([`super::sqlite`]), and most statements are the same text
-//! ([`super::shared`]); the schema differs only in dialect (`BOOLEAN`,
+//! (`store::shared`); the schema differs only in dialect (`BOOLEAN`,
 //! identity columns). This file keeps what differs: row locks, and writes
 //! of several rows done in one statement. Replicas coordinate through
 //! rows, never through a protocol of their own:

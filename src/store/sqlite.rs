@@ -4,7 +4,7 @@
 //! read while the daemon runs), foreign keys on, a busy timeout so two
 //! processes wait for each other instead of failing. Migrations are embedded
 //! in the binary and run when the store opens. Queries are plain runtime SQL
-//! (no compile-time checking), shared with PostgreSQL ([`super::shared`])
+//! (no compile-time checking), shared with PostgreSQL (`store::shared`)
 //! wherever the engines do not differ; this file keeps what does: the
 //! connections, the group-commit writer, savepoints and the one-round-trip
 //! inbound write.
@@ -36,11 +36,11 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteQueryResult,
     SqliteSynchronous,
 };
-use sqlx::{ConnectOptions, QueryBuilder, Sqlite, SqliteConnection};
+use sqlx::{ConnectOptions, Sqlite, SqliteConnection};
 
-use super::shared::{Engine, millis, unknown_person};
+use super::migrations;
+use super::shared::{Engine, millis};
 use super::*;
-use super::{bind, migrations};
 use crate::domain::{Answer, IsoWeek, OptionKey, PersonId, QuestionId};
 
 /// How long a statement waits for another connection's (or process's) write
@@ -53,6 +53,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 const MAX_CONNECTIONS: u32 = 4;
 
 mod checkpoint;
+mod inbound;
 mod writer;
 
 /// A SQLite-backed [`Store`].
@@ -217,9 +218,11 @@ impl Engine for Sqlite {
     }
 }
 
-/// Moves `$value`s into a write on the writer's connection (`$conn`) that
-/// runs `$body`: one `self.write(…)` per store method without the
-/// boilerplate of owning every argument and boxing the future.
+/// Runs `$body` as one write on the writer's connection, named `$conn`
+/// in it: `self.write(move |conn| Box::pin(async move { … })).await`. A
+/// macro, not a function taking an async closure, because the writer needs
+/// the closure's future to be `Send`, which stable Rust cannot yet require
+/// of an async closure's future.
 macro_rules! on_writer {
     ($self:ident, |$conn:ident| $body:expr) => {
         $self
@@ -283,7 +286,7 @@ impl Store for SqliteStore {
         now: DateTime<Utc>,
     ) -> StoreResult<InboundOutcome> {
         let write = write.clone();
-        on_writer!(self, |conn| inbound_rows(conn, &write, now).await)
+        on_writer!(self, |conn| inbound::record(conn, &write, now).await)
     }
 
     async fn import_answers(
@@ -581,93 +584,4 @@ async fn all_or_nothing<T>(
     writer::savepoint(conn).await?;
     let outcome = statements(&mut *conn).await;
     writer::end_savepoint(conn, outcome).await
-}
-
-/// The statement of [`Store::record_inbound`], in the caller's
-/// transaction: one round trip to the connection's thread, in a savepoint
-/// so it is all or nothing.
-///
-/// The seen key is inserted last, and every write before it stands only
-/// while the key is not yet recorded. The batch's transaction holds the
-/// database's write lock throughout, so nothing can record the key between
-/// those checks and the insert; the insert's `RETURNING 0` says whether it
-/// was new. The redraw is gated on `changes()` of the answers' upsert,
-/// which counts only answers written (a repeated option writes nothing).
-async fn inbound_rows(
-    conn: &mut SqliteConnection,
-    write: &InboundWrite,
-    now: DateTime<Utc>,
-) -> StoreResult<InboundOutcome> {
-    let answers = write.distinct_answers();
-    let unseen = |query: &mut QueryBuilder<Sqlite>| match &write.seen_key {
-        Some(key) => {
-            query
-                .push("NOT EXISTS (SELECT 1 FROM seen_events WHERE key = ")
-                .push_bind(key.clone())
-                .push(")");
-        }
-        None => {
-            query.push("true");
-        }
-    };
-    let mut query = QueryBuilder::<Sqlite>::new("SAVEPOINT job; ");
-    if !answers.is_empty() {
-        query.push(concat!(
-            upsert_answers!(insert),
-            "SELECT column1, column2, column3, column4, column5, column6, 1 FROM ("
-        ));
-        bind::answer_values(&mut query, &answers, write.source, now);
-        query.push(") WHERE ");
-        unseen(&mut query);
-        query.push(concat!(upsert_answers!(on_conflict), "; "));
-        if let Some(redraw) = &write.on_change {
-            query.push(concat!(
-                insert_outbox!(),
-                "SELECT column1, column2, column3, column4, column5, column6, 'pending', 0, \
-                 column7, column8 FROM ("
-            ));
-            bind::outbox_values(&mut query, &[redraw]);
-            query.push(") WHERE changes() > 0 ON CONFLICT DO NOTHING; ");
-        }
-    }
-    if !write.always.is_empty() {
-        query.push(concat!(
-            insert_outbox!(),
-            "SELECT column1, column2, column3, column4, column5, column6, 'pending', 0, \
-             column7, column8 FROM ("
-        ));
-        bind::outbox_values(&mut query, &write.always.iter().collect::<Vec<_>>());
-        query.push(") WHERE ");
-        unseen(&mut query);
-        query.push(" ON CONFLICT DO NOTHING; ");
-    }
-    if let Some(key) = &write.seen_key {
-        query
-            .push("INSERT INTO seen_events (key, seen_at) VALUES (")
-            .push_bind(key.clone())
-            .push(", ")
-            .push_bind(millis(now))
-            .push(") ON CONFLICT (key) DO NOTHING RETURNING 0; ");
-    }
-    query.push("RELEASE job");
-    // Every row, not the first: stopping early would leave statements
-    // unrun. Revisions are 1 and up; the seen key's row is 0.
-    let rows: Vec<i64> = match query.build_query_scalar().fetch_all(&mut *conn).await {
-        Ok(rows) => rows,
-        Err(e) => {
-            let e = match answers.first() {
-                Some(answer) => unknown_person(&answer.person)(e),
-                None => StoreError::Database(e),
-            };
-            return writer::end_savepoint(conn, Err(e)).await;
-        }
-    };
-    if write.seen_key.is_some() && !rows.contains(&0) {
-        return Ok(InboundOutcome::Duplicate);
-    }
-    let changed = rows.iter().filter(|r| **r > 0).count();
-    Ok(InboundOutcome::Recorded {
-        changed,
-        unchanged: answers.len() - changed,
-    })
 }

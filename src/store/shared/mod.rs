@@ -128,6 +128,7 @@ macro_rules! locking_statements {
 }
 
 mod decode;
+mod outbox;
 mod statements;
 
 pub(super) use decode::*;
