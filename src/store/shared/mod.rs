@@ -74,7 +74,8 @@ macro_rules! insert_outbox {
 /// The statements that differ between the engines only by a clause, written
 /// once here with that clause (`$lock`) left to each engine's [`Engine`]
 /// constant: SQLite runs every write under its one write lock and knows no
-/// `FOR UPDATE`; PostgreSQL locks the rows it picks.
+/// `FOR UPDATE`; PostgreSQL locks the rows it picks. A macro because only
+/// `concat!` joins text at compile time, and it joins only literals.
 macro_rules! locking_statements {
     (claim_outbox, $lock:literal) => {
         concat!(
@@ -148,9 +149,11 @@ pub(super) trait Engine: Database {
     /// Reads a nudge's response before a click on it is recorded, locking
     /// it where the engine can.
     const NUDGE_RESPONSE: &'static str;
-    /// One batch of each prune.
+    /// One batch of the prune of inbound event and action ids.
     const PRUNE_SEEN: &'static str;
+    /// One batch of the prune of delivered and failed outbox rows.
     const PRUNE_OUTBOX: &'static str;
+    /// One batch of the prune of assessments that are not the latest.
     const PRUNE_ASSESSMENTS: &'static str;
 
     /// How many rows a statement touched (each driver has its own result
