@@ -331,7 +331,7 @@ async fn sync_roster(
                 &NewPerson {
                     id: person.id.clone(),
                     name: person.name.clone(),
-                    tz: person.tz.map(|tz| tz.name().to_owned()),
+                    tz: person.tz,
                     enrolled: true,
                 },
                 now,

@@ -22,7 +22,7 @@ use crate::model::{self, Assessment, Replay, SentNudge};
 use crate::readiness;
 use crate::schedule::{self, ScheduleZone};
 use crate::service;
-use crate::store::Store;
+use crate::store::{PersonRow, Store};
 
 /// Weekly micro-check-ins in chat, per-person ownership trends, and one
 /// well-timed readiness nudge.
@@ -296,16 +296,14 @@ async fn forget(settings: &Settings, person: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Today's date where the person lives (their zone, else UTC).
-fn today_for(settings: &Settings, tz: Option<&str>, clock: &dyn Clock, id: &PersonId) -> NaiveDate {
-    let zone = settings
-        .people
-        .iter()
-        .find(|p| &p.id == id)
-        .and_then(|p| p.tz)
-        .or_else(|| tz.and_then(|tz| tz.parse().ok()));
-    match zone {
-        Some(tz) => clock.now().with_timezone(&tz).date_naive(),
+/// Today's date where the person lives, by the daemon's own rule
+/// ([`readiness::today`]): their stored zone, which every start of the
+/// daemon keeps from the roster, else UTC. Not the roster's zone read
+/// here: after the roster was edited, and before the daemon restarted,
+/// that would show another week than the daemon's.
+fn today_for(person: Option<&PersonRow>, clock: &dyn Clock) -> NaiveDate {
+    match person {
+        Some(person) => readiness::today(person, clock.now()),
         None => clock.now().with_timezone(&Utc).date_naive(),
     }
 }
@@ -330,7 +328,7 @@ async fn trend(
     let Some(row) = store.person(&id).await? else {
         bail!("unknown person {id}: nothing is stored about them");
     };
-    let today = today.unwrap_or_else(|| today_for(settings, row.tz.as_deref(), clock, &id));
+    let today = today.unwrap_or_else(|| today_for(Some(&row), clock));
     let assessment = readiness::assess_on(settings, store.as_ref(), &row, today).await?;
     if json {
         println!(
@@ -438,8 +436,8 @@ async fn replay(
     let mut out = std::io::BufWriter::new(stdout.lock());
     for id in people {
         let (answers, sent) = service::person_history(store.as_ref(), &id).await?;
-        let tz = store.person(&id).await?.and_then(|p| p.tz);
-        let until = today.unwrap_or_else(|| today_for(settings, tz.as_deref(), clock, &id));
+        let row = store.person(&id).await?;
+        let until = today.unwrap_or_else(|| today_for(row.as_ref(), clock));
         let result = model::replay(&answers, &settings.catalogue, &settings.model, until);
         if json {
             serde_json::to_writer(

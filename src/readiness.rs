@@ -51,11 +51,7 @@ pub struct Reassessed {
 /// The day it is where the person lives (their zone, else UTC): the model
 /// counts weeks in the person's calendar.
 pub fn today(person: &PersonRow, now: DateTime<Utc>) -> NaiveDate {
-    let tz: Tz = person
-        .tz
-        .as_deref()
-        .and_then(|tz| tz.parse().ok())
-        .unwrap_or(Tz::UTC);
+    let tz = person.tz.unwrap_or(Tz::UTC);
     now.with_timezone(&tz).date_naive()
 }
 

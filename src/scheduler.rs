@@ -198,7 +198,7 @@ impl Dispatcher {
                     &NewPerson {
                         id: person.id.clone(),
                         name: None,
-                        tz: Some(tz.name().to_owned()),
+                        tz: Some(tz),
                         enrolled: person.enrolled,
                     },
                     person.created_at,
@@ -207,7 +207,7 @@ impl Dispatcher {
             match saved {
                 Ok(()) => {
                     tracing::info!(person = %person.id, zone = tz.name(), "time zone from the chat profile");
-                    person.tz = Some(tz.name().to_owned());
+                    person.tz = Some(tz);
                 }
                 Err(e) => {
                     tracing::warn!(person = %person.id, error = %e, "cannot store the profile time zone")
@@ -224,7 +224,7 @@ impl Dispatcher {
         now: DateTime<Utc>,
         report: &mut TickReport,
     ) -> anyhow::Result<()> {
-        let zone = schedule.zone_for(person.tz.as_deref().and_then(|tz| tz.parse::<Tz>().ok()));
+        let zone = schedule.zone_for(person.tz);
         // A person with no run of this schedule starts from when they were
         // added: nothing from before is caught up.
         let since = self

@@ -21,10 +21,7 @@ use crate::store::{
 
 /// The ISO week `now` falls in, in the person's zone (UTC if unknown).
 pub fn current_week(person: Option<&PersonRow>, now: DateTime<Utc>) -> IsoWeek {
-    let tz: Tz = person
-        .and_then(|p| p.tz.as_deref())
-        .and_then(|tz| tz.parse().ok())
-        .unwrap_or(Tz::UTC);
+    let tz = person.and_then(|p| p.tz).unwrap_or(Tz::UTC);
     IsoWeek::of(now.with_timezone(&tz).date_naive())
 }
 
