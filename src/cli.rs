@@ -19,7 +19,6 @@ use crate::console_input;
 use crate::domain::{Answer, IsoWeek, PersonId};
 use crate::history;
 use crate::model::{self, Assessment, Replay, SentNudge};
-use crate::readiness;
 use crate::schedule::{self, ScheduleZone};
 use crate::service;
 use crate::store::Store;
@@ -331,7 +330,7 @@ async fn trend(
         bail!("unknown person {id}: nothing is stored about them");
     };
     let today = today.unwrap_or_else(|| today_for(settings, row.tz.as_deref(), clock, &id));
-    let assessment = readiness::assess_on(settings, store.as_ref(), &row, today).await?;
+    let assessment = service::readiness::assess_on(settings, store.as_ref(), &row, today).await?;
     if json {
         println!(
             "{}",
@@ -437,7 +436,7 @@ async fn replay(
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     for id in people {
-        let (answers, sent) = service::person_history(store.as_ref(), &id).await?;
+        let (answers, sent) = service::history::person_history(store.as_ref(), &id).await?;
         let tz = store.person(&id).await?.and_then(|p| p.tz);
         let until = today.unwrap_or_else(|| today_for(settings, tz.as_deref(), clock, &id));
         let result = model::replay(&answers, &settings.catalogue, &settings.model, until);

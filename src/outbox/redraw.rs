@@ -1,5 +1,5 @@
-//! Redraws drawn at send time: a queued [`super::Outgoing::RefreshPrompt`]
-//! or [`super::Outgoing::RefreshNudge`] becomes the message to send from
+//! Redraws drawn at send time: a queued [`super::Redraw`]
+//! becomes the message to send from
 //! what the store holds now, through the pure renderers. The delivery
 //! worker calls these; so does a use case that posts a prompt, so a prompt
 //! is drawn one way whenever it is drawn.
