@@ -6,7 +6,7 @@
 //! store when it sends; [`enqueue`] writes it; [`Worker::deliver_due`] claims due rows (with a lease, so a
 //! crashed worker's rows are taken over), paces them per channel and across
 //! the workspace ([`pacing`]), hands up to `delivery.concurrency` at once to
-//! the [`ChatApi`] and records each result: sent, retried later
+//! the [`ChatApi`](crate::chat::ChatApi) and records each result: sent, retried later
 //! (exponential back-off with jitter, or Slack's `Retry-After`, which
 //! pauses the channel or the workspace), or failed for good. A crash
 //! between deciding to send and sending loses nothing; a message is sent

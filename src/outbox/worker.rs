@@ -125,7 +125,7 @@ fn pacing_key(row: &OutboxRow) -> String {
 /// A send that finished: its row, its message and what the platform said.
 type Finished = (OutboxRow, Queued, Result<Delivered, ChatError>);
 
-/// Delivers the outbox: claims due rows, paces them ([`pacing`]), keeps up
+/// Delivers the outbox: claims due rows, paces them ([`pacing`](super::pacing)), keeps up
 /// to `concurrency` sends in flight and records each outcome. One per
 /// process; its pacing state lives as long as it does.
 pub struct Worker {
