@@ -18,10 +18,10 @@ use crate::config::{Platform, Settings};
 use crate::health::Health;
 use crate::http::{self, AppState};
 use crate::outbox;
-use crate::readiness::Assessor;
 use crate::retention;
 use crate::scheduler::{self, Dispatcher};
-use crate::service;
+use crate::service::checkin::{self, AskedNow};
+use crate::service::readiness::Assessor;
 use crate::store::{self, NewPerson, Store};
 use crate::supervisor::Supervisor;
 
@@ -76,9 +76,14 @@ impl App {
                 continue;
             };
             if person.enrolled {
-                let week =
-                    service::ask_now(&self.settings, self.store.as_ref(), &person, now).await?;
-                tracing::info!(person = %person.id, %week, "check-in asked now");
+                match checkin::ask_now(&self.settings, self.store.as_ref(), &person, now).await? {
+                    AskedNow::Queued(week) => {
+                        tracing::info!(person = %person.id, %week, "check-in asked now");
+                    }
+                    AskedNow::NoCheckinSchedule => {
+                        anyhow::bail!("--ask-now: no checkin schedule is configured")
+                    }
+                }
             }
         }
         Ok(())

@@ -19,7 +19,6 @@ use crate::console_input;
 use crate::domain::{Answer, IsoWeek, PersonId};
 use crate::history;
 use crate::model::{self, Assessment, Replay, SentNudge};
-use crate::readiness;
 use crate::schedule::{self, ScheduleZone};
 use crate::service;
 use crate::store::{PersonRow, Store};
@@ -297,13 +296,13 @@ async fn forget(settings: &Settings, person: &str) -> anyhow::Result<()> {
 }
 
 /// Today's date where the person lives, by the daemon's own rule
-/// ([`readiness::today`]): their stored zone, which every start of the
+/// ([`service::readiness::today`]): their stored zone, which every start of the
 /// daemon keeps from the roster, else UTC. Not the roster's zone read
 /// here: after the roster was edited, and before the daemon restarted,
 /// that would show another week than the daemon's.
 fn today_for(person: Option<&PersonRow>, clock: &dyn Clock) -> NaiveDate {
     match person {
-        Some(person) => readiness::today(person, clock.now()),
+        Some(person) => service::readiness::today(person, clock.now()),
         None => clock.now().with_timezone(&Utc).date_naive(),
     }
 }
@@ -329,7 +328,7 @@ async fn trend(
         bail!("unknown person {id}: nothing is stored about them");
     };
     let today = today.unwrap_or_else(|| today_for(Some(&row), clock));
-    let assessment = readiness::assess_on(settings, store.as_ref(), &row, today).await?;
+    let assessment = service::readiness::assess_on(settings, store.as_ref(), &row, today).await?;
     if json {
         println!(
             "{}",
@@ -435,7 +434,7 @@ async fn replay(
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     for id in people {
-        let (answers, sent) = service::person_history(store.as_ref(), &id).await?;
+        let (answers, sent) = service::history::person_history(store.as_ref(), &id).await?;
         let row = store.person(&id).await?;
         let until = today.unwrap_or_else(|| today_for(row.as_ref(), clock));
         let result = model::replay(&answers, &settings.catalogue, &settings.model, until);

@@ -313,7 +313,7 @@ async fn trend_counts_today_in_the_stored_zone_as_the_daemon_does() {
     // What the daemon assesses and saves for U1 now.
     let settings = nudged::config::Settings::load_with_env(&env.config(), []).unwrap();
     let row = store.person(&u1).await.unwrap().unwrap();
-    nudged::readiness::reassess(&settings, store.as_ref(), &row, now, None)
+    nudged::service::readiness::reassess(&settings, store.as_ref(), &row, now, None)
         .await
         .unwrap();
     let saved = store.latest_assessment(&u1).await.unwrap().unwrap();
