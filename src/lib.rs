@@ -3,7 +3,7 @@
 //!
 //! # Layout
 //!
-//! Calls run one way: drivers (`http`, `scheduler`, `cli`, `console_input`)
+//! Calls run one way: drivers (`http`, `socket_mode`, `scheduler`, `cli`, `console_input`)
 //! → use cases (`service`, `nudge`, `readiness`) → `outbox` → `chat`
 //! adapters; `store` and `config` beside them; the pure core below all.
 //! A test (`tests/api/purity.rs`) keeps the outbox and the adapters from
@@ -33,6 +33,9 @@
 //! - [`console_input`]: the console driver: typed lines read as the first roster person's replies.
 //! - [`http`]: the axum router: Slack's endpoints (verified), `/healthz`, `/readyz`, `/metrics`;
 //!   connections served within the `[server]` timeouts and cap.
+//! - [`socket_mode`]: Slack's Socket Mode driver: envelopes over a WebSocket, through
+//!   `http`'s handlers, acknowledged once committed.
+//! - [`manifest`]: the Slack app manifest `nudged manifest` prints.
 //! - [`app`]: the composition root: build everything, run until shutdown.
 //! - [`cli`]: the `nudged` commands.
 
@@ -46,8 +49,10 @@ pub mod domain;
 pub mod health;
 pub mod history;
 pub mod http;
+pub mod manifest;
 pub mod model;
 pub mod nudge;
+pub mod online_check;
 pub mod outbox;
 pub mod readiness;
 pub mod render;
@@ -56,5 +61,6 @@ pub mod retention;
 pub mod schedule;
 pub mod scheduler;
 pub mod service;
+pub mod socket_mode;
 pub mod store;
 pub mod supervisor;

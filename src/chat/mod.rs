@@ -9,7 +9,7 @@
 //!   lines typed on a terminal read as the first roster person's replies.
 
 pub mod console;
-mod slack;
+pub mod slack;
 mod webhook;
 
 use std::time::Duration;
@@ -29,7 +29,7 @@ use crate::outbox::Outgoing;
 /// reqwest is compiled without a default one and would panic. The binary
 /// installs the same provider at start; this covers every other caller
 /// (tests, embedding programs) and leaves a provider already chosen alone.
-fn ensure_tls_provider() {
+pub(crate) fn ensure_tls_provider() {
     if rustls::crypto::CryptoProvider::get_default().is_none() {
         // Losing a race to another installer is fine: one is installed.
         let _ = rustls::crypto::ring::default_provider().install_default();
