@@ -36,6 +36,7 @@
 //! - [`socket_mode`]: Slack's Socket Mode driver: envelopes over a WebSocket, through
 //!   `http`'s handlers, acknowledged once committed.
 //! - [`manifest`]: the Slack app manifest `nudged manifest` prints.
+//! - [`online_check`]: `nudged check --online`: the tokens, scopes and Socket Mode, asked of Slack.
 //! - [`app`]: the composition root: build everything, run until shutdown.
 //! - [`cli`]: the `nudged` commands.
 
