@@ -22,5 +22,6 @@ mod replicas;
 mod retention;
 mod scheduler;
 mod slack;
+mod socket_mode;
 mod store;
 mod webhook;
