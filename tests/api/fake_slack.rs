@@ -245,7 +245,15 @@ async fn handle(
     if hold {
         let _ = shared.released.clone().wait_for(|released| *released).await;
     }
+    // A method nudged does not declare (with the scope it needs) in
+    // `METHOD_SCOPES` fails, so the manifest cannot fall behind the code.
+    let undeclared =
+        method != "apps.connections.open" && nudged::chat::slack::method_scope(&method).is_err();
     let mut response = match scripted {
+        _ if undeclared => {
+            axum::Json(json!({ "ok": false, "error": "method_not_in_METHOD_SCOPES" }))
+                .into_response()
+        }
         Some(Reply::TooManyRequests(secs)) => (
             StatusCode::TOO_MANY_REQUESTS,
             [("retry-after", secs.to_string())],
@@ -457,14 +465,17 @@ impl FakeConnection {
         }
     }
 
-    /// Waits until nudged closes the connection; nothing else may come.
-    pub async fn closed_by_nudged(&mut self) {
+    /// Waits until nudged closes the connection (nothing else may come),
+    /// then closes the line, as a server does after the closing handshake.
+    pub async fn closed_by_nudged(mut self) {
         loop {
             let frame = tokio::time::timeout(WAIT, self.socket.next())
                 .await
                 .expect("nudged did not close the connection in time");
             match frame {
-                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+                // Reading on after the close frame sends Slack's side of
+                // the closing handshake; the stream then ends.
+                None | Some(Err(_)) => return,
                 Some(Ok(Message::Text(text))) => panic!("expected a close, got {text}"),
                 Some(Ok(_)) => {}
             }

@@ -82,7 +82,9 @@ impl Transport {
                 assert_eq!(response.status(), 200);
                 Value::Null
             }
-            Self::Socket(c) => acked(c, &Envelope::new("events_api", body), 0).await["payload"].take(),
+            Self::Socket(c) => {
+                acked(c, &Envelope::new("events_api", body), 0).await["payload"].take()
+            }
         }
     }
 
@@ -93,7 +95,9 @@ impl Transport {
                 assert_eq!(response.status(), 200);
                 Value::Null
             }
-            Self::Socket(c) => acked(c, &Envelope::new("interactive", payload), 0).await["payload"].take(),
+            Self::Socket(c) => {
+                acked(c, &Envelope::new("interactive", payload), 0).await["payload"].take()
+            }
         }
     }
 
@@ -105,11 +109,13 @@ impl Transport {
                 assert_eq!(response.status(), 200);
                 response.json::<Value>().await.unwrap()
             }
-            Self::Socket(c) => {
-                acked(c, &Envelope::new("slash_commands", command(user, text, trigger)), 0)
-                    .await["payload"]
-                    .take()
-            }
+            Self::Socket(c) => acked(
+                c,
+                &Envelope::new("slash_commands", command(user, text, trigger)),
+                0,
+            )
+            .await["payload"]
+                .take(),
         };
         assert_eq!(reply["response_type"], "ephemeral", "{reply}");
         reply["text"].as_str().unwrap().to_owned()
@@ -118,7 +124,10 @@ impl Transport {
 
 /// A click, a DM reply, the Home tab and `/pulse` through `transport`:
 /// what is stored and queued, and what `/pulse` answered.
-async fn scenario(app: &TestApp, mut transport: Transport) -> (Vec<String>, Vec<Value>, Vec<String>) {
+async fn scenario(
+    app: &TestApp,
+    mut transport: Transport,
+) -> (Vec<String>, Vec<Value>, Vec<String>) {
     let none = transport
         .interaction(app, fixture("block_actions.json"))
         .await;
@@ -126,9 +135,13 @@ async fn scenario(app: &TestApp, mut transport: Transport) -> (Vec<String>, Vec<
     transport.event(app, fixture("message_im.json")).await;
     transport.event(app, fixture("app_home_opened.json")).await;
     let replies = vec![
-        transport.pulse(app, "U0001", "focus=mixed", "trigger.1").await,
+        transport
+            .pulse(app, "U0001", "focus=mixed", "trigger.1")
+            .await,
         // The same invocation again: done once.
-        transport.pulse(app, "U0001", "focus=mixed", "trigger.1").await,
+        transport
+            .pulse(app, "U0001", "focus=mixed", "trigger.1")
+            .await,
         transport.pulse(app, "U0001", "help", "trigger.2").await,
     ];
     if let Transport::Socket(connection) = transport {
@@ -149,7 +162,11 @@ async fn socket_mode_records_clicks_replies_and_pulse_exactly_like_http() {
         app.stop().await;
 
         assert_eq!(over_socket.0.len(), 7, "{:?}", over_socket.0);
-        assert!(over_socket.2[1].contains("already done"), "{:?}", over_socket.2);
+        assert!(
+            over_socket.2[1].contains("already done"),
+            "{:?}",
+            over_socket.2
+        );
         assert_eq!(over_socket, over_http);
     })
     .await
@@ -193,7 +210,12 @@ async fn an_envelope_is_acknowledged_only_after_its_answers_are_committed() {
 async fn a_refresh_opens_the_new_connection_before_the_old_one_closes_and_loses_nothing() {
     tokio::time::timeout(WAIT, async {
         let (mut app, mut old) = spawn_socket_app(&["U0001"]).await;
-        acked(&mut old, &Envelope::new("interactive", fixture("block_actions.json")), 0).await;
+        acked(
+            &mut old,
+            &Envelope::new("interactive", fixture("block_actions.json")),
+            0,
+        )
+        .await;
 
         let asked = std::time::Instant::now();
         old.disconnect("refresh_requested").await;
@@ -201,7 +223,12 @@ async fn a_refresh_opens_the_new_connection_before_the_old_one_closes_and_loses_
         assert_eq!((old.number, new.number), (1, 2));
         // The new connection is open and not greeted yet: the old one
         // still serves what Slack sends it meanwhile.
-        acked(&mut old, &Envelope::new("events_api", fixture("message_im.json")), 0).await;
+        acked(
+            &mut old,
+            &Envelope::new("events_api", fixture("message_im.json")),
+            0,
+        )
+        .await;
         new.hello().await;
         old.closed_by_nudged().await;
         let refresh = asked.elapsed();
@@ -209,7 +236,10 @@ async fn a_refresh_opens_the_new_connection_before_the_old_one_closes_and_loses_
 
         let ack = acked(
             &mut new,
-            &Envelope::new("slash_commands", command("U0001", "focus=mixed", "trigger.r")),
+            &Envelope::new(
+                "slash_commands",
+                command("U0001", "focus=mixed", "trigger.r"),
+            ),
             0,
         )
         .await;
@@ -313,17 +343,26 @@ fn socket_mode_needs_an_app_token_and_no_signing_secret() {
 
     let missing = load(&[]).unwrap_err().to_string();
     assert!(missing.contains("chat.slack.app_token"), "{missing}");
-    assert!(missing.contains("NUDGED__CHAT__SLACK__APP_TOKEN"), "{missing}");
+    assert!(
+        missing.contains("NUDGED__CHAT__SLACK__APP_TOKEN"),
+        "{missing}"
+    );
 
     let wrong = load(&[("NUDGED__CHAT__SLACK__APP_TOKEN", "xoxb-not-an-app-token")])
         .unwrap_err()
         .to_string();
     assert!(wrong.contains("chat.slack.app_token"), "{wrong}");
-    assert!(!wrong.contains("xoxb-not-an-app-token"), "never echoed: {wrong}");
+    assert!(
+        !wrong.contains("xoxb-not-an-app-token"),
+        "never echoed: {wrong}"
+    );
 
     let console = nudged::config::Settings::load_with_env(
         &env.config(),
-        [("NUDGED__CHAT__SLACK__SOCKET_MODE".to_owned(), "true".to_owned())],
+        [(
+            "NUDGED__CHAT__SLACK__SOCKET_MODE".to_owned(),
+            "true".to_owned(),
+        )],
     )
     .unwrap_err()
     .to_string();
