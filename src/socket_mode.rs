@@ -472,10 +472,14 @@ async fn on_envelope(app: &AppState, frame: Frame, envelope_id: String) -> Step 
     }
     let accepts_reply = frame.accepts_response_payload;
     let outcome = match kind {
-        "events_api" => slack::handle_event(app, frame.payload.to_string().as_bytes()).await,
-        "interactive" => slack::handle_interaction(app, frame.payload.to_string().as_bytes()).await,
+        "events_api" => {
+            slack::handle_event(app.clone(), frame.payload.to_string().as_bytes()).await
+        }
+        "interactive" => {
+            slack::handle_interaction(app.clone(), frame.payload.to_string().as_bytes()).await
+        }
         "slash_commands" => match serde_json::from_value::<SlashCommand>(frame.payload) {
-            Ok(command) => slack::handle_command(app, command).await,
+            Ok(command) => slack::handle_command(app.clone(), command).await,
             Err(e) => Err(ApiError::BadPayload(e.to_string())),
         },
         _ => {

@@ -141,12 +141,13 @@ pub async fn handle_events(
     State(app): State<AppState>,
     request: SlackRequest,
 ) -> Result<Response, ApiError> {
-    Ok(handle_event(&app, &request.body).await?.into_response())
+    Ok(handle_event(app, &request.body).await?.into_response())
 }
 
 /// An Events API body (`url_verification` or `event_callback`), verified
-/// by its transport.
-pub async fn handle_event(app: &AppState, body: &[u8]) -> Result<Reply, ApiError> {
+/// by its transport. (The state is taken by value, a few `Arc`s: the
+/// handlers' bodies stay as they were when they were HTTP's alone.)
+pub async fn handle_event(app: AppState, body: &[u8]) -> Result<Reply, ApiError> {
     let envelope = match serde_json::from_slice::<EventEnvelope>(body) {
         Ok(envelope) => envelope,
         Err(e) => return unreadable_event(body, e),
@@ -392,14 +393,14 @@ pub async fn handle_interactions(
     request: SlackRequest,
 ) -> Result<Response, ApiError> {
     let form: InteractionForm = form_body(&request.body)?;
-    Ok(handle_interaction(&app, form.payload.as_bytes())
+    Ok(handle_interaction(app, form.payload.as_bytes())
         .await?
         .into_response())
 }
 
 /// An interaction payload (the JSON document, out of its HTTP form
 /// field), verified by its transport.
-pub async fn handle_interaction(app: &AppState, payload: &[u8]) -> Result<Reply, ApiError> {
+pub async fn handle_interaction(app: AppState, payload: &[u8]) -> Result<Reply, ApiError> {
     let payload: InteractionPayload = json_body(payload)?;
     verify::check_origin(&app.settings.chat.slack, payload.origin())?;
     if payload.kind != "block_actions" {
@@ -635,12 +636,12 @@ pub async fn handle_commands(
     request: SlackRequest,
 ) -> Result<Response, ApiError> {
     let command: SlashCommand = form_body(&request.body)?;
-    Ok(handle_command(&app, command).await?.into_response())
+    Ok(handle_command(app, command).await?.into_response())
 }
 
 /// A `/pulse` command, verified by its transport; the reply is the
 /// ephemeral answer.
-pub async fn handle_command(app: &AppState, command: SlashCommand) -> Result<Reply, ApiError> {
+pub async fn handle_command(app: AppState, command: SlashCommand) -> Result<Reply, ApiError> {
     verify::check_origin(&app.settings.chat.slack, command.origin())?;
     let person = person_id(&command.user_id)?;
     let store = app.store.as_ref();

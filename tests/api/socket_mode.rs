@@ -70,7 +70,7 @@ async fn acked(connection: &mut FakeConnection, envelope: &Envelope, retry: u32)
 /// One transport or the other, for one suite run through both.
 enum Transport {
     Http,
-    Socket(FakeConnection),
+    Socket(Box<FakeConnection>),
 }
 
 impl Transport {
@@ -158,7 +158,7 @@ async fn socket_mode_records_clicks_replies_and_pulse_exactly_like_http() {
         app.stop().await;
 
         let (app, connection) = spawn_socket_app(&["U0001"]).await;
-        let over_socket = scenario(&app, Transport::Socket(connection)).await;
+        let over_socket = scenario(&app, Transport::Socket(Box::new(connection))).await;
         app.stop().await;
 
         assert_eq!(over_socket.0.len(), 7, "{:?}", over_socket.0);
