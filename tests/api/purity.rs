@@ -64,6 +64,7 @@ const USE_CASES: &[&str] = &[
     "crate::nudge",
     "crate::console_input",
     "crate::http",
+    "crate::socket_mode",
     "crate::scheduler",
 ];
 

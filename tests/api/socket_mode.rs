@@ -18,15 +18,20 @@ fn fixture(name: &str) -> Value {
 
 /// An app with Socket Mode on, and its first connection, greeted.
 async fn spawn_socket_app(people: &[&str]) -> (TestApp, FakeConnection) {
-    let mut app = spawn_app_with(
-        people,
-        &[
-            ("NUDGED__CHAT__SLACK__SOCKET_MODE", "true"),
-            ("NUDGED__CHAT__SLACK__APP_TOKEN", APP_TOKEN),
-        ],
-        false,
-    )
-    .await;
+    spawn_socket_app_with(people, &[]).await
+}
+
+/// [`spawn_socket_app`] with more `NUDGED__…` settings.
+async fn spawn_socket_app_with(
+    people: &[&str],
+    more: &[(&str, &str)],
+) -> (TestApp, FakeConnection) {
+    let mut settings = vec![
+        ("NUDGED__CHAT__SLACK__SOCKET_MODE", "true"),
+        ("NUDGED__CHAT__SLACK__APP_TOKEN", APP_TOKEN),
+    ];
+    settings.extend_from_slice(more);
+    let mut app = spawn_app_with(people, &settings, false).await;
     let mut connection = app.slack.next_connection().await;
     connection.hello().await;
     app.supervisor
@@ -281,6 +286,48 @@ async fn a_dropped_line_is_reconnected_and_what_was_not_acknowledged_is_stored_o
         assert_eq!(opens, 2);
         drop(second);
         app.stop().await;
+    })
+    .await
+    .expect("test timed out");
+}
+
+#[tokio::test]
+async fn replicas_each_holding_a_connection_store_an_envelope_sent_to_both_once() {
+    // Two daemons on one PostgreSQL database, as behind Slack's spreading
+    // of envelopes among an app's connections.
+    let Some(db) = crate::store::TestDb::postgres().await else {
+        return;
+    };
+    tokio::time::timeout(WAIT, async {
+        let shared = [("NUDGED__STORAGE__URL", db.url.as_str())];
+        let (first, mut to_first) = spawn_socket_app_with(&["U0001"], &shared).await;
+        let (second, mut to_second) = spawn_socket_app_with(&["U0001"], &shared).await;
+        let reply = Envelope::new("events_api", fixture("message_im.json"));
+        let click = Envelope::new("interactive", fixture("block_actions.json"));
+        // Slack gave up waiting on one connection and re-sent on the other.
+        tokio::join!(
+            async {
+                acked(&mut to_first, &reply, 0).await;
+                acked(&mut to_first, &click, 1).await;
+            },
+            async {
+                acked(&mut to_second, &reply, 1).await;
+                acked(&mut to_second, &click, 0).await;
+            },
+        );
+        let answers = first.answers().await;
+        assert_eq!(answers.len(), 7, "{answers:?}");
+        assert_eq!(second.answers().await, answers);
+        let replies = first
+            .outbox()
+            .await
+            .into_iter()
+            .filter(|m| m["text"].as_str().is_some_and(|t| t.starts_with("Got it")))
+            .count();
+        assert_eq!(replies, 1, "one reply to the message");
+        drop((to_first, to_second));
+        first.stop().await;
+        second.stop().await;
     })
     .await
     .expect("test timed out");
