@@ -334,6 +334,42 @@ async fn replicas_each_holding_a_connection_store_an_envelope_sent_to_both_once(
 }
 
 #[tokio::test]
+async fn a_connection_that_fails_before_hello_is_tried_again_after_a_back_off() {
+    tokio::time::timeout(WAIT, async {
+        let mut app = spawn_app_with(
+            &["U0001"],
+            &[
+                ("NUDGED__CHAT__SLACK__SOCKET_MODE", "true"),
+                ("NUDGED__CHAT__SLACK__APP_TOKEN", APP_TOKEN),
+            ],
+            false,
+        )
+        .await;
+        let mut refused = app.slack.next_connection().await;
+        let failed = std::time::Instant::now();
+        refused.disconnect("link_disabled").await;
+        let mut second = app.slack.next_connection().await;
+        let waited = failed.elapsed();
+        assert!(
+            waited >= std::time::Duration::from_millis(900),
+            "a failed attempt is followed by a back-off, not a hot loop: {waited:?}"
+        );
+        second.hello().await;
+        acked(
+            &mut second,
+            &Envelope::new("events_api", fixture("message_im.json")),
+            0,
+        )
+        .await;
+        assert_eq!(app.answers().await.len(), 7);
+        drop((refused, second));
+        app.stop().await;
+    })
+    .await
+    .expect("test timed out");
+}
+
+#[tokio::test]
 async fn readyz_reports_socket_mode_down_until_a_connection_is_open() {
     tokio::time::timeout(WAIT, async {
         let mut app = spawn_app_with(
