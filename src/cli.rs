@@ -139,6 +139,19 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
             let manifest =
                 crate::manifest::build(&name, url.as_deref()).map_err(anyhow::Error::msg)?;
             println!("{}", serde_json::to_string_pretty(&manifest)?);
+            // The manifest and the daemon must agree on the transport.
+            let socket_mode = settings.chat.slack.socket_mode;
+            if url.is_none() && !socket_mode {
+                eprintln!(
+                    "note: this manifest turns Socket Mode on; set chat.slack.socket_mode = true and chat.slack.app_token in {}",
+                    settings.file.display()
+                );
+            } else if url.is_some() && socket_mode {
+                eprintln!(
+                    "note: this manifest uses request URLs; set chat.slack.socket_mode = false and chat.slack.signing_secret in {}",
+                    settings.file.display()
+                );
+            }
             Ok(())
         }
         Command::Import { file } => import(&settings, clock.as_ref(), &file).await,

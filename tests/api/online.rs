@@ -104,3 +104,46 @@ async fn check_online_opens_a_socket_mode_connection_with_the_app_token() {
         ok.stdout
     );
 }
+
+#[tokio::test]
+async fn check_online_reaches_the_webhook_host_and_posts_nothing() {
+    let env = TestEnv::new();
+    let mut hook =
+        crate::fake_webhook::FakeWebhook::start(nudged::config::WebhookFlavor::Slack).await;
+    let run = |url: String| {
+        let mut command = tokio::process::Command::from(env.command(&["check", "--online"]));
+        command
+            .env("NUDGED__CHAT__PLATFORM", "webhook")
+            .env("NUDGED__CHAT__WEBHOOK__URL", url)
+            .kill_on_drop(true);
+        outcome(command)
+    };
+    let ok = run(hook.url.clone()).await;
+    assert_eq!(ok.code, Some(0), "{}", ok.stderr);
+    assert!(
+        ok.stdout
+            .contains("webhook: 127.0.0.1 resolves and answers"),
+        "{}",
+        ok.stdout
+    );
+    assert!(
+        !ok.stdout.contains("/hooks/"),
+        "the secret path is never shown"
+    );
+    assert!(hook.received().is_empty(), "nothing is posted");
+
+    // Nothing listens there any more.
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap()
+    };
+    let down = run(format!("http://{closed}/hooks/secret-key")).await;
+    assert_eq!(down.code, Some(1));
+    assert!(
+        down.stderr
+            .contains("problem: webhook: 127.0.0.1 does not answer"),
+        "{}",
+        down.stderr
+    );
+    assert!(!down.stderr.contains("secret-key"), "{}", down.stderr);
+}
