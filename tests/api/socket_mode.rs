@@ -370,18 +370,23 @@ async fn a_connection_that_fails_before_hello_is_tried_again_after_a_back_off() 
 }
 
 #[tokio::test]
-async fn readyz_reports_socket_mode_down_until_a_connection_is_open() {
+async fn readyz_reports_socket_mode_down_until_a_connection_is_open_and_http_takes_nothing() {
     tokio::time::timeout(WAIT, async {
         let mut app = spawn_app_with(
             &["U0001"],
             &[
                 ("NUDGED__CHAT__SLACK__SOCKET_MODE", "true"),
                 ("NUDGED__CHAT__SLACK__APP_TOKEN", APP_TOKEN),
+                // No signing secret: the HTTP routes take nothing.
+                ("NUDGED__CHAT__SLACK__SIGNING_SECRET", ""),
             ],
             false,
         )
         .await;
         let mut connection = app.slack.next_connection().await;
+        let over_http = app.event(&fixture("message_im.json")).await;
+        assert_eq!(over_http.status(), 401);
+        assert!(app.answers().await.is_empty());
         let readyz = app.client.get(app.url("/readyz")).send().await.unwrap();
         assert_eq!(readyz.status(), 503);
         let body = readyz.text().await.unwrap();
@@ -396,8 +401,8 @@ async fn readyz_reports_socket_mode_down_until_a_connection_is_open() {
             .await;
         let readyz = app.client.get(app.url("/readyz")).send().await.unwrap();
         assert_eq!(readyz.status(), 200);
-        drop(connection);
-        app.stop().await;
+        // Shutdown closes the connection with a close frame.
+        tokio::join!(app.stop(), connection.closed_by_nudged());
     })
     .await
     .expect("test timed out");
