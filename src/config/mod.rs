@@ -48,6 +48,18 @@ pub struct Settings {
     pub catalogue: Catalogue,
     /// The roster: people enrolled from the config file.
     pub people: Vec<RosterEntry>,
+    /// How the daemon writes its log (`log.format`).
+    pub log_format: LogFormat,
+}
+
+/// `log.format`: lines for people, or one JSON object per line for log
+/// collectors (journald exporters, Loki, Elasticsearch).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
 }
 
 #[derive(Debug, Clone)]
@@ -145,6 +157,12 @@ pub struct SlackSettings {
     pub team_id: Option<String>,
     /// When set, requests meant for any other Slack app are refused (403).
     pub app_id: Option<String>,
+    /// Receive events, clicks and commands over Socket Mode (a WebSocket
+    /// nudged opens) instead of HTTP request URLs.
+    pub socket_mode: bool,
+    /// App-level token (`xapp-…`, scope `connections:write`) that opens
+    /// Socket Mode connections; required when `socket_mode` is on.
+    pub app_token: Option<SecretString>,
 }
 
 #[derive(Debug, Clone)]
@@ -566,6 +584,7 @@ fn validate(file: &Path, raw: raw::RawSettings) -> Result<Settings, ConfigError>
         messages,
         catalogue,
         people,
+        log_format: raw.log.format,
     })
 }
 
@@ -677,6 +696,8 @@ fn chat_settings(raw: raw::RawChat) -> Result<ChatSettings, (String, String)> {
             .to_owned(),
         team_id: slack_id("team_id", raw.slack.team_id)?,
         app_id: slack_id("app_id", raw.slack.app_id)?,
+        socket_mode: raw.slack.socket_mode,
+        app_token: secret(raw.slack.app_token),
     };
     let webhook = WebhookSettings {
         url: secret(raw.webhook.url),
@@ -691,10 +712,13 @@ fn chat_settings(raw: raw::RawChat) -> Result<ChatSettings, (String, String)> {
     }
     match raw.platform {
         Platform::Slack => {
-            for (key, value) in [
-                ("bot_token", &slack.bot_token),
-                ("signing_secret", &slack.signing_secret),
-            ] {
+            // Socket Mode needs the app token instead of the signing secret.
+            let inbound = if slack.socket_mode {
+                ("app_token", &slack.app_token)
+            } else {
+                ("signing_secret", &slack.signing_secret)
+            };
+            for (key, value) in [("bot_token", &slack.bot_token), inbound] {
                 if value.is_none() {
                     return Err((
                         format!("chat.slack.{key}"),
@@ -705,6 +729,15 @@ fn chat_settings(raw: raw::RawChat) -> Result<ChatSettings, (String, String)> {
                     ));
                 }
             }
+        }
+        _ if slack.socket_mode => {
+            return Err((
+                "chat.slack.socket_mode".into(),
+                format!(
+                    "needs chat.platform = \"slack\" (it is {:?})",
+                    raw.platform.as_str()
+                ),
+            ));
         }
         Platform::Webhook => match &webhook.url {
             None => {
@@ -722,6 +755,15 @@ fn chat_settings(raw: raw::RawChat) -> Result<ChatSettings, (String, String)> {
             }
         },
         Platform::Console => {}
+    }
+    // The token is a secret: what is wrong is said, the value never echoed.
+    if let Some(token) = &slack.app_token
+        && !token.expose_secret().trim().starts_with("xapp-")
+    {
+        return Err((
+            "chat.slack.app_token".into(),
+            "is not an app-level token (it starts with xapp-; create one under Basic Information → App-Level Tokens with the connections:write scope)".into(),
+        ));
     }
     Ok(ChatSettings {
         platform: raw.platform,

@@ -25,6 +25,9 @@ const LAYERS: &[(&str, &[&str])] = &[
         "drivers",
         &[
             "http",
+            "socket_mode",
+            "manifest",
+            "online_check",
             "scheduler",
             "console_input",
             "retention",
