@@ -18,6 +18,14 @@
 //! Whoever posts these strings to Slack must escape `&`, `<` and `>` as for
 //! any message text: errors echo the person's own words, and labels may hold
 //! an `&`.
+//!
+//! # Layout
+//!
+//! - `answers.rs`: the answer grammar: [`parse_answers`], [`understood`],
+//!   [`help_text`].
+//! - `pulse.rs`: the `/pulse` grammar: [`parse_command`], [`command_help`].
+//! - `text.rs`: what both read the same way: Slack markup, emoji, the length
+//!   cap and the clipped echo in errors.
 
 mod answers;
 mod pulse;
