@@ -278,6 +278,11 @@ fn a_bad_schedule_is_reported_against_its_own_file() {
     let e = Settings::load_with_env(&file, []).unwrap_err();
     assert_eq!(e.file, dir.path().join("schedules/weekly.toml"));
     assert_eq!(e.key, "cron");
+    let line = format!(
+        "{}: cron: ",
+        dir.path().join("schedules/weekly.toml").display()
+    );
+    assert!(e.to_string().starts_with(&line), "{e}");
 }
 
 #[test]
