@@ -21,7 +21,6 @@ use secrecy::{ExposeSecret, SecretString};
 pub use error::ConfigError;
 
 use crate::domain::{Catalogue, PersonId, Question, QuestionId, QuestionOption, default_catalogue};
-use crate::http::serve::ConnectionLimits;
 use crate::model::Params;
 use crate::schedule::{self, Schedule};
 use crate::store::{StorageOptions, redact_url};
@@ -60,6 +59,36 @@ pub struct ServerSettings {
     /// How long a connection may take over a request head, and wait between
     /// requests, and how many may be open at once.
     pub limits: ConnectionLimits,
+}
+
+/// The limits connections are served within (`[server]`). `http::serve`
+/// applies them, lowering the cap to what the open-files limit allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// How long a client may take to send a whole request head, counted from
+    /// when it connected, or from its first byte after a kept-alive wait. A
+    /// real client sends its head in one packet; one that dribbles it holds a
+    /// socket for nothing (slowloris).
+    pub header_read_timeout: std::time::Duration,
+    /// How long a kept-alive connection may wait for its next request.
+    pub idle_timeout: std::time::Duration,
+    /// Most connections open at once; each holds a file descriptor.
+    pub max_connections: usize,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        Self {
+            // A head is one packet; 10 s allows for a slow network.
+            header_read_timeout: std::time::Duration::from_secs(10),
+            // Long enough that Slack's bursts reuse a connection; nginx
+            // uses 75 s.
+            idle_timeout: std::time::Duration::from_secs(60),
+            // Far more than Slack opens at once, far fewer than the file
+            // descriptors a process usually may hold.
+            max_connections: 1024,
+        }
+    }
 }
 
 /// `server.readyz_max_outbox_lag_secs` unless set: 10 minutes, well past
