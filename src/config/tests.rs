@@ -355,6 +355,11 @@ fn nudge_templates_default_and_can_be_reworded() {
 }
 
 #[test]
+fn with_no_messages_section_the_nudge_has_the_shipped_wording() {
+    assert_eq!(load("").unwrap().messages, MessageSettings::default());
+}
+
+#[test]
 fn a_nudge_template_with_an_unknown_placeholder_or_nothing_in_it_is_rejected() {
     let e = error("[messages]\nnudge_body = \"Hi {nmae}\"\n").to_string();
     assert!(
