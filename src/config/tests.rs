@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use secrecy::ExposeSecret;
 
 use super::*;
+use crate::domain::default_catalogue;
 
 const SCHEDULE: &str = r#"
 name = "weekly-checkin"
