@@ -55,7 +55,7 @@ pub(super) struct RawServer {
 
 impl Default for RawServer {
     fn default() -> Self {
-        let limits = crate::http::serve::ConnectionLimits::default();
+        let limits = super::ConnectionLimits::default();
         Self {
             bind: "127.0.0.1:3000".into(),
             readyz_max_outbox_lag_secs: super::DEFAULT_MAX_OUTBOX_LAG.as_secs(),
