@@ -308,4 +308,6 @@ pub fn assess<'c>(
 }
 
 #[cfg(test)]
+mod simulation;
+#[cfg(test)]
 mod tests;
