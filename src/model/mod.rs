@@ -126,12 +126,14 @@ pub enum Facts {
     /// enough weeks.
     Slope { slope: Option<f64>, floor: f64 },
     /// [`Rule::Continuity`]: `same` of `answered` continuity answers over
-    /// the last `window` weeks; `min_share` of them must be `same`.
+    /// the last `window` weeks; at least `need` answers are needed, and
+    /// `min_share` of them must be `same`.
     Continuity {
         same: u32,
         answered: u32,
         window: u32,
         min_share: f64,
+        need: u32,
     },
     /// [`Rule::Capacity`]: the latest capacity answer (`answer`, in
     /// `week`). With `none`, `held_weeks` in a row so far, of at most

@@ -86,14 +86,21 @@ impl Scored<'_, '_> {
         });
 
         let (same, total) = self.continuity_share(current);
-        let anchored = total > 0 && same as f64 >= p.min_same_share * total as f64;
+        let need = p.min_continuity_answers as usize;
+        let anchored = total > 0 && total >= need && same as f64 >= p.min_same_share * total as f64;
         reasons.push(Reason {
             rule: Rule::Continuity,
             holds: anchored,
             detail: if total == 0 {
                 format!(
-                    "no answers about product continuity in the last {} weeks",
+                    "no answers about product continuity in the last {} weeks (need {need})",
                     p.continuity_window
+                )
+            } else if total < need {
+                format!(
+                    "same product {same} of {total} answered weeks in the last {}; {} more weeks answered needed (need {need})",
+                    p.continuity_window,
+                    need - total
                 )
             } else {
                 format!(
@@ -107,6 +114,7 @@ impl Scored<'_, '_> {
                 answered: count(total),
                 window: p.continuity_window,
                 min_share: p.min_same_share,
+                need: count(need),
             },
         });
 

@@ -190,11 +190,44 @@ pub(super) fn simulate(params: &Params, per_group: usize) -> Figures {
     }
 }
 
+/// Without the minimum (1 answer is enough, the old rule) rotators are
+/// nudged far more often; with it, owners are still found as soon.
+#[test]
+fn the_continuity_minimum_cuts_false_nudges_to_rotators_and_still_finds_owners() {
+    let with = simulate(&Params::default(), QUICK_PER_GROUP);
+    let without = simulate(
+        &Params {
+            min_continuity_answers: 1,
+            ..Params::default()
+        },
+        QUICK_PER_GROUP,
+    );
+    println!("with the minimum: {with:?}\nwithout: {without:?}");
+    assert!(
+        with.rotators < without.rotators / 2.0,
+        "{with:?} {without:?}"
+    );
+    assert!(
+        with.coordinators <= without.coordinators,
+        "{with:?} {without:?}"
+    );
+    assert!(with.owners_found * 100 >= QUICK_PER_GROUP * 95, "{with:?}");
+    assert!((5..=6).contains(&with.median_delay), "{with:?}");
+}
+
 /// The figures of the README: `cargo test --release --lib simulation --
 /// --ignored --nocapture` (about a minute in a debug build).
 #[test]
 #[ignore = "slow in a debug build; run it in release to measure"]
 fn the_measured_population() {
-    let figures = simulate(&Params::default(), PER_GROUP);
-    println!("{figures:?}");
+    for need in [1, 8] {
+        let params = Params {
+            min_continuity_answers: need,
+            ..Params::default()
+        };
+        println!(
+            "min_continuity_answers = {need}: {:?}",
+            simulate(&params, PER_GROUP)
+        );
+    }
 }
