@@ -7,6 +7,7 @@
 //! Pure and deterministic: no IO, no clock (`today` is an argument), so the
 //! daemon, `nudged trend` and `nudged replay` all get the same verdict.
 //!
+//! - `chart.rs`: the data of the trend chart.
 //! - `params.rs`: [`Params`], the `[model]` config section, and its validation.
 //! - `trend.rs`: EWMA, least-squares slope, sparkline.
 //! - `scored.rs`: a history scored once into per-week rows.
@@ -15,6 +16,7 @@
 //! - `replay.rs`: when nudges would have fired over a whole history.
 //! - this file: the types of an assessment and [`assess`].
 
+mod chart;
 mod params;
 mod replay;
 mod rules;
@@ -27,6 +29,7 @@ use serde::Serialize;
 
 use crate::domain::{Answer, Catalogue, IsoWeek, NudgeResponse, OptionKey, QuestionId};
 
+pub use chart::{CHART_WEEKS_BEFORE, Chart, ChartWeek, chart};
 pub use params::{CAPACITY, CONTINUITY, NO_CAPACITY, Params, SAME};
 pub use replay::{Replay, ReplayHold, ReplayNudge, replay};
 pub use trend::{GAP, ewma, slope, sparkline};

@@ -2,12 +2,14 @@
 //! rendered to a neutral [`Message`]: plain text for notifications
 //! and consoles, Block Kit blocks for Slack. Pure: no IO.
 
+mod chart;
 mod nudge;
 mod prompt;
 pub mod reasons;
 pub mod text;
 mod trend;
 
+pub use chart::{CHART_SIZE, ChartError, chart_png};
 pub use nudge::{ANSWER_BLOCK, NudgeButton, nudge, with_answer as nudge_with_answer};
 pub use prompt::{ButtonValue, prompt, prompt_progress, reminder};
 pub use trend::{arrow, trend_post};
