@@ -69,6 +69,17 @@ pub enum Outgoing {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         blocks: Vec<serde_json::Value>,
     },
+    /// A person's weekly trend post with its chart: posted like
+    /// [`Outgoing::Post`] (to their DM), then the chart drawn from `chart`
+    /// at send time and uploaded after it where the platform takes files.
+    /// The text post stands alone when the upload fails.
+    TrendPost {
+        channel: String,
+        text: String,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        blocks: Vec<serde_json::Value>,
+        chart: crate::model::Chart,
+    },
     /// `views.publish` of a person's App Home.
     PublishHome {
         user: String,
@@ -122,6 +133,7 @@ impl Outgoing {
     pub fn kind(&self) -> &'static str {
         match self {
             Self::Post { .. } => "post",
+            Self::TrendPost { .. } => "trend_post",
             // A refresh is sent as an update, and paced as one.
             Self::Update { .. } | Self::RefreshPrompt { .. } | Self::RefreshNudge { .. } => {
                 "update"
@@ -134,6 +146,7 @@ impl Outgoing {
     pub fn channel(&self) -> &str {
         match self {
             Self::Post { channel, .. }
+            | Self::TrendPost { channel, .. }
             | Self::Update { channel, .. }
             | Self::RefreshPrompt { channel, .. }
             | Self::RefreshNudge { channel, .. } => channel,
@@ -687,6 +700,21 @@ mod tests {
             Outgoing::PublishHome {
                 user: "U1".into(),
                 view: serde_json::json!({"type": "home", "blocks": []}),
+            },
+            Outgoing::TrendPost {
+                channel: "U1".into(),
+                text: "Your week".into(),
+                blocks: vec![],
+                chart: crate::model::Chart {
+                    weeks: vec![crate::model::ChartWeek {
+                        week: "2026-W47".parse().unwrap(),
+                        index: Some(0.75),
+                        counted: true,
+                        ewma: Some(0.7),
+                    }],
+                    window: 8,
+                    high: 0.6,
+                },
             },
         ];
         for m in messages {

@@ -110,7 +110,14 @@ pub async fn reassess(
     let anything_to_show = assessment.weeks.iter().any(|w| !w.answers.is_empty());
     if let Some(key) = trend_post.filter(|_| anything_to_show) {
         let message = render::trend_post(&assessment, &settings.catalogue, week);
-        let post = Outgoing::post(person.id.as_str(), None, message);
+        // The chart's data rides in the outbox row; it is drawn when sent.
+        let (answers, _) = service::person_history(store, &person.id).await?;
+        let post = Outgoing::TrendPost {
+            channel: person.id.as_str().to_owned(),
+            text: message.text,
+            blocks: message.blocks,
+            chart: model::chart(&answers, &settings.catalogue, &settings.model, today),
+        };
         trend_posted = outbox::enqueue(store, &post, Some(&person.id), Some(key.to_owned()), now)
             .await?
             .is_some();

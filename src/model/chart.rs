@@ -4,7 +4,7 @@
 //! the assessment's.
 
 use chrono::NaiveDate;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{Params, Scored};
 use crate::domain::{Answer, Catalogue, IsoWeek};
@@ -14,7 +14,7 @@ use crate::domain::{Answer, Catalogue, IsoWeek};
 pub const CHART_WEEKS_BEFORE: u32 = 8;
 
 /// One week of the chart.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChartWeek {
     pub week: IsoWeek,
     /// The week's index, if it counted.
@@ -27,7 +27,7 @@ pub struct ChartWeek {
 }
 
 /// What the trend chart shows.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Chart {
     /// Oldest first, ending with today's week.
     pub weeks: Vec<ChartWeek>,
