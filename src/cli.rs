@@ -19,6 +19,7 @@ use crate::console_input;
 use crate::domain::{Answer, IsoWeek, PersonId};
 use crate::history;
 use crate::model::{self, Assessment, Replay, SentNudge};
+use crate::render;
 use crate::schedule::{self, ScheduleZone};
 use crate::service;
 use crate::store::{PersonRow, Store};
@@ -89,6 +90,9 @@ pub enum Command {
         /// Print the stable JSON object instead of text.
         #[arg(long)]
         json: bool,
+        /// Also write the trend chart the weekly post carries, as PNG, to FILE.
+        #[arg(long, value_name = "FILE")]
+        png: Option<PathBuf>,
         /// Assess as of this date (YYYY-MM-DD) instead of today.
         #[arg(long, value_name = "DATE")]
         today: Option<NaiveDate>,
@@ -159,8 +163,19 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
         Command::Trend {
             person,
             json,
+            png,
             today,
-        } => trend(&settings, clock.as_ref(), &person, json, today).await,
+        } => {
+            trend(
+                &settings,
+                clock.as_ref(),
+                &person,
+                json,
+                png.as_deref(),
+                today,
+            )
+            .await
+        }
         Command::Replay {
             person,
             json,
@@ -359,6 +374,7 @@ async fn trend(
     clock: &dyn Clock,
     person: &str,
     json: bool,
+    png: Option<&std::path::Path>,
     today: Option<NaiveDate>,
 ) -> anyhow::Result<()> {
     let id = parse_person(person)?;
@@ -381,6 +397,15 @@ async fn trend(
             "{}",
             render_trend(&id, row.name.as_deref(), &assessment, settings)
         );
+    }
+    if let Some(path) = png {
+        let (answers, _) = service::history::person_history(store.as_ref(), &id).await?;
+        let chart = model::chart(&answers, &settings.catalogue, &settings.model, today);
+        let bytes = render::chart_png(&chart)?;
+        std::fs::write(path, bytes)
+            .with_context(|| format!("cannot write the chart to {}", path.display()))?;
+        // On stderr, so `--json` output stays one JSON document.
+        eprintln!("chart saved to {}", path.display());
     }
     Ok(())
 }

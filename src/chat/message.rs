@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::model::Chart;
 use crate::render::Message;
 
 /// One chat operation.
@@ -27,6 +28,17 @@ pub enum Outgoing {
         text: String,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         blocks: Vec<serde_json::Value>,
+    },
+    /// A person's weekly trend post with its chart: posted like
+    /// [`Outgoing::Post`] (to their DM), then the chart drawn from `chart`
+    /// at send time and uploaded after it where the platform takes files.
+    /// The text post stands alone when the upload fails.
+    TrendPost {
+        channel: String,
+        text: String,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        blocks: Vec<serde_json::Value>,
+        chart: Chart,
     },
     /// `views.publish` of a person's App Home.
     PublishHome {
@@ -60,6 +72,7 @@ impl Outgoing {
     pub fn kind(&self) -> &'static str {
         match self {
             Self::Post { .. } => "post",
+            Self::TrendPost { .. } => "trend_post",
             Self::Update { .. } => "update",
             Self::PublishHome { .. } => "publish_home",
         }
@@ -68,7 +81,9 @@ impl Outgoing {
     /// Where per-channel pacing applies.
     pub fn channel(&self) -> &str {
         match self {
-            Self::Post { channel, .. } | Self::Update { channel, .. } => channel,
+            Self::Post { channel, .. }
+            | Self::TrendPost { channel, .. }
+            | Self::Update { channel, .. } => channel,
             Self::PublishHome { user, .. } => user,
         }
     }

@@ -1,5 +1,7 @@
 //! Slack's Web API: `chat.postMessage`, `chat.update`, `views.publish`,
-//! and `users.info` for a person's time zone; `auth.test` for
+//! `users.info` for a person's time zone, the trend chart's upload
+//! (`files.getUploadURLExternal`, the bytes to the URL it gives,
+//! `files.completeUploadExternal` into the post's channel); `auth.test` for
 //! `nudged check --online`, and `apps.connections.open` (with the app-level
 //! token) for Socket Mode.
 //!
@@ -23,13 +25,15 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono_tz::Tz;
 use reqwest::StatusCode;
-use reqwest::header::{AUTHORIZATION, HeaderValue};
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::json;
 
 use super::{ChatApi, ChatError, Delivered, Outgoing};
 use crate::domain::PersonId;
+use crate::model::Chart;
+use crate::render;
 
 /// How long one Web API call may take before it counts as failed.
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
@@ -59,6 +63,10 @@ pub const REQUIRED_SCOPES: &[(&str, &str)] = &[
         "the message.im event: answers typed in the bot's direct messages",
     ),
     ("users:read", "users.info: each person's time zone"),
+    (
+        "files:write",
+        "files.getUploadURLExternal and files.completeUploadExternal: the trend post's chart",
+    ),
     ("commands", "the /pulse slash command"),
 ];
 
@@ -71,6 +79,8 @@ pub const METHOD_SCOPES: &[(&str, Option<&str>)] = &[
     ("views.publish", None),
     ("users.info", Some("users:read")),
     ("auth.test", None),
+    ("files.getUploadURLExternal", Some("files:write")),
+    ("files.completeUploadExternal", Some("files:write")),
 ];
 
 /// The scope the `/pulse` slash command needs.
@@ -122,6 +132,12 @@ struct ApiResponse {
     channel: Option<String>,
     #[serde(default)]
     ts: Option<String>,
+    /// `files.getUploadURLExternal`'s answer: where to send the bytes, and
+    /// the file's id to complete.
+    #[serde(default)]
+    upload_url: Option<String>,
+    #[serde(default)]
+    file_id: Option<String>,
     /// `users.info`'s user, read loosely: other methods may put something
     /// else under this name, and that must not make their answer unreadable.
     #[serde(default)]
@@ -176,6 +192,58 @@ impl SlackChat {
             channel: parsed.channel,
             ts: parsed.ts,
         })
+    }
+
+    /// Uploads the PNG of `chart` into `channel` (the DM the post landed
+    /// in): the file's length first, then its bytes to the URL Slack gives
+    /// (without the token: it is signed, and may be another host), then the
+    /// completion that shares it.
+    async fn upload_chart(&self, channel: &str, chart: &Chart) -> Result<(), ChatError> {
+        let png = render::chart_png(chart).map_err(|e| ChatError::Permanent {
+            code: format!("chart_not_drawn: {e}"),
+        })?;
+        let week = chart
+            .weeks
+            .last()
+            .map(|w| w.week.to_string())
+            .unwrap_or_default();
+        let filename = format!("trend-{week}.png");
+        let length = png.len().to_string();
+        let answer = self
+            .request(
+                "files.getUploadURLExternal",
+                Body::Form(&[("filename", &filename), ("length", &length)]),
+            )
+            .await?;
+        let (Some(url), Some(file_id)) = (answer.upload_url, answer.file_id) else {
+            return Err(ChatError::Permanent {
+                code: "upload_url_missing".to_owned(),
+            });
+        };
+        let sent = self
+            .client
+            .post(url)
+            .header(CONTENT_TYPE, "image/png")
+            .body(png)
+            .send()
+            .await
+            .map_err(|e| ChatError::Transient {
+                reason: format!("chart upload: {}", e.without_url()),
+            })?;
+        if !sent.status().is_success() {
+            return Err(ChatError::Transient {
+                reason: format!("chart upload: HTTP {}", sent.status()),
+            });
+        }
+        self.request(
+            "files.completeUploadExternal",
+            Body::Json(json!({
+                "files": [{ "id": file_id, "title": format!("Your trend, {week}") }],
+                "channel_id": channel,
+            })),
+        )
+        .await?;
+        Ok(())
     }
 
     /// Calls `method` and maps every failure to a [`ChatError`].
@@ -280,6 +348,27 @@ impl ChatApi for SlackChat {
                     body["thread_ts"] = json!(thread);
                 }
                 self.call("chat.postMessage", body).await
+            }
+            // The text post first: it is the message, and the fallback.
+            // Once it is posted, a failed upload is logged and not retried,
+            // which would post the text twice.
+            Outgoing::TrendPost {
+                channel,
+                text,
+                blocks,
+                chart,
+            } => {
+                let mut body = json!({ "channel": channel, "text": text });
+                if !blocks.is_empty() {
+                    body["blocks"] = json!(blocks);
+                }
+                let delivered = self.call("chat.postMessage", body).await?;
+                let dm = delivered.channel.as_deref().unwrap_or(channel);
+                if let Err(e) = self.upload_chart(dm, chart).await {
+                    tracing::warn!(error = %e, "the trend chart was not uploaded; the text post stands");
+                    metrics::counter!("nudged_chart_uploads_failed_total").increment(1);
+                }
+                Ok(delivered)
             }
             Outgoing::Update {
                 channel,

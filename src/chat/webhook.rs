@@ -240,6 +240,13 @@ impl ChatApi for WebhookChat {
                 text,
                 blocks,
                 ..
+            }
+            // A webhook takes no files: the trend post goes as text.
+            | Outgoing::TrendPost {
+                channel,
+                text,
+                blocks,
+                ..
             } => self.post(&body(self.flavor, channel, text, blocks)).await,
             Outgoing::Update { .. } | Outgoing::PublishHome { .. } => {
                 tracing::debug!(

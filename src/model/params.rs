@@ -42,6 +42,10 @@ pub struct Params {
     pub continuity_window: u32,
     /// Share of `same` continuity answers needed in that window.
     pub min_same_share: f64,
+    /// Continuity answers needed in that window before the share counts:
+    /// with few answers, "5 of 5 weeks on the same product" passes by luck
+    /// for people who rotate between products (DESIGN §2).
+    pub min_continuity_answers: u32,
     /// Days after a nudge before another may be sent.
     pub cooldown_days: u32,
     /// Weeks a due nudge is held while capacity is `none`.
@@ -78,6 +82,7 @@ impl Default for Params {
             slope_floor: -0.02,
             continuity_window: 16,
             min_same_share: 0.8,
+            min_continuity_answers: 8,
             cooldown_days: 90,
             capacity_hold_weeks: 6,
             not_now_weeks: 8,
@@ -169,6 +174,7 @@ impl Params {
             ("continuity_window", self.continuity_window),
             ("not_now_weeks", self.not_now_weeks),
             ("min_answered", self.min_answered),
+            ("min_continuity_answers", self.min_continuity_answers),
         ] {
             if value == 0 || value > MAX_WEEKS {
                 return err(
@@ -191,6 +197,15 @@ impl Params {
                     ),
                 );
             }
+        }
+        if self.min_continuity_answers > self.continuity_window {
+            return err(
+                "min_continuity_answers",
+                format!(
+                    "must be at most model.continuity_window ({}), got {}",
+                    self.continuity_window, self.min_continuity_answers
+                ),
+            );
         }
         if self.min_answered as usize > self.weights.len() {
             return err(

@@ -191,8 +191,13 @@ fn states_table() {
         ),
         (
             "gaps but enough",
-            history(&[S, M, S, S, M, S, S, S], "same", "yes"),
+            history(&[S, S, S, M, S, S, M, S, S, S], "same", "yes"),
             State::Sustained,
+        ),
+        (
+            "strong and anchored, too few continuity answers",
+            history(&[S, M, S, S, M, S, S, S], "same", "yes"),
+            State::Building,
         ),
     ];
     for (name, answers, expected) in cases {
@@ -269,6 +274,59 @@ fn reasons_carry_the_numbers() {
         detail(Rule::Continuity)
     );
     assert!(detail(Rule::Capacity).contains("yes"));
+}
+
+#[test]
+fn continuity_counts_only_with_enough_answers_and_says_how_many_more() {
+    let continuity = |a: &Assessment| {
+        a.reasons
+            .iter()
+            .find(|r| r.rule == Rule::Continuity)
+            .unwrap()
+            .clone()
+    };
+    // Six strong weeks, all on the same product: "6 of 6" is not enough.
+    let a = run(&history(&[S; 6], "same", "yes"), &[], today());
+    assert_eq!(a.state, State::Building);
+    let reason = continuity(&a);
+    assert!(!reason.holds);
+    assert_eq!(
+        reason.detail,
+        "same product 6 of 6 answered weeks in the last 16; 2 more weeks answered needed (need 8)"
+    );
+    assert!(matches!(
+        reason.facts,
+        Facts::Continuity {
+            answered: 6,
+            need: 8,
+            ..
+        }
+    ));
+    // Every other rule holds: the minimum alone decides.
+    assert!(
+        a.reasons
+            .iter()
+            .all(|r| r.holds || r.rule == Rule::Continuity),
+        "{:#?}",
+        a.reasons
+    );
+    // Two more weeks answered, and it holds.
+    let a = run(&history(&[S; 8], "same", "yes"), &[], today());
+    assert_eq!(a.state, State::Sustained);
+    assert!(continuity(&a).holds);
+    // A lower minimum is a choice in config.
+    let params = Params {
+        min_continuity_answers: 6,
+        ..Params::default()
+    };
+    let answers = history(&[S; 6], "same", "yes");
+    let history = History {
+        answers: &answers,
+        nudges: &[],
+        nudges_off: false,
+    };
+    let a = assess(&history, catalogue(), &params, today());
+    assert_eq!(a.state, State::Sustained, "{:#?}", a.reasons);
 }
 
 #[test]
@@ -552,15 +610,16 @@ fn replay_nudges_once_and_again_only_after_cooldown_and_a_dip() {
     assert_eq!(r.nudges.len(), 1);
     assert_eq!(
         r.nudges[0].week,
-        last_week().plus(-35),
-        "after min_strong_weeks strong weeks"
+        last_week().plus(-32),
+        "after min_continuity_answers weeks answered"
     );
 }
 
 #[test]
 fn replay_reports_the_weeks_held_for_capacity() {
-    let mut answers = history(&[S; 8], "same", "none");
-    // Capacity none in every week: held from the first sustained week.
+    let mut answers = history(&[S; 11], "same", "none");
+    // Capacity none in every week: held from the first sustained week,
+    // the eighth (`min_continuity_answers`).
     for a in &mut answers {
         if a.question.as_str() == "capacity" {
             a.option = OptionKey::parse("none").unwrap();
@@ -622,6 +681,20 @@ fn params_validation_names_the_key() {
             ..Params::default()
         }),
         "model.min_strong_weeks"
+    );
+    assert_eq!(
+        check(Params {
+            min_continuity_answers: 0,
+            ..Params::default()
+        }),
+        "model.min_continuity_answers"
+    );
+    assert_eq!(
+        check(Params {
+            min_continuity_answers: 17,
+            ..Params::default()
+        }),
+        "model.min_continuity_answers"
     );
     let mut p = Params::default();
     p.weights.insert("mood".into(), 0.1);

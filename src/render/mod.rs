@@ -2,6 +2,7 @@
 //! rendered to a neutral [`Message`]: plain text for notifications
 //! and consoles, Block Kit blocks for Slack. Pure: no IO.
 
+mod chart;
 mod nudge;
 mod prompt;
 pub mod reasons;
@@ -9,6 +10,7 @@ pub mod text;
 mod trend;
 mod wording;
 
+pub use chart::{CHART_SIZE, ChartError, chart_png};
 pub use nudge::{ANSWER_BLOCK, NudgeButton, nudge, with_answer as nudge_with_answer};
 pub use prompt::{ButtonValue, prompt, prompt_progress, reminder};
 pub use trend::{arrow, trend_post};

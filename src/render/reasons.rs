@@ -74,6 +74,7 @@ pub fn in_words(reason: &Reason, catalogue: &Catalogue) -> String {
             answered,
             window,
             min_share,
+            need,
         } => {
             if holds {
                 format!(
@@ -82,6 +83,11 @@ pub fn in_words(reason: &Reason, catalogue: &Catalogue) -> String {
             } else if *answered == 0 {
                 format!(
                     "*Anchored to one product?* No answers about staying on the same product in the last {window} weeks."
+                )
+            } else if answered < need {
+                format!(
+                    "*Anchored to one product?* {answered} weeks answered about staying on the same product in the last {window}; {} more are needed to tell.",
+                    need - answered
                 )
             } else {
                 format!(
@@ -364,6 +370,7 @@ mod tests {
             answered,
             window: 16,
             min_share: 0.8,
+            need: 8,
         };
         assert_eq!(
             words(Rule::Continuity, true, facts(14, 14)),
@@ -372,6 +379,10 @@ mod tests {
         assert_eq!(
             words(Rule::Continuity, false, facts(5, 10)),
             "*Anchored to one product?* The same product 5 of the last 16 weeks; it takes 80% of the weeks you answered."
+        );
+        assert_eq!(
+            words(Rule::Continuity, false, facts(5, 5)),
+            "*Anchored to one product?* 5 weeks answered about staying on the same product in the last 16; 3 more are needed to tell."
         );
         assert_eq!(
             words(Rule::Continuity, false, facts(0, 0)),

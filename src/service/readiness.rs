@@ -27,9 +27,9 @@ use tokio_util::sync::CancellationToken;
 use crate::chat::Outgoing;
 use crate::clock::Clock;
 use crate::config::Settings;
-use crate::domain::{IsoWeek, PersonId};
+use crate::domain::{Answer, IsoWeek, PersonId};
 use crate::health::Heartbeat;
-use crate::model::{self, Assessment, History, State};
+use crate::model::{self, Assessment, History, SentNudge, State};
 use crate::outbox::{self, Queued};
 use crate::render;
 use crate::store::{AssessmentRow, InboundWrite, NudgeRow, PersonRow, Store, StoreResult};
@@ -66,16 +66,27 @@ pub async fn assess_on<'s>(
     today: NaiveDate,
 ) -> StoreResult<Assessment<'s>> {
     let (answers, nudges) = history::person_history(store, &person.id).await?;
-    Ok(model::assess(
+    Ok(assess(settings, person, &answers, &nudges, today))
+}
+
+/// `person`'s assessment on `today` from the history given.
+fn assess<'s>(
+    settings: &'s Settings,
+    person: &PersonRow,
+    answers: &[Answer],
+    nudges: &[SentNudge],
+    today: NaiveDate,
+) -> Assessment<'s> {
+    model::assess(
         &History {
-            answers: &answers,
-            nudges: &nudges,
+            answers,
+            nudges,
             nudges_off: person.nudges_off_since.is_some(),
         },
         &settings.catalogue,
         &settings.model,
         today,
-    ))
+    )
 }
 
 /// Assesses `person` as of `now`, saves the assessment, posts the trend
@@ -91,7 +102,9 @@ pub async fn reassess(
 ) -> Result<Reassessed> {
     let today = today(person, now);
     let week = IsoWeek::of(today);
-    let assessment = assess_on(settings, store, person, today).await?;
+    // Read once: the model and the trend post's chart both draw on it.
+    let (answers, nudges) = history::person_history(store, &person.id).await?;
+    let assessment = assess(settings, person, &answers, &nudges, today);
     store
         .save_assessment(&AssessmentRow {
             person: person.id.clone(),
@@ -109,7 +122,13 @@ pub async fn reassess(
     let anything_to_show = assessment.weeks.iter().any(|w| !w.answers.is_empty());
     if let Some(key) = trend_post.filter(|_| anything_to_show) {
         let message = render::trend_post(&assessment, &settings.catalogue, week);
-        let post = Queued::from(Outgoing::post(person.id.as_str(), None, message));
+        // The chart's data rides in the outbox row; it is drawn when sent.
+        let post = Queued::from(Outgoing::TrendPost {
+            channel: person.id.as_str().to_owned(),
+            text: message.text,
+            blocks: message.blocks,
+            chart: model::chart(&answers, &settings.catalogue, &settings.model, today),
+        });
         trend_posted = outbox::enqueue(store, &post, Some(&person.id), Some(key.to_owned()), now)
             .await?
             .is_some();

@@ -326,3 +326,53 @@ async fn trend_counts_today_in_the_stored_zone_as_the_daemon_does() {
     cli.as_object_mut().unwrap().remove("person");
     assert_eq!(cli, daemon);
 }
+
+#[test]
+fn trend_png_writes_the_chart_and_says_where() {
+    let env = TestEnv::new();
+    let mut csv = String::from("person,week,question,option\n");
+    for week in 36..=47 {
+        for (q, o) in [
+            ("decisions", if week % 3 == 0 { "1-2" } else { "6+" }),
+            ("stakeholders", "4+"),
+            ("tradeoffs", "several"),
+            ("focus", "deciding"),
+            ("reversibility", "hardly"),
+            ("continuity", "same"),
+            ("capacity", "yes"),
+        ] {
+            csv.push_str(&format!("U1,2026-W{week},{q},{o}\n"));
+        }
+    }
+    let file = env.file("history.csv", &csv);
+    env.ok(&["import", file.to_str().unwrap()]);
+
+    let png = env.dir.path().join("trend.png");
+    let out = env.run(&[
+        "trend",
+        "U1",
+        "--png",
+        png.to_str().unwrap(),
+        "--today",
+        "2026-11-20",
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("chart saved to {}", png.display())),
+        "{stderr}"
+    );
+    let bytes = std::fs::read(&png).unwrap();
+    let reader = png::Decoder::new(std::io::Cursor::new(&bytes))
+        .read_info()
+        .unwrap();
+    assert_eq!((reader.info().width, reader.info().height), (640, 320));
+    assert!(bytes.len() < 48 * 1024, "{} bytes", bytes.len());
+
+    // A place it cannot write is a clear error.
+    let err = env.fails(&["trend", "U1", "--png", "no/such/dir/trend.png"]);
+    assert!(
+        err.contains("cannot write the chart to no/such/dir/trend.png"),
+        "{err}"
+    );
+}

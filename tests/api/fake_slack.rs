@@ -2,7 +2,10 @@
 //! can be told to fail the next calls (429, 5xx, `ok: false`), and can hold
 //! its answers back so a test sees sends in flight. It knows the users it
 //! is told about, for `users.info`, and answers `auth.test` with the scopes
-//! it is told the token has.
+//! it is told the token has. Files are uploaded as Slack does it: a URL
+//! from `files.getUploadURLExternal`, the bytes posted there (recorded as
+//! an `upload` call with its [`Call::bytes`]), then
+//! `files.completeUploadExternal`.
 //!
 //! Its Socket Mode side: `apps.connections.open` (for an `xapp-` token)
 //! hands out a `ws://` URL on a loopback listener of its own, and each
@@ -14,6 +17,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
+use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -33,6 +37,8 @@ pub struct Call {
     pub content_type: Option<String>,
     /// The JSON body, or the form fields as a JSON object of strings.
     pub body: Value,
+    /// The raw bytes of an `upload` (a file's contents); empty otherwise.
+    pub bytes: Vec<u8>,
     /// Whether the fake answers it with success (nothing scripted).
     pub ok: bool,
     /// Whether the fake held its answer back until [`FakeSlack::release`]:
@@ -51,6 +57,8 @@ pub enum Reply {
     Status(u16),
     /// HTTP 200 `{"ok": false, "error": code}`.
     Error(&'static str),
+    /// The usual answer: to script a failure after some calls.
+    Normal,
 }
 
 /// How many calls are answered before the rest wait for
@@ -72,10 +80,12 @@ struct Shared {
     socket_base: String,
     /// `apps.connections.open` calls so far: each URL gets its own ticket.
     tickets: Arc<Mutex<u64>>,
+    /// Where uploads go: this fake's own `/upload/{file_id}`.
+    upload_base: Arc<Mutex<String>>,
 }
 
 /// Every scope nudged's manifest asks for, as a freshly installed app has.
-pub const ALL_SCOPES: &str = "chat:write,im:history,users:read,commands";
+pub const ALL_SCOPES: &str = "chat:write,im:history,users:read,files:write,commands";
 
 /// The running fake.
 pub struct FakeSlack {
@@ -108,12 +118,16 @@ impl FakeSlack {
             scopes: scopes.clone(),
             socket_base,
             tickets: Arc::new(Mutex::new(0)),
+            upload_base: Arc::new(Mutex::new(String::new())),
         };
-        let app = Router::new()
-            .route("/api/{method}", post(handle))
-            .with_state(shared);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base_url = format!("http://{}/api", listener.local_addr().unwrap());
+        *shared.upload_base.lock().unwrap() =
+            format!("http://{}/upload", listener.local_addr().unwrap());
+        let app = Router::new()
+            .route("/api/{method}", post(handle))
+            .route("/upload/{file_id}", post(upload))
+            .with_state(shared);
         tokio::spawn(async move { axum::serve(listener, app).await });
         Self {
             base_url,
@@ -191,6 +205,33 @@ impl FakeSlack {
     }
 }
 
+/// The bytes of a file, posted to the URL `files.getUploadURLExternal`
+/// gave; recorded as an `upload` call.
+async fn upload(
+    State(shared): State<Shared>,
+    Path(file_id): Path<String>,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> Response {
+    let _ = shared.calls.send(Call {
+        method: "upload".to_owned(),
+        auth: headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+        content_type: headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+        body: json!({ "file_id": file_id }),
+        bytes: bytes.to_vec(),
+        ok: true,
+        held: false,
+        at: std::time::Instant::now(),
+    });
+    StatusCode::OK.into_response()
+}
+
 async fn handle(
     State(shared): State<Shared>,
     Path(method): Path<String>,
@@ -221,7 +262,12 @@ async fn handle(
             None => c.to_owned(),
         }
     });
-    let scripted = shared.script.lock().unwrap().pop_front();
+    let scripted = shared
+        .script
+        .lock()
+        .unwrap()
+        .pop_front()
+        .filter(|r| !matches!(r, Reply::Normal));
     let scopes = shared.scopes.lock().unwrap().clone();
     // Decided before the call is recorded, so a test reading the call knows
     // whether its sender has been answered.
@@ -238,6 +284,7 @@ async fn handle(
         auth: auth.clone(),
         content_type,
         body: body.clone(),
+        bytes: Vec::new(),
         ok: scripted.is_none(),
         held: hold,
         at: std::time::Instant::now(),
@@ -292,6 +339,16 @@ async fn handle(
             "bot_id": "B0001",
         }))
         .into_response(),
+        Some(Reply::Normal) => unreachable!("filtered out above"),
+        None if method == "files.getUploadURLExternal" => {
+            let file_id = format!("F{}", *shared.next_ts.lock().unwrap());
+            let url = format!("{}/{file_id}", shared.upload_base.lock().unwrap());
+            axum::Json(json!({ "ok": true, "upload_url": url, "file_id": file_id })).into_response()
+        }
+        None if method == "files.completeUploadExternal" => {
+            let files = body["files"].clone();
+            axum::Json(json!({ "ok": true, "files": files })).into_response()
+        }
         None if method == "users.info" => {
             let id = body["user"].as_str().unwrap_or_default();
             let known = shared.users.lock().unwrap().get(id).cloned();

@@ -1,6 +1,7 @@
 //! The integration tests: the real binary, a real SQLite file, a real
 //! PostgreSQL server, real HTTP on loopback.
 
+mod chart;
 mod cli;
 mod console;
 mod crash;

@@ -235,7 +235,7 @@ async fn the_manifest_asks_for_the_scopes_and_events_nudged_uses_and_no_others()
     tokio::time::timeout(WAIT, async {
         // Everything nudged does with Slack: a check-in posted, a click
         // redrawing it, each subscribed event, a profile's zone read, the
-        // online check's auth.test.
+        // online check's auth.test, a trend post's chart.
         let mut app = spawn_app_with(&["U0001"], &[], true).await;
         app.deliver().await;
         assert_eq!(
@@ -261,9 +261,36 @@ async fn the_manifest_asks_for_the_scopes_and_events_nudged_uses_and_no_others()
             .await
             .ok();
         adapter.auth_test().await.expect("auth.test");
+        // A trend post with its chart, uploaded into the DM.
+        let chart = nudged::model::Chart {
+            weeks: vec![nudged::model::ChartWeek {
+                week: "2026-W47".parse().unwrap(),
+                index: Some(0.7),
+                counted: true,
+                ewma: Some(0.7),
+            }],
+            window: 8,
+            high: 0.6,
+        };
+        adapter
+            .send(&nudged::chat::Outgoing::TrendPost {
+                channel: "U0001".into(),
+                text: "Your week".into(),
+                blocks: vec![],
+                chart,
+            })
+            .await
+            .expect("a trend post with its chart");
 
-        let methods: BTreeSet<String> =
-            app.slack.received().into_iter().map(|c| c.method).collect();
+        // The chart's bytes go to the URL Slack handed out, not to a
+        // Web API method.
+        let methods: BTreeSet<String> = app
+            .slack
+            .received()
+            .into_iter()
+            .map(|c| c.method)
+            .filter(|m| m != "upload")
+            .collect();
         let mut used = BTreeSet::new();
         for method in &methods {
             let scope = nudged::chat::slack::method_scope(method).expect("a known method");
@@ -286,6 +313,8 @@ async fn the_manifest_asks_for_the_scopes_and_events_nudged_uses_and_no_others()
                 "auth.test",
                 "chat.postMessage",
                 "chat.update",
+                "files.completeUploadExternal",
+                "files.getUploadURLExternal",
                 "users.info",
                 "views.publish"
             ]

@@ -59,7 +59,7 @@ async fn check_online_names_the_workspace_the_bot_and_a_missing_scope() {
         ok.stdout
     );
 
-    slack.grant_scopes("chat:write,im:history,commands");
+    slack.grant_scopes("chat:write,im:history,files:write,commands");
     let missing = outcome(check_online(&env, &slack, &[])).await;
     assert_eq!(missing.code, Some(1));
     let problems: Vec<&str> = missing

@@ -58,6 +58,7 @@ const KEYS: &[(&str, &str)] = &[
     ("model", "slope_floor"),
     ("model", "continuity_window"),
     ("model", "min_same_share"),
+    ("model", "min_continuity_answers"),
     ("model", "cooldown_days"),
     ("model", "capacity_hold_weeks"),
     ("model", "min_answered"),
