@@ -1742,7 +1742,14 @@ mod on_sqlite_only {
                 .unwrap();
         assert_eq!(
             applied,
-            [(1, true), (2, true), (3, true), (4, true), (5, true)]
+            [
+                (1, true),
+                (2, true),
+                (3, true),
+                (4, true),
+                (5, true),
+                (7, true)
+            ]
         );
     }
 
@@ -1946,7 +1953,14 @@ mod on_postgres_only {
                 .unwrap();
         assert_eq!(
             applied,
-            [(1, true), (2, true), (3, true), (4, true), (5, true)]
+            [
+                (1, true),
+                (2, true),
+                (3, true),
+                (4, true),
+                (5, true),
+                (7, true)
+            ]
         );
     }
 
