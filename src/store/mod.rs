@@ -422,7 +422,7 @@ pub trait Store: Send + Sync + 'static {
         from: DateTime<Utc>,
     ) -> StoreResult<bool>;
 
-    /// One person's due rows, by schedule (`nudged check`, tests).
+    /// One person's due rows, by schedule (diagnostics, tests).
     async fn due_rows(&self, person: &PersonId) -> StoreResult<Vec<DueRow>>;
 }
 
