@@ -20,10 +20,10 @@ use crate::domain::PersonId;
 use crate::health::Health;
 use crate::http::{self, AppState};
 use crate::outbox;
-use crate::readiness::Assessor;
 use crate::retention;
 use crate::scheduler::{self, Dispatcher};
-use crate::service;
+use crate::service::checkin::{self, AskedNow};
+use crate::service::readiness::Assessor;
 use crate::store::{self, NewPerson, Store};
 use crate::supervisor::Supervisor;
 
@@ -78,9 +78,14 @@ impl App {
                 continue;
             };
             if person.enrolled {
-                let week =
-                    service::ask_now(&self.settings, self.store.as_ref(), &person, now).await?;
-                tracing::info!(person = %person.id, %week, "check-in asked now");
+                match checkin::ask_now(&self.settings, self.store.as_ref(), &person, now).await? {
+                    AskedNow::Queued(week) => {
+                        tracing::info!(person = %person.id, %week, "check-in asked now");
+                    }
+                    AskedNow::NoCheckinSchedule => {
+                        anyhow::bail!("--ask-now: no checkin schedule is configured")
+                    }
+                }
             }
         }
         Ok(())
@@ -336,7 +341,7 @@ async fn sync_roster(
         people.push(NewPerson {
             id: person.id.clone(),
             name: person.name.clone(),
-            tz: person.tz.map(|tz| tz.name().to_owned()),
+            tz: person.tz,
             enrolled: true,
         });
     }

@@ -19,10 +19,9 @@ use crate::console_input;
 use crate::domain::{Answer, IsoWeek, PersonId};
 use crate::history;
 use crate::model::{self, Assessment, Replay, SentNudge};
-use crate::readiness;
 use crate::schedule::{self, ScheduleZone};
 use crate::service;
-use crate::store::Store;
+use crate::store::{PersonRow, Store};
 
 /// Weekly micro-check-ins in chat, per-person ownership trends, and one
 /// well-timed readiness nudge.
@@ -296,16 +295,14 @@ async fn forget(settings: &Settings, person: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Today's date where the person lives (their zone, else UTC).
-fn today_for(settings: &Settings, tz: Option<&str>, clock: &dyn Clock, id: &PersonId) -> NaiveDate {
-    let zone = settings
-        .people
-        .iter()
-        .find(|p| &p.id == id)
-        .and_then(|p| p.tz)
-        .or_else(|| tz.and_then(|tz| tz.parse().ok()));
-    match zone {
-        Some(tz) => clock.now().with_timezone(&tz).date_naive(),
+/// Today's date where the person lives, by the daemon's own rule
+/// ([`service::readiness::today`]): their stored zone, which every start of the
+/// daemon keeps from the roster, else UTC. Not the roster's zone read
+/// here: after the roster was edited, and before the daemon restarted,
+/// that would show another week than the daemon's.
+fn today_for(person: Option<&PersonRow>, clock: &dyn Clock) -> NaiveDate {
+    match person {
+        Some(person) => service::readiness::today(person, clock.now()),
         None => clock.now().with_timezone(&Utc).date_naive(),
     }
 }
@@ -330,8 +327,8 @@ async fn trend(
     let Some(row) = store.person(&id).await? else {
         bail!("unknown person {id}: nothing is stored about them");
     };
-    let today = today.unwrap_or_else(|| today_for(settings, row.tz.as_deref(), clock, &id));
-    let assessment = readiness::assess_on(settings, store.as_ref(), &row, today).await?;
+    let today = today.unwrap_or_else(|| today_for(Some(&row), clock));
+    let assessment = service::readiness::assess_on(settings, store.as_ref(), &row, today).await?;
     if json {
         println!(
             "{}",
@@ -437,9 +434,9 @@ async fn replay(
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     for id in people {
-        let (answers, sent) = service::person_history(store.as_ref(), &id).await?;
-        let tz = store.person(&id).await?.and_then(|p| p.tz);
-        let until = today.unwrap_or_else(|| today_for(settings, tz.as_deref(), clock, &id));
+        let (answers, sent) = service::history::person_history(store.as_ref(), &id).await?;
+        let row = store.person(&id).await?;
+        let until = today.unwrap_or_else(|| today_for(row.as_ref(), clock));
         let result = model::replay(&answers, &settings.catalogue, &settings.model, until);
         if json {
             serde_json::to_writer(

@@ -6,8 +6,8 @@
 //! A typed line is what a DM to the Slack bot would be: answers in the
 //! thread-reply grammar (`3-5, 4+, once, …` or `decisions=3-5`), or a
 //! `/pulse` subcommand. Both go through the same use cases as Slack's
-//! handlers ([`service::answer_text`], [`service::pulse`]); only the reply
-//! is printed instead of posted.
+//! handlers ([`answers::text_reply`], [`pulse::run`]); only the reply is
+//! printed instead of posted.
 //!
 //! [`handle_line`] is the whole of it and needs no terminal; [`read_lines`]
 //! drives it from any [`AsyncBufRead`]. `nudged run` starts the reader on
@@ -23,10 +23,11 @@ use tokio_util::sync::CancellationToken;
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::domain::PersonId;
-use crate::readiness::Assessor;
 use crate::render::text::{self, Markup};
 use crate::reply;
-use crate::service;
+use crate::service::answers::{self, Replied, TextReply};
+use crate::service::readiness::Assessor;
+use crate::service::{Ctx, pulse};
 use crate::store::{AnswerSource, Store};
 
 /// Longest line read, in bytes; the rest of a longer line is skipped. Far
@@ -58,41 +59,40 @@ pub struct ConsoleInput {
 /// would. A line that says nothing readable gets the help for both. Only a
 /// store failure is an error; the line is then not recorded.
 pub async fn handle_line(input: &ConsoleInput, line: &str) -> anyhow::Result<String> {
-    let (settings, store, person) = (input.settings.as_ref(), input.store.as_ref(), &input.person);
+    let ctx = Ctx {
+        settings: &input.settings,
+        store: input.store.as_ref(),
+        assessor: &input.assessor,
+        now: input.clock.now(),
+    };
     let line = line.trim();
-    let now = input.clock.now();
     if line.starts_with('/') {
         return match reply::parse_command(line) {
             // The reply is Slack mrkdwn, as the slash command posts it.
             Ok(command) => {
-                let reply =
-                    service::pulse(settings, store, &input.assessor, person, command, now).await?;
+                let reply = pulse::run(ctx, &input.person, command).await?;
                 Ok(text::convert(&reply, Markup::Plain))
             }
             Err(e) => Ok(format!("{e}\n{}", reply::command_help())),
         };
     }
-    let Some(row) = store.person(person).await? else {
-        return Ok("You're not enrolled in nudged yet: `/pulse join` to start.".to_owned());
+    let reply = TextReply {
+        person: &input.person,
+        text: line,
+        written: None,
+        seen_key: None,
+        source: AnswerSource::Text,
     };
-    let week = service::current_week(Some(&row), now);
-    let questions = settings.questions_for(None);
-    let (reply, recorded) = service::answer_text(
-        settings,
-        store,
-        person,
-        week,
-        &questions,
-        line,
-        AnswerSource::Text,
-        now,
-    )
-    .await?;
-    Ok(if recorded {
-        input.assessor.request(person);
-        reply
-    } else {
-        format!("{reply}\n{COMMANDS_HINT}")
+    Ok(match answers::text_reply(ctx, reply).await? {
+        Replied::Answered {
+            reply,
+            understood: true,
+            ..
+        } => reply,
+        Replied::Answered { reply, .. } if reply == answers::NOT_ENROLLED => reply,
+        Replied::Answered { reply, .. } => format!("{reply}\n{COMMANDS_HINT}"),
+        // Not reachable without a place or an id.
+        Replied::Duplicate | Replied::NotForNudged(_) => String::new(),
     })
 }
 

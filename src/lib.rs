@@ -3,11 +3,12 @@
 //!
 //! # Layout
 //!
-//! Calls run one way: drivers (`http`, `scheduler`, `cli`, `console_input`)
-//! → use cases (`service`, `nudge`, `readiness`) → `outbox` → `chat`
-//! adapters; `store` and `config` beside them; the pure core below all.
-//! A test (`tests/api/purity.rs`) keeps the outbox and the adapters from
-//! calling up.
+//! ARCHITECTURE.md is the map: the flows, the layers and the invariants.
+//! Calls run one way: drivers (`http`, `scheduler`, `cli`, `console_input`,
+//! `retention`) → use cases ([`service`]) → [`outbox`] → [`chat`]
+//! adapters; [`store`], [`config`], [`clock`], [`health`] and
+//! [`supervisor`] beside them; the pure core below all. A test
+//! (`tests/api/layers.rs`) fails on an import up a layer.
 //!
 //! Pure core (no IO, time passed in):
 //! - [`domain`]: ids, ISO weeks, answers and the question catalogue.
@@ -15,24 +16,31 @@
 //! - [`schedule`]: schedule files and when each occurrence is due.
 //! - [`reply`]: text replies and `/pulse` arguments → typed answers and commands.
 //! - [`render`]: prompts and other messages → neutral messages with Block Kit.
+//! - [`history`]: CSV/JSON forms of answers, for import and export.
 //!
-//! Around it:
+//! Beside:
 //! - [`config`]: `config.toml` + `NUDGED__` environment → validated [`config::Settings`].
 //! - [`clock`]: where "now" comes from; a manual clock for tests.
-//! - [`store`]: the [`store::Store`] trait and its SQLite engine.
-//! - [`outbox`]: outgoing messages as durable rows, their delivery, and redraws drawn at send time.
-//! - [`chat`]: the [`chat::ChatApi`] trait: Slack's Web API, an incoming webhook, the console.
-//! - [`scheduler`]: the minute heartbeat and the dispatcher that claims due runs.
-//! - [`readiness`]: re-assessment, the weekly trend post and the readiness nudge.
-//! - [`nudge`]: answers to the readiness nudge: stored with it, its redraw queued.
-//! - [`service`]: use cases shared by HTTP, CLI and console: record answers, ask now.
-//! - [`history`]: CSV/JSON import and export of answers.
-//! - [`retention`]: pruning what is no longer needed, in the background.
+//! - [`store`]: the [`store::Store`] trait and its SQLite and PostgreSQL engines.
 //! - [`health`]: the workers' state, `/healthz` and `/readyz`'s checks.
 //! - [`supervisor`]: runs the workers and restarts them after a fault.
-//! - [`console_input`]: the console driver: typed lines read as the first roster person's replies.
+//!
+//! Chat adapters and the outbox:
+//! - [`chat`]: the [`chat::ChatApi`] port and its [`chat::Outgoing`] message:
+//!   Slack's Web API, an incoming webhook, the console.
+//! - [`outbox`]: outgoing messages as durable rows ([`outbox::Queued`]),
+//!   their paced delivery, and redraws drawn at send time.
+//!
+//! Use cases:
+//! - [`service`]: answers, check-ins, `/pulse`, readiness (trend post,
+//!   nudge, App Home), answers to the nudge, history.
+//!
+//! Drivers:
 //! - [`http`]: the axum router: Slack's endpoints (verified), `/healthz`, `/readyz`, `/metrics`;
 //!   connections served within the `[server]` timeouts and cap.
+//! - [`scheduler`]: the minute heartbeat and the dispatcher that claims due runs.
+//! - [`console_input`]: typed lines read as the first roster person's replies.
+//! - [`retention`]: pruning what is no longer needed, in the background.
 //! - [`app`]: the composition root: build everything, run until shutdown.
 //! - [`cli`]: the `nudged` commands.
 
@@ -47,9 +55,7 @@ pub mod health;
 pub mod history;
 pub mod http;
 pub mod model;
-pub mod nudge;
 pub mod outbox;
-pub mod readiness;
 pub mod render;
 pub mod reply;
 pub mod retention;

@@ -51,13 +51,11 @@ use crate::clock::Clock;
 use crate::config::Settings;
 use crate::domain::{IsoWeek, PersonId};
 use crate::health::Heartbeat;
-use crate::outbox::{self, Outgoing};
-use crate::readiness;
-use crate::render;
 use crate::schedule::{self, Schedule, ScheduleKind, ScheduleZone};
-use crate::service;
+use crate::service::checkin::{self, Asked};
+use crate::service::readiness;
 use crate::store::{
-    CheckinRow, DueEntry, DueRow, DueUpdate, NewPerson, PendingDue, PersonRow, ScheduleRun, Store,
+    DueEntry, DueRow, DueUpdate, NewPerson, PendingDue, PersonRow, ScheduleRun, Store,
 };
 
 /// The heartbeat: second 0 of every minute, UTC.
@@ -297,7 +295,7 @@ impl Dispatcher {
         if !person.enrolled {
             return Vec::new();
         }
-        let tz = person.tz.as_deref().and_then(|tz| tz.parse::<Tz>().ok());
+        let tz = person.tz;
         self.settings
             .schedules
             .list
@@ -375,7 +373,7 @@ impl Dispatcher {
                     &NewPerson {
                         id: person.id.clone(),
                         name: None,
-                        tz: Some(tz.name().to_owned()),
+                        tz: Some(tz),
                         enrolled: person.enrolled,
                     },
                     person.created_at,
@@ -384,7 +382,7 @@ impl Dispatcher {
             match saved {
                 Ok(()) => {
                     tracing::info!(person = %person.id, zone = tz.name(), "time zone from the chat profile");
-                    person.tz = Some(tz.name().to_owned());
+                    person.tz = Some(tz);
                 }
                 Err(e) => {
                     tracing::warn!(person = %person.id, error = %e, "cannot store the profile time zone")
@@ -403,7 +401,7 @@ impl Dispatcher {
         report: &mut TickReport,
     ) -> anyhow::Result<()> {
         let person = &entry.person;
-        let zone = schedule.zone_for(person.tz.as_deref().and_then(|tz| tz.parse::<Tz>().ok()));
+        let zone = schedule.zone_for(person.tz);
         // A person with no run of this schedule starts from when they were
         // added: nothing from before is caught up.
         let since = self
@@ -500,54 +498,30 @@ impl Dispatcher {
         let store = self.store.as_ref();
         let settings = self.settings.as_ref();
         let week = IsoWeek::of(run.with_timezone(&zone).date_naive());
-        let enqueued = match schedule.kind {
+        Ok(match schedule.kind {
             ScheduleKind::Checkin | ScheduleKind::Reminder => {
-                let answered = service::week_answers(store, &person.id, week).await?;
-                if schedule.kind == ScheduleKind::Reminder && !answered.is_empty() {
-                    return Ok(Outcome::NotNeeded);
-                }
-                // `None` when an earlier attempt recorded it: the prompt then
-                // goes out unlinked (buttons still work; they carry the week).
-                let checkin = store
-                    .record_checkin(&CheckinRow {
-                        id: 0,
-                        person: person.id.clone(),
-                        schedule: schedule.name.clone(),
-                        period: run,
-                        week,
-                        channel: None,
-                        message_ts: None,
-                        created_at: now,
-                    })
-                    .await?;
-                let render = match schedule.kind {
-                    ScheduleKind::Reminder => render::reminder,
-                    _ => render::prompt,
-                };
-                let message = render(
-                    &settings.catalogue,
-                    &schedule.questions,
-                    &person.id,
+                let ask = checkin::Ask {
+                    person: &person.id,
+                    schedule,
                     week,
-                    &schedule.name,
-                    &answered,
-                );
-                let mut post = Outgoing::post(person.id.as_str(), None, message);
-                if let Outgoing::Post { checkin: link, .. } = &mut post {
-                    *link = checkin;
+                    period: run,
+                    dedupe_key: Some(key),
+                };
+                match checkin::ask(settings, store, ask, now).await? {
+                    Asked::Queued => Outcome::Sent,
+                    Asked::AlreadyQueued => Outcome::AlreadyDone,
+                    Asked::NotNeeded => Outcome::NotNeeded,
                 }
-                outbox::enqueue(store, &post, Some(&person.id), Some(key), now).await?
             }
             ScheduleKind::TrendPost => {
                 // The nudge that may come with it has its own key.
                 let done = readiness::reassess(settings, store, person, now, Some(&key)).await?;
-                done.trend_posted.then_some(0)
+                if done.trend_posted {
+                    Outcome::Sent
+                } else {
+                    Outcome::AlreadyDone
+                }
             }
-        };
-        Ok(if enqueued.is_some() {
-            Outcome::Sent
-        } else {
-            Outcome::AlreadyDone
         })
     }
 }

@@ -1,15 +1,14 @@
 //! The console platform: each message printed as readable text on
 //! standard output, so the whole loop (prompt → answers → trend post →
 //! nudge) can be watched with no chat account. What is typed back is read
-//! by the console driver ([`crate::console_input`]), not here: an adapter
+//! by the console driver (`console_input`), not here: an adapter
 //! only sends.
 
 use std::io::Write;
 
 use async_trait::async_trait;
 
-use super::{ChatApi, ChatError, Delivered};
-use crate::outbox::Outgoing;
+use super::{ChatApi, ChatError, Delivered, Outgoing};
 use crate::render::text::{self, Markup};
 
 /// Prints messages to standard output.
@@ -46,9 +45,6 @@ pub fn render(message: &Outgoing) -> String {
             out
         }
         Outgoing::PublishHome { user, .. } => format!("── home of {user} updated ──\n"),
-        // The worker draws a refresh before sending it; shown as what it is.
-        Outgoing::RefreshPrompt { channel, .. } => format!("── prompt in {channel} to redraw ──\n"),
-        Outgoing::RefreshNudge { channel, .. } => format!("── nudge in {channel} to redraw ──\n"),
     }
 }
 

@@ -5,10 +5,14 @@
 //! - `slack.rs`: Slack's Web API over reqwest.
 //! - `webhook.rs`: a Slack-compatible incoming webhook (Slack, Mattermost,
 //!   Rocket.Chat): post only, to one channel.
-//! - `console.rs`: the embedded default: messages printed as text, and
-//!   lines typed on a terminal read as the first roster person's replies.
+//! - `console.rs`: the embedded default: messages printed as text (what
+//!   is typed back is read by the `console_input` driver).
+//!
+//! The port owns its message type, [`Outgoing`]; adapters import nothing
+//! above them (ARCHITECTURE.md, "Layers").
 
 pub mod console;
+mod message;
 mod slack;
 mod webhook;
 
@@ -19,11 +23,11 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
 pub use console::ConsoleChat;
+pub use message::Outgoing;
 pub use slack::SlackChat;
 pub use webhook::WebhookChat;
 
 use crate::domain::PersonId;
-use crate::outbox::Outgoing;
 
 /// Makes sure rustls has a crypto provider before an HTTP client is built:
 /// reqwest is compiled without a default one and would panic. The binary

@@ -21,9 +21,8 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{ChatApi, ChatError, Delivered};
+use super::{ChatApi, ChatError, Delivered, Outgoing};
 use crate::domain::PersonId;
-use crate::outbox::Outgoing;
 
 /// How long one Web API call may take before it counts as failed.
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
@@ -148,7 +147,6 @@ impl ChatApi for SlackChat {
                 thread_ts,
                 text,
                 blocks,
-                ..
             } => {
                 let mut body = json!({ "channel": channel, "text": text });
                 if !blocks.is_empty() {
@@ -174,12 +172,6 @@ impl ChatApi for SlackChat {
             Outgoing::PublishHome { user, view } => {
                 self.call("views.publish", json!({ "user_id": user, "view": view }))
                     .await
-            }
-            // The outbox worker draws a refresh into an update first.
-            Outgoing::RefreshPrompt { .. } | Outgoing::RefreshNudge { .. } => {
-                Err(ChatError::Permanent {
-                    code: "refresh_not_drawn".to_owned(),
-                })
             }
         }
     }

@@ -28,9 +28,8 @@ use reqwest::StatusCode;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 
-use super::{ChatApi, ChatError, Delivered};
+use super::{ChatApi, ChatError, Delivered, Outgoing};
 use crate::config::WebhookFlavor;
-use crate::outbox::Outgoing;
 use crate::render::text::{self, Markup};
 
 /// How long one post may take before it counts as failed.
@@ -242,10 +241,7 @@ impl ChatApi for WebhookChat {
                 blocks,
                 ..
             } => self.post(&body(self.flavor, channel, text, blocks)).await,
-            Outgoing::Update { .. }
-            | Outgoing::RefreshPrompt { .. }
-            | Outgoing::RefreshNudge { .. }
-            | Outgoing::PublishHome { .. } => {
+            Outgoing::Update { .. } | Outgoing::PublishHome { .. } => {
                 tracing::debug!(
                     kind = message.kind(),
                     "a webhook cannot edit or publish; nothing to send"

@@ -4,11 +4,9 @@
 //!   signature) that every Slack route goes through before parsing.
 //! - `payloads.rs`: thin serde types of what Slack sends.
 //! - `slack.rs`: the events, interactions and `/pulse` handlers.
-//! - `nudge.rs`: clicks on the readiness nudge's answer buttons.
 //! - `serve.rs`: serving connections within the `[server]` timeouts and cap.
 //! - this file: routes, layers, `/healthz`, `/readyz` and `/metrics`.
 
-mod nudge;
 pub mod payloads;
 pub mod serve;
 pub mod slack;
@@ -30,7 +28,7 @@ use tower_http::trace::TraceLayer;
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::health::{self, Health};
-use crate::readiness::Assessor;
+use crate::service::readiness::Assessor;
 use crate::store::Store;
 
 /// Largest request body accepted, 1 MiB (the limit the README documents).

@@ -25,17 +25,12 @@ use super::payloads::{
     Action, Event, EventEnvelope, InteractionPayload, MessageEvent, SlashCommand,
 };
 use super::verify::{self, Rejection, SlackRequest};
-use crate::config::Settings;
-use crate::domain::{Answer, IsoWeek, PersonId};
-use crate::outbox::{self, Outgoing};
-use crate::readiness;
+use crate::domain::PersonId;
 use crate::render::{ButtonValue, NudgeButton};
 use crate::reply;
-use crate::service;
-use crate::store::{
-    AnswerSource, CheckinRow, InboundOutcome, InboundWrite, NewOutbox, PersonRow, StoreError,
-    action_seen_key,
-};
+use crate::service::answers::{self, Clicked, IgnoredClick, Replied, TextReply, Written};
+use crate::service::{self, Ctx, nudge, pulse, readiness};
+use crate::store::{AnswerSource, StoreError};
 
 /// An error answered to Slack. Store failures are 5xx so Slack retries;
 /// what Slack sent but we cannot read is 400.
@@ -83,12 +78,24 @@ impl From<Rejection> for ApiError {
     }
 }
 
-impl ApiError {
-    /// A use case's error: a store failure stays one (503, Slack retries).
-    fn from_service(error: anyhow::Error) -> Self {
-        match error.downcast::<StoreError>() {
-            Ok(store) => Self::Store(store),
-            Err(other) => Self::Internal(other),
+impl From<service::Error> for ApiError {
+    /// A store failure stays one (503, Slack retries).
+    fn from(error: service::Error) -> Self {
+        match error {
+            service::Error::Store(store) => Self::Store(store),
+            other => Self::Internal(other.into()),
+        }
+    }
+}
+
+impl AppState {
+    /// What the use cases work with, at the clock's now.
+    fn ctx(&self) -> Ctx<'_> {
+        Ctx {
+            settings: &self.settings,
+            store: self.store.as_ref(),
+            assessor: &self.assessor,
+            now: self.clock.now(),
         }
     }
 }
@@ -190,9 +197,9 @@ fn ignore_event(reason: &'static str, event_id: &str, unexpected: bool) {
     }
 }
 
-/// A DM to the bot, or a reply in a prompt's thread, read as answers. The
-/// answers, the prompt's redraw, the reply and the event's id `seen` are
-/// committed together.
+/// A DM to the bot, or a reply in a prompt's thread, read as answers
+/// ([`answers::text_reply`]): the answers, the prompt's redraw, the reply
+/// and the event's id `seen` are committed together.
 async fn handle_message(
     app: &AppState,
     message: MessageEvent,
@@ -215,97 +222,23 @@ async fn handle_message(
         ignore_event("unreadable_user", &seen, true);
         return Ok(());
     };
-    let store = app.store.as_ref();
-    let now = app.clock.now();
-
-    let checkin = match &message.thread_ts {
-        Some(thread) => store.checkin_by_message(&message.channel, thread).await?,
-        None => None,
-    };
-    let in_dm = message.channel_type.as_deref() == Some("im");
-    // A thread that is not one of our prompts, in a channel, is not for us.
-    if checkin.is_none() && !in_dm {
-        ignore_event("not_for_nudged", &seen, false);
-        return Ok(());
-    }
-    // Only the prompt's own person answers it.
-    if checkin.as_ref().is_some_and(|c| c.person != person) {
-        ignore_event("not_own_prompt", &seen, false);
-        return Ok(());
-    }
-    let Some(row) = store.person(&person).await? else {
-        let reply = "You're not enrolled in nudged yet: `/pulse join` to start.".to_owned();
-        let write = InboundWrite {
-            seen_key: Some(seen),
-            always: vec![reply_row(app, &message, None, &reply)],
-            ..InboundWrite::answers(Vec::new(), AnswerSource::Text)
-        };
-        service::record_inbound(store, &write, "event", now).await?;
-        return Ok(());
-    };
-    let week = checkin
-        .as_ref()
-        .map(|c| c.week)
-        .unwrap_or_else(|| service::current_week(Some(&row), now));
-    let questions = app
-        .settings
-        .questions_for(checkin.as_ref().map(|c| c.schedule.as_str()));
-    let read = service::read_reply(&app.settings, &person, week, &questions, text);
-    let write = InboundWrite {
-        seen_key: Some(seen),
-        answers: read.answers,
+    let reply = TextReply {
+        person: &person,
+        text,
+        written: Some(Written {
+            channel: &message.channel,
+            ts: &message.ts,
+            thread_ts: message.thread_ts.as_deref(),
+            in_dm: message.channel_type.as_deref() == Some("im"),
+        }),
+        seen_key: Some(seen.clone()),
         source: AnswerSource::Text,
-        on_change: checkin.as_ref().and_then(|c| redraw_row(c, &person, now)),
-        always: vec![reply_row(app, &message, Some(&person), &read.reply)],
     };
-    let outcome = service::record_inbound(store, &write, "event", now).await?;
-    if matches!(outcome, InboundOutcome::Recorded { changed, .. } if changed > 0) {
-        app.assessor.request(&person);
+    match answers::text_reply(app.ctx(), reply).await? {
+        Replied::Answered { .. } | Replied::Duplicate => {}
+        Replied::NotForNudged(reason) => ignore_event(reason, &seen, false),
     }
     Ok(())
-}
-
-/// The reply to `message`, in its thread (or starting one).
-fn reply_row(
-    app: &AppState,
-    message: &MessageEvent,
-    person: Option<&PersonId>,
-    text: &str,
-) -> NewOutbox {
-    let thread = message
-        .thread_ts
-        .clone()
-        .or_else(|| Some(message.ts.clone()));
-    let reply = Outgoing::Post {
-        channel: message.channel.clone(),
-        thread_ts: thread,
-        text: crate::render::escape(text),
-        blocks: Vec::new(),
-        checkin: None,
-    };
-    // One reply per message, whatever happens to the event's id.
-    let key = format!("reply:{}:{}", message.channel, message.ts);
-    outbox::row(&reply, person, Some(key), app.clock.now())
-}
-
-/// The redraw of a posted prompt, to show what is answered now; `None`
-/// while the prompt's place is not known yet.
-fn redraw_row(
-    checkin: &CheckinRow,
-    person: &PersonId,
-    now: chrono::DateTime<chrono::Utc>,
-) -> Option<NewOutbox> {
-    let (Some(channel), Some(ts)) = (&checkin.channel, &checkin.message_ts) else {
-        return None;
-    };
-    Some(outbox::refresh_prompt(
-        channel,
-        ts,
-        person,
-        checkin.week,
-        &checkin.schedule,
-        now,
-    ))
 }
 
 async fn handle_home_opened(app: &AppState, user: &str, seen: String) -> Result<(), ApiError> {
@@ -313,32 +246,8 @@ async fn handle_home_opened(app: &AppState, user: &str, seen: String) -> Result<
         ignore_event("unreadable_user", &seen, true);
         return Ok(());
     };
-    let now = app.clock.now();
-    let blocks = match app.store.person(&person).await? {
-        Some(row) => {
-            readiness::trend_message(&app.settings, app.store.as_ref(), &row, now)
-                .await?
-                .blocks
-        }
-        None => vec![json!({
-            "type": "section",
-            "text": {
-                "type": "mrkdwn",
-                "text": "*nudged*\nYou're not enrolled yet: `/pulse join` to start.",
-            },
-        })],
-    };
-    let view = json!({ "type": "home", "blocks": blocks });
-    let publish = Outgoing::PublishHome {
-        user: person.to_string(),
-        view,
-    };
-    let write = InboundWrite {
-        seen_key: Some(seen),
-        always: vec![outbox::row(&publish, Some(&person), None, now)],
-        ..InboundWrite::answers(Vec::new(), AnswerSource::Text)
-    };
-    service::record_inbound(app.store.as_ref(), &write, "event", now).await?;
+    let ctx = app.ctx();
+    readiness::publish_home(ctx.settings, ctx.store, &person, Some(seen), ctx.now).await?;
     Ok(())
 }
 
@@ -351,7 +260,7 @@ struct InteractionForm {
 
 /// `POST /slack/interactions`: button clicks. Each clicked element is
 /// dispatched by what its value says it is (`ActionKind`): a prompt's
-/// answer, or the readiness nudge's (handled in `nudge.rs`).
+/// answer, or the readiness nudge's.
 pub async fn handle_interactions(
     State(app): State<AppState>,
     request: SlackRequest,
@@ -377,10 +286,26 @@ pub async fn handle_interactions(
     for action in &payload.actions {
         match ActionKind::of(action) {
             ActionKind::Prompt(value) => {
-                handle_prompt_click(&app, &clicker, action, value, location).await?;
+                let click = answers::Click {
+                    clicker: &clicker,
+                    action_id: &action.action_id,
+                    value,
+                    action_ts: action.action_ts.as_deref(),
+                    posted: location,
+                };
+                if let Clicked::Ignored(why) = answers::click(app.ctx(), click).await? {
+                    ignore_click(why, &clicker, action);
+                }
             }
             ActionKind::Nudge(button) => {
-                super::nudge::handle_click(&app, &clicker, action, &button, location).await?;
+                let click = nudge::Click {
+                    clicker: &clicker,
+                    action_id: &action.action_id,
+                    button: &button,
+                    action_ts: action.action_ts.as_deref(),
+                    posted: location.map(|(channel, ts)| nudge::PostedNudge { channel, ts }),
+                };
+                nudge::click(app.ctx(), click).await?;
             }
             ActionKind::Unknown => {
                 ignore_click(IgnoredClick::UnknownAction, &clicker, action);
@@ -393,9 +318,10 @@ pub async fn handle_interactions(
 /// What a clicked element is, told by its value's prefix.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum ActionKind<'a> {
-    /// A prompt's answer button ([`ButtonValue`]), with its value.
+    /// A prompt's answer button ([`ButtonValue`]), with its value
+    /// ([`answers::click`]).
     Prompt(&'a str),
-    /// One of the readiness nudge's answer buttons ([`NudgeButton`]).
+    /// One of the readiness nudge's answer buttons ([`nudge::click`]).
     Nudge(NudgeButton),
     /// Nothing nudged rendered.
     Unknown,
@@ -411,49 +337,6 @@ impl<'a> ActionKind<'a> {
     }
 }
 
-/// Why a click was acknowledged but not recorded; the `reason` label of
-/// `nudged_clicks_ignored_total`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum IgnoredClick {
-    /// A value nudged did not render (another app's button, or no value).
-    UnknownAction,
-    /// A prompt value that does not parse.
-    MalformedValue,
-    /// Someone clicked another person's prompt.
-    NotOwnPrompt,
-    /// The `action_id` is not the one rendered for the value.
-    ActionMismatch,
-    /// The question is not in the catalogue.
-    UnknownQuestion,
-    /// No schedule of that name.
-    UnknownSchedule,
-    /// The schedule does not ask that question.
-    NotInSchedule,
-    /// The question has no such option.
-    UnknownOption,
-    /// Not the current or previous week of the person.
-    WrongWeek,
-    /// Someone nudged does not know (never enrolled, or forgotten).
-    UnknownPerson,
-}
-
-impl IgnoredClick {
-    fn reason(self) -> &'static str {
-        match self {
-            Self::UnknownAction => "unknown_action",
-            Self::MalformedValue => "malformed_value",
-            Self::NotOwnPrompt => "not_own_prompt",
-            Self::ActionMismatch => "action_mismatch",
-            Self::UnknownQuestion => "unknown_question",
-            Self::UnknownSchedule => "unknown_schedule",
-            Self::NotInSchedule => "not_in_schedule",
-            Self::UnknownOption => "unknown_option",
-            Self::WrongWeek => "wrong_week",
-            Self::UnknownPerson => "unknown_person",
-        }
-    }
-}
-
 fn ignore_click(why: IgnoredClick, clicker: &PersonId, action: &Action) {
     let reason = why.reason();
     metrics::counter!("nudged_clicks_ignored_total", "reason" => reason).increment(1);
@@ -464,113 +347,6 @@ fn ignore_click(why: IgnoredClick, clicker: &PersonId, action: &Action) {
         value = action.value.as_deref().unwrap_or(""),
         "ignored a click"
     );
-}
-
-/// Checks a prompt click against what nudged renders
-/// ([`crate::render::prompt`]): the value parses, is the clicker's own,
-/// its `action_id` is the one rendered with it, and it names a question
-/// of the catalogue that the named schedule asks, and one of that
-/// question's options. The week is checked once the person is read
-/// ([`check_click_week`]).
-fn check_prompt_click(
-    settings: &Settings,
-    clicker: &PersonId,
-    action_id: &str,
-    value: &str,
-) -> Result<ButtonValue, IgnoredClick> {
-    let value = ButtonValue::parse(value).ok_or(IgnoredClick::MalformedValue)?;
-    if &value.person != clicker {
-        return Err(IgnoredClick::NotOwnPrompt);
-    }
-    if action_id != value.action_id() {
-        return Err(IgnoredClick::ActionMismatch);
-    }
-    let question = settings
-        .catalogue
-        .get(value.question.as_str())
-        .ok_or(IgnoredClick::UnknownQuestion)?;
-    let schedule = settings
-        .schedules
-        .list
-        .iter()
-        .find(|s| s.name == value.schedule)
-        .ok_or(IgnoredClick::UnknownSchedule)?;
-    if !schedule.questions.contains(&value.question) {
-        return Err(IgnoredClick::NotInSchedule);
-    }
-    question
-        .option(value.option.as_str())
-        .ok_or(IgnoredClick::UnknownOption)?;
-    Ok(value)
-}
-
-/// A prompt asks about the week it was posted in, and may be answered
-/// through the next: the clicked week must be the person's current or
-/// previous ISO week, in their zone.
-fn check_click_week(
-    week: IsoWeek,
-    person: &PersonRow,
-    now: chrono::DateTime<chrono::Utc>,
-) -> Result<(), IgnoredClick> {
-    let current = service::current_week(Some(person), now);
-    if week == current || week == current.plus(-1) {
-        Ok(())
-    } else {
-        Err(IgnoredClick::WrongWeek)
-    }
-}
-
-/// A click on a prompt's answer button: checked, then the answer, the
-/// prompt's redraw and the click's id are committed together.
-async fn handle_prompt_click(
-    app: &AppState,
-    clicker: &PersonId,
-    action: &Action,
-    raw: &str,
-    location: Option<(&str, &str)>,
-) -> Result<(), ApiError> {
-    let value = match check_prompt_click(&app.settings, clicker, &action.action_id, raw) {
-        Ok(value) => value,
-        Err(why) => {
-            ignore_click(why, clicker, action);
-            return Ok(());
-        }
-    };
-    let store = app.store.as_ref();
-    let now = app.clock.now();
-    let Some(person) = store.person(clicker).await? else {
-        ignore_click(IgnoredClick::UnknownPerson, clicker, action);
-        return Ok(());
-    };
-    if let Err(why) = check_click_week(value.week, &person, now) {
-        ignore_click(why, clicker, action);
-        return Ok(());
-    }
-    let prompt = location.map(|(channel, ts)| service::PostedPrompt {
-        channel,
-        ts,
-        schedule: &value.schedule,
-    });
-    let seen = action
-        .action_ts
-        .as_deref()
-        .map(|ts| action_seen_key(clicker, ts));
-    let answer = Answer {
-        person: clicker.clone(),
-        week: value.week,
-        question: value.question,
-        option: value.option,
-    };
-    match service::record_click(store, &answer, prompt, seen, now).await {
-        Ok(InboundOutcome::Recorded { changed, .. }) if changed > 0 => {
-            app.assessor.request(clicker);
-        }
-        Ok(_) => {}
-        // Forgotten between the read and the write.
-        Err(StoreError::NotFound(_)) => ignore_click(IgnoredClick::UnknownPerson, clicker, action),
-        Err(e) => return Err(e.into()),
-    }
-    Ok(())
 }
 
 // ---- /pulse ---------------------------------------------------------------
@@ -609,7 +385,8 @@ pub async fn handle_commands(
         tracing::info!(%person, "a repeated slash command was not done again");
         return Ok(ephemeral("That command was already done."));
     }
-    match service::pulse(&app.settings, store, &app.assessor, &person, parsed, now).await {
+    let ctx = Ctx { now, ..app.ctx() };
+    match pulse::run(ctx, &person, parsed).await {
         Ok(text) => Ok(ephemeral(text)),
         Err(e) => {
             if let Some(key) = &seen
@@ -617,7 +394,7 @@ pub async fn handle_commands(
             {
                 tracing::error!(error = %undo, "cannot release a failed command's id");
             }
-            Err(ApiError::from_service(e))
+            Err(e.into())
         }
     }
 }

@@ -1,8 +1,6 @@
-//! Redraws drawn at send time: a queued [`super::Outgoing::RefreshPrompt`]
-//! or [`super::Outgoing::RefreshNudge`] becomes the message to send from
-//! what the store holds now, through the pure renderers. The delivery
-//! worker calls these; so does a use case that posts a prompt, so a prompt
-//! is drawn one way whenever it is drawn.
+//! Redraws drawn at send time: a queued [`super::Redraw`] becomes the
+//! message to send from what the store holds now, through the pure
+//! renderers and the catalogue in `Settings`.
 
 use crate::config::Settings;
 use crate::domain::{IsoWeek, PersonId};

@@ -9,11 +9,15 @@
 //!
 //! Engines: SQLite ([`sqlite`], the embedded default, WAL) and PostgreSQL
 //! ([`postgres`], for several replicas on one database). Both run the same
-//! statements on the same unique keys, so they behave identically.
+//! statements on the same unique keys, so they behave identically: the
+//! statements and the decoding of rows are written once (`shared`), and
+//! each engine file holds only what differs.
 
 mod bind;
 mod due;
 mod migrations;
+#[macro_use]
+mod shared;
 pub mod postgres;
 mod rows;
 pub mod sqlite;

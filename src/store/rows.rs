@@ -4,6 +4,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{Answer, IsoWeek, NudgeResponse, PersonId};
@@ -14,7 +15,8 @@ pub struct NewPerson {
     pub id: PersonId,
     pub name: Option<String>,
     /// IANA zone from the roster, or learned from the chat platform.
-    pub tz: Option<String>,
+    /// `None` keeps the zone already stored.
+    pub tz: Option<Tz>,
     /// Whether a new row starts enrolled (roster and join: yes; import: no).
     pub enrolled: bool,
 }
@@ -24,7 +26,12 @@ pub struct NewPerson {
 pub struct PersonRow {
     pub id: PersonId,
     pub name: Option<String>,
-    pub tz: Option<String>,
+    /// Where they live: the zone their weeks and schedules are counted in.
+    /// Kept from the roster at every start, else learned from the chat
+    /// platform; `None` if neither gave one (or the stored name is no
+    /// zone this build knows, which is logged), and then callers use UTC
+    /// or a schedule's fallback.
+    pub tz: Option<Tz>,
     /// Receives prompts. False after `/pulse leave`, or for people known only
     /// from imported history.
     pub enrolled: bool,
@@ -258,10 +265,8 @@ pub struct NewOutbox {
     pub dedupe_key: Option<String>,
     /// Unique among rows not yet claimed: while one waits, a second enqueue
     /// with the same key adds nothing. Cleared when a worker claims the
-    /// row, so a message drawn at send time ([`Outgoing::RefreshPrompt`])
-    /// is asked for again only once the waiting one is on its way.
-    ///
-    /// [`Outgoing::RefreshPrompt`]: crate::outbox::Outgoing::RefreshPrompt
+    /// row, so a message drawn at send time (a prompt's redraw) is asked
+    /// for again only once the waiting one is on its way.
     pub coalesce_key: Option<String>,
     /// The person it is about, so `forget` can remove it.
     pub person: Option<PersonId>,

@@ -261,3 +261,68 @@ async fn trend_and_replay_show_how_a_sent_nudge_was_answered() {
     let line: serde_json::Value = serde_json::from_str(replay.lines().next().unwrap()).unwrap();
     assert_eq!(line["sent"][0]["answer"]["response"], "not-now", "{replay}");
 }
+
+/// `trend` counts a person's today as the daemon does: in the zone stored
+/// for them (which each start of the daemon keeps from the roster), not in
+/// a zone read from the roster afresh. Here the roster was edited since
+/// the daemon last started, to a zone 26 hours behind the stored one: a
+/// nudge sent on today's date in the stored zone is not yet sent by the
+/// roster zone's today, so the two rules would show different trends.
+#[tokio::test]
+async fn trend_counts_today_in_the_stored_zone_as_the_daemon_does() {
+    use chrono::Utc;
+    use chrono_tz::Pacific::Kiritimati;
+    use nudged::domain::{IsoWeek, PersonId};
+    use nudged::store::{NewPerson, NudgeRow};
+
+    let env = TestEnv::with_config(|c| {
+        let c = c.replace("bind = \"127.0.0.1:3000\"", "bind = \"127.0.0.1:0\"");
+        let cut = c.find("[[people]]").expect("shipped roster");
+        format!(
+            "{}[[people]]\nid = \"U1\"\ntz = \"Etc/GMT+12\"\n",
+            &c[..cut]
+        )
+    });
+    let store = nudged::store::open(&format!("sqlite://{}", env.db().display()))
+        .await
+        .unwrap();
+    let u1 = PersonId::parse("U1").unwrap();
+    let now = Utc::now();
+    // As the daemon stored U1 from the roster before it was edited.
+    let person = NewPerson {
+        id: u1.clone(),
+        name: None,
+        tz: Some(Kiritimati),
+        enrolled: true,
+    };
+    store.upsert_person(&person, now).await.unwrap();
+    let today = now.with_timezone(&Kiritimati).date_naive();
+    store
+        .record_nudge(&NudgeRow {
+            person: u1.clone(),
+            week: IsoWeek::of(today),
+            sent_at: today.and_hms_opt(12, 0, 0).unwrap().and_utc(),
+            reasons: "[]".into(),
+            message: None,
+            response: None,
+            answered_at: None,
+        })
+        .await
+        .unwrap();
+
+    // What the daemon assesses and saves for U1 now.
+    let settings = nudged::config::Settings::load_with_env(&env.config(), []).unwrap();
+    let row = store.person(&u1).await.unwrap().unwrap();
+    nudged::service::readiness::reassess(&settings, store.as_ref(), &row, now, None)
+        .await
+        .unwrap();
+    let saved = store.latest_assessment(&u1).await.unwrap().unwrap();
+    let daemon: serde_json::Value = serde_json::from_str(&saved.detail).unwrap();
+    drop(store);
+
+    let out = env.ok(&["trend", "U1", "--json"]);
+    let mut cli: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(cli["nudge"]["sent_on"], today.to_string(), "{out}");
+    cli.as_object_mut().unwrap().remove("person");
+    assert_eq!(cli, daemon);
+}

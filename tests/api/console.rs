@@ -7,7 +7,7 @@ use nudged::chat::console;
 use nudged::clock::ManualClock;
 use nudged::console_input::{self, ConsoleInput, MAX_LINE_BYTES};
 use nudged::domain::PersonId;
-use nudged::outbox::Outgoing;
+use nudged::outbox::{Op, Queued};
 use tokio_util::sync::CancellationToken;
 
 use crate::helpers::{TestEnv, WAIT, test_now};
@@ -78,7 +78,10 @@ async fn pulse_subcommands_work_as_in_slack() {
     let counts = input.store.outbox_counts().await.unwrap();
     assert_eq!(counts.pending, 1);
     let row = input.store.outbox_row(1).await.unwrap().unwrap();
-    let prompt: Outgoing = serde_json::from_str(&row.payload).unwrap();
+    let queued: Queued = serde_json::from_str(&row.payload).unwrap();
+    let Op::Send(prompt) = queued.op else {
+        panic!("a prompt is sent as it is: {queued:?}")
+    };
     let shown = console::render(&prompt);
     assert!(
         shown.starts_with("── to demo ──\nWeekly check-in for 2026-W47: 1 of 7 answered\n"),

@@ -189,7 +189,7 @@ pub struct TestApp {
     /// The fake Slack Web API the app's messages are delivered to.
     pub slack: crate::fake_slack::FakeSlack,
     /// Every re-assessment the app's worker completes.
-    pub assessed: tokio::sync::broadcast::Receiver<nudged::readiness::Reassessed>,
+    pub assessed: tokio::sync::broadcast::Receiver<nudged::service::readiness::Reassessed>,
     /// The app's settings, for a delivery worker of a test's own.
     pub settings: std::sync::Arc<nudged::config::Settings>,
     /// The app's supervisor, for workers of a test's own.

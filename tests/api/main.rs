@@ -13,6 +13,7 @@ mod fake_webhook;
 mod forgotten;
 mod health;
 mod helpers;
+mod layers;
 mod nudge;
 mod pacing;
 mod personas;

@@ -30,7 +30,7 @@ async fn reassess(app: &TestApp, person: &str) -> bool {
         .await
         .unwrap();
     let row = app.store.person(&pid(person)).await.unwrap().unwrap();
-    nudged::readiness::reassess(&app.settings, app.store.as_ref(), &row, now, None)
+    nudged::service::readiness::reassess(&app.settings, app.store.as_ref(), &row, now, None)
         .await
         .unwrap()
         .nudged

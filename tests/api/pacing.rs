@@ -4,8 +4,9 @@
 //! flight at once, and the send in flight recorded at shutdown.
 
 use chrono::Duration;
+use nudged::chat::Outgoing;
 use nudged::clock::Clock;
-use nudged::outbox::{self, DeliveryOutcome, Outgoing};
+use nudged::outbox::{self, DeliveryOutcome};
 use nudged::render::Message;
 use tokio_util::sync::CancellationToken;
 
@@ -34,9 +35,15 @@ async fn post(app: &TestApp, channel: &str, text: &str) {
             blocks: vec![],
         },
     );
-    outbox::enqueue(app.store.as_ref(), &message, None, None, app.clock.now())
-        .await
-        .unwrap();
+    outbox::enqueue(
+        app.store.as_ref(),
+        &message.into(),
+        None,
+        None,
+        app.clock.now(),
+    )
+    .await
+    .unwrap();
 }
 
 /// The texts the fake Slack has received since last asked, in order.

@@ -1,5 +1,6 @@
 //! The pure core stays pure: no async runtime, database, HTTP or clock in
 //! `domain`, `model`, `reply`, `render`, `schedule` or the outbox's pacing.
+//! Which way modules may import each other is `layers.rs`'s.
 
 use crate::helpers::repo;
 
@@ -47,41 +48,6 @@ fn the_pure_modules_use_no_runtime_database_http_or_clock() {
                 assert!(
                     !code.contains(word),
                     "{}:{}: uses {word}: {line}",
-                    file.display(),
-                    n + 1
-                );
-            }
-        }
-    }
-}
-
-/// Calls run down the layers (`lib.rs`: drivers → use cases → outbox
-/// → chat adapters): the outbox and the adapters never call a use case.
-const BELOW_USE_CASES: &[&str] = &["src/outbox.rs", "src/outbox", "src/chat"];
-const USE_CASES: &[&str] = &[
-    "crate::service",
-    "crate::readiness",
-    "crate::nudge",
-    "crate::console_input",
-    "crate::http",
-    "crate::scheduler",
-];
-
-#[test]
-fn the_outbox_and_the_chat_adapters_call_no_use_case() {
-    let mut files = Vec::new();
-    for p in BELOW_USE_CASES {
-        rust_files(&repo().join(p), &mut files);
-    }
-    assert!(files.len() >= 5, "{files:?}");
-    for file in files {
-        let text = std::fs::read_to_string(&file).unwrap();
-        for (n, line) in text.lines().enumerate() {
-            let code = line.split("//").next().unwrap_or("");
-            for layer in USE_CASES {
-                assert!(
-                    !code.contains(layer),
-                    "{}:{}: calls up into {layer}: {line}",
                     file.display(),
                     n + 1
                 );

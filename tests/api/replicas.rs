@@ -448,7 +448,7 @@ async fn both_replicas_schedule_and_each_person_is_asked_once() {
         let new = nudged::store::NewPerson {
             id: nudged::domain::PersonId::parse(&roster_id(i)).unwrap(),
             name: None,
-            tz: Some("UTC".into()),
+            tz: Some(chrono_tz::UTC),
             enrolled: true,
         };
         store

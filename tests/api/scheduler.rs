@@ -67,7 +67,7 @@ impl World {
                 &NewPerson {
                     id: pid(id),
                     name: Some(format!("{id} name")),
-                    tz: tz.map(str::to_owned),
+                    tz: tz.map(|tz| tz.parse().expect("a zone")),
                     enrolled: true,
                 },
                 now,
@@ -282,7 +282,7 @@ async fn without_a_roster_zone_the_slack_profile_zone_is_used_and_stored() {
         ["Thu 2026-11-19 16:00 UTC"]
     );
     let stored = world.store.person(&pid("U1")).await.unwrap().unwrap();
-    assert_eq!(stored.tz.as_deref(), Some("Asia/Tokyo"));
+    assert_eq!(stored.tz, Some(chrono_tz::Asia::Tokyo));
     assert_eq!(stored.name.as_deref(), Some("U1 name"), "the name is kept");
     // Each profile was read once, not once a tick; U3's zone was known.
     let mut slack = slack;

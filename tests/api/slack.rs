@@ -917,7 +917,7 @@ async fn a_clicks_week_is_the_persons_own_in_their_zone() {
                 &nudged::store::NewPerson {
                     id: u1,
                     name: None,
-                    tz: Some("Pacific/Auckland".into()),
+                    tz: Some(chrono_tz::Pacific::Auckland),
                     enrolled: true,
                 },
                 crate::helpers::test_now(),

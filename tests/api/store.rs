@@ -201,7 +201,7 @@ mod contract {
                 &NewPerson {
                     id: pid(id),
                     name: Some(format!("{id} name")),
-                    tz: Some("Europe/Berlin".into()),
+                    tz: Some(chrono_tz::Europe::Berlin),
                     enrolled: true,
                 },
                 test_now(),
@@ -296,7 +296,7 @@ mod contract {
                 &NewPerson {
                     id: pid("U1"),
                     name: None,
-                    tz: Some("America/New_York".into()),
+                    tz: Some(chrono_tz::America::New_York),
                     enrolled: true,
                 },
                 test_now() + Duration::days(1),
@@ -306,9 +306,34 @@ mod contract {
         let person = store.person(&pid("U1")).await.unwrap().unwrap();
         assert!(!person.enrolled);
         assert_eq!(person.paused_until, Some(until));
-        assert_eq!(person.tz.as_deref(), Some("America/New_York"));
+        assert_eq!(person.tz, Some(chrono_tz::America::New_York));
         assert_eq!(person.name.as_deref(), Some("U1 name"));
         assert_eq!(person.created_at, test_now());
+    }
+
+    /// A stored zone no zone database knows (hand-edited) is read as no
+    /// zone: the person and everyone else still read, nothing panics, and
+    /// a zone given again replaces it.
+    pub async fn an_unknown_stored_zone_reads_as_none<F, Fut>(store: Arc<dyn Store>, tamper: F)
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = ()>,
+    {
+        add(store.as_ref(), "U1").await;
+        add(store.as_ref(), "U2").await;
+        tamper().await;
+        let person = store.person(&pid("U1")).await.unwrap().unwrap();
+        assert_eq!(person.tz, None);
+        assert_eq!(person.name.as_deref(), Some("U1 name"));
+        let people = store.people().await.unwrap();
+        let zones: Vec<_> = people.iter().map(|p| (p.id.as_str(), p.tz)).collect();
+        assert_eq!(
+            zones,
+            [("U1", None), ("U2", Some(chrono_tz::Europe::Berlin))]
+        );
+        add(store.as_ref(), "U1").await;
+        let person = store.person(&pid("U1")).await.unwrap().unwrap();
+        assert_eq!(person.tz, Some(chrono_tz::Europe::Berlin));
     }
 
     pub async fn enrolment_and_pauses_change_only_known_people(store: Arc<dyn Store>) {
@@ -1635,6 +1660,23 @@ mod on_sqlite_only {
     }
 
     #[tokio::test]
+    async fn an_unknown_stored_zone_reads_as_none() {
+        let db = TestDb::sqlite();
+        let store = db.open().await;
+        let raw = raw(&db).await;
+        within_time(contract::an_unknown_stored_zone_reads_as_none(
+            store,
+            || {
+                exec(
+                    &raw,
+                    "UPDATE people SET tz = 'Mars/Olympus_Mons' WHERE id = 'U1'",
+                )
+            },
+        ))
+        .await;
+    }
+
+    #[tokio::test]
     async fn a_failing_import_leaves_nothing_behind() {
         let db = TestDb::sqlite();
         let store = db.open().await;
@@ -1846,6 +1888,23 @@ mod on_postgres_only {
             not_before: period,
             created_at: period,
         }
+    }
+
+    #[tokio::test]
+    async fn an_unknown_stored_zone_reads_as_none() {
+        let db = postgres_db!();
+        let store = db.open().await;
+        let raw = raw(&db).await;
+        within_time(contract::an_unknown_stored_zone_reads_as_none(
+            store,
+            || {
+                exec(
+                    &raw,
+                    "UPDATE people SET tz = 'Mars/Olympus_Mons' WHERE id = 'U1'",
+                )
+            },
+        ))
+        .await;
     }
 
     #[tokio::test]

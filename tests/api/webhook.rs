@@ -8,11 +8,12 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use nudged::chat::Outgoing;
 use nudged::chat::{ChatApi, ChatError, Delivered, WebhookChat};
 use nudged::clock::Clock;
 use nudged::config::WebhookFlavor;
 use nudged::domain::{PersonId, QuestionId, default_catalogue};
-use nudged::outbox::{self, DeliveryOutcome, Outgoing};
+use nudged::outbox::{self, DeliveryOutcome};
 use serde_json::json;
 use tokio::io::AsyncReadExt;
 
@@ -196,9 +197,15 @@ async fn updates_and_home_views_are_acknowledged_without_a_post() {
                 view: json!({"type": "home", "blocks": []}),
             },
         ] {
-            outbox::enqueue(app.store.as_ref(), &message, Some(&person), None, now)
-                .await
-                .unwrap();
+            outbox::enqueue(
+                app.store.as_ref(),
+                &message.into(),
+                Some(&person),
+                None,
+                now,
+            )
+            .await
+            .unwrap();
         }
         let outcome = outbox::Worker::new(app.store.clone(), chat.clone(), app.settings.clone())
             .deliver_due(now)
@@ -375,9 +382,15 @@ async fn an_absurd_retry_after_from_a_webhook_defers_by_at_most_fifteen_minutes(
                 blocks: vec![],
             },
         );
-        outbox::enqueue(app.store.as_ref(), &first, None, None, app.clock.now())
-            .await
-            .unwrap();
+        outbox::enqueue(
+            app.store.as_ref(),
+            &first.into(),
+            None,
+            None,
+            app.clock.now(),
+        )
+        .await
+        .unwrap();
         hook.script([Answer::TooManyRequests(99_999_999_999_999)]);
         let mut worker = outbox::Worker::new(app.store.clone(), chat.clone(), app.settings.clone());
         let refused_at = app.clock.now();
@@ -394,9 +407,15 @@ async fn an_absurd_retry_after_from_a_webhook_defers_by_at_most_fifteen_minutes(
                 blocks: vec![],
             },
         );
-        outbox::enqueue(app.store.as_ref(), &later, None, None, app.clock.now())
-            .await
-            .unwrap();
+        outbox::enqueue(
+            app.store.as_ref(),
+            &later.into(),
+            None,
+            None,
+            app.clock.now(),
+        )
+        .await
+        .unwrap();
         app.clock.advance(chrono::Duration::minutes(15));
         let mut sent = 0;
         for _ in 0..3 {

@@ -8,11 +8,14 @@
 
 use std::collections::HashMap;
 
+use sqlx::postgres::PgRow;
+
 use super::*;
 use crate::store::due::distinct_people;
+use crate::store::shared::Fields;
 
 fn due_row(row: &PgRow) -> StoreResult<DueRow> {
-    let f = Fields::of("schedule_due", row);
+    let f = Fields::<Postgres>::of("schedule_due", row);
     Ok(DueRow {
         schedule: f.get("schedule")?,
         zone: f.get("zone")?,
@@ -29,7 +32,7 @@ impl PgStore {
         for chunk in distinct_people(people).chunks(DUE_BATCH_ROWS) {
             let ids: Vec<&str> = chunk.iter().map(|p| p.id.as_str()).collect();
             let names: Vec<Option<&str>> = chunk.iter().map(|p| p.name.as_deref()).collect();
-            let zones: Vec<Option<&str>> = chunk.iter().map(|p| p.tz.as_deref()).collect();
+            let zones: Vec<Option<&str>> = chunk.iter().map(|p| p.tz.map(|tz| tz.name())).collect();
             let enrolled: Vec<bool> = chunk.iter().map(|p| p.enrolled).collect();
             // As `upsert_person`, many rows at once; the `WHERE` of the
             // update leaves an unchanged person unwritten (and unmarked).
@@ -113,8 +116,8 @@ impl PgStore {
             .iter()
             .map(|row| {
                 Ok(PendingDue {
-                    person: person_row(row)?,
-                    stamp: Fields::of("due_pending", row).get("stamp")?,
+                    person: Fields::<Postgres>::person_row(row)?,
+                    stamp: Fields::<Postgres>::of("due_pending", row).get("stamp")?,
                     last_runs: Vec::new(),
                 })
             })
@@ -132,7 +135,7 @@ impl PgStore {
         .await?;
         let mut last: HashMap<String, Vec<(String, DateTime<Utc>)>> = HashMap::new();
         for row in &runs {
-            let f = Fields::of("schedule_runs", row);
+            let f = Fields::<Postgres>::of("schedule_runs", row);
             last.entry(f.get("person")?)
                 .or_default()
                 .push((f.get("schedule")?, f.time("period")?));
@@ -239,9 +242,9 @@ impl PgStore {
         .await?
         .iter()
         .map(|row| {
-            let f = Fields::of("schedule_due", row);
+            let f = Fields::<Postgres>::of("schedule_due", row);
             Ok(DueEntry {
-                person: person_row(row)?,
+                person: Fields::<Postgres>::person_row(row)?,
                 schedule: f.get("schedule")?,
                 zone: f.get("zone")?,
                 due_at: f.time("due_at")?,

@@ -5,8 +5,12 @@
 
 use std::collections::HashMap;
 
+use sqlx::sqlite::SqliteRow;
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
+
 use super::*;
 use crate::store::due::distinct_people;
+use crate::store::shared::Fields;
 
 /// Which of `updates` still carry their mark, by the marks stored now.
 fn current<'u>(updates: &'u [DueUpdate], marks: &HashMap<String, i64>) -> Vec<&'u DueUpdate> {
@@ -41,7 +45,7 @@ async fn upsert_rows(
         query.push_values(chunk, |mut row, person| {
             row.push_bind(person.id.as_str())
                 .push_bind(person.name.as_deref())
-                .push_bind(person.tz.as_deref())
+                .push_bind(person.tz.map(|tz| tz.name()))
                 .push_bind(i64::from(person.enrolled))
                 .push_bind(millis(now));
         });
@@ -150,7 +154,7 @@ async fn set_due_rows(conn: &mut SqliteConnection, updates: &[DueUpdate]) -> Sto
 }
 
 fn due_row(row: &SqliteRow) -> StoreResult<DueRow> {
-    let f = Fields::of("schedule_due", row);
+    let f = Fields::<Sqlite>::of("schedule_due", row);
     Ok(DueRow {
         schedule: f.get("schedule")?,
         zone: f.get("zone")?,
@@ -213,8 +217,8 @@ impl SqliteStore {
             .iter()
             .map(|row| {
                 Ok(PendingDue {
-                    person: person_row(row)?,
-                    stamp: Fields::of("due_pending", row).get("stamp")?,
+                    person: Fields::<Sqlite>::person_row(row)?,
+                    stamp: Fields::<Sqlite>::of("due_pending", row).get("stamp")?,
                     last_runs: Vec::new(),
                 })
             })
@@ -229,7 +233,7 @@ impl SqliteStore {
         runs.push(" GROUP BY person, schedule");
         let mut last: HashMap<String, Vec<(String, DateTime<Utc>)>> = HashMap::new();
         for row in runs.build().fetch_all(&self.pool).await? {
-            let f = Fields::of("schedule_runs", &row);
+            let f = Fields::<Sqlite>::of("schedule_runs", &row);
             last.entry(f.get("person")?)
                 .or_default()
                 .push((f.get("schedule")?, f.time("period")?));
@@ -281,9 +285,9 @@ impl SqliteStore {
         .await?
         .iter()
         .map(|row| {
-            let f = Fields::of("schedule_due", row);
+            let f = Fields::<Sqlite>::of("schedule_due", row);
             Ok(DueEntry {
-                person: person_row(row)?,
+                person: Fields::<Sqlite>::person_row(row)?,
                 schedule: f.get("schedule")?,
                 zone: f.get("zone")?,
                 due_at: f.time("due_at")?,

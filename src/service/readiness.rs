@@ -24,16 +24,18 @@ use chrono_tz::Tz;
 use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 
+use crate::chat::Outgoing;
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::domain::{IsoWeek, PersonId};
 use crate::health::Heartbeat;
 use crate::model::{self, Assessment, History, State};
-use crate::outbox::{self, Outgoing};
+use crate::outbox::{self, Queued};
 use crate::render;
-use crate::service;
-use crate::store::{AssessmentRow, NudgeRow, PersonRow, Store, StoreResult};
+use crate::store::{AssessmentRow, InboundWrite, NudgeRow, PersonRow, Store, StoreResult};
 use crate::supervisor::Supervisor;
+
+use super::{Error, Result, answers, history};
 
 /// What a re-assessment found and did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,11 +53,7 @@ pub struct Reassessed {
 /// The day it is where the person lives (their zone, else UTC): the model
 /// counts weeks in the person's calendar.
 pub fn today(person: &PersonRow, now: DateTime<Utc>) -> NaiveDate {
-    let tz: Tz = person
-        .tz
-        .as_deref()
-        .and_then(|tz| tz.parse().ok())
-        .unwrap_or(Tz::UTC);
+    let tz = person.tz.unwrap_or(Tz::UTC);
     now.with_timezone(&tz).date_naive()
 }
 
@@ -67,7 +65,7 @@ pub async fn assess_on<'s>(
     person: &PersonRow,
     today: NaiveDate,
 ) -> StoreResult<Assessment<'s>> {
-    let (answers, nudges) = service::person_history(store, &person.id).await?;
+    let (answers, nudges) = history::person_history(store, &person.id).await?;
     Ok(model::assess(
         &History {
             answers: &answers,
@@ -83,13 +81,14 @@ pub async fn assess_on<'s>(
 /// Assesses `person` as of `now`, saves the assessment, posts the trend
 /// when `trend_post` carries the post's dedupe key, and enqueues the nudge
 /// when the state is `sustained`.
+#[tracing::instrument(skip_all, fields(person = %person.id))]
 pub async fn reassess(
     settings: &Settings,
     store: &dyn Store,
     person: &PersonRow,
     now: DateTime<Utc>,
     trend_post: Option<&str>,
-) -> anyhow::Result<Reassessed> {
+) -> Result<Reassessed> {
     let today = today(person, now);
     let week = IsoWeek::of(today);
     let assessment = assess_on(settings, store, person, today).await?;
@@ -99,7 +98,7 @@ pub async fn reassess(
             week,
             state: assessment.state.as_str().to_owned(),
             ewma: assessment.ewma,
-            detail: serde_json::to_string(&assessment)?,
+            detail: serde_json::to_string(&assessment).map_err(Error::encode("an assessment"))?,
             assessed_at: now,
         })
         .await?;
@@ -110,7 +109,7 @@ pub async fn reassess(
     let anything_to_show = assessment.weeks.iter().any(|w| !w.answers.is_empty());
     if let Some(key) = trend_post.filter(|_| anything_to_show) {
         let message = render::trend_post(&assessment, &settings.catalogue, week);
-        let post = Outgoing::post(person.id.as_str(), None, message);
+        let post = Queued::from(Outgoing::post(person.id.as_str(), None, message));
         trend_posted = outbox::enqueue(store, &post, Some(&person.id), Some(key.to_owned()), now)
             .await?
             .is_some();
@@ -137,7 +136,7 @@ pub async fn trend_message(
     store: &dyn Store,
     person: &PersonRow,
     now: DateTime<Utc>,
-) -> anyhow::Result<render::Message> {
+) -> StoreResult<render::Message> {
     let today = today(person, now);
     let assessment = assess_on(settings, store, person, today).await?;
     Ok(render::trend_post(
@@ -145,6 +144,39 @@ pub async fn trend_message(
         &settings.catalogue,
         IsoWeek::of(today),
     ))
+}
+
+/// What App Home `person` sees: their trend, or how to join. Queued with
+/// the event's id `seen_key`, together, so a repeat publishes once.
+#[tracing::instrument(skip_all, fields(%person))]
+pub async fn publish_home(
+    settings: &Settings,
+    store: &dyn Store,
+    person: &PersonId,
+    seen_key: Option<String>,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let blocks = match store.person(person).await? {
+        Some(row) => trend_message(settings, store, &row, now).await?.blocks,
+        None => vec![serde_json::json!({
+            "type": "section",
+            "text": {
+                "type": "mrkdwn",
+                "text": "*nudged*\nYou're not enrolled yet: `/pulse join` to start.",
+            },
+        })],
+    };
+    let publish = Queued::from(Outgoing::PublishHome {
+        user: person.to_string(),
+        view: serde_json::json!({ "type": "home", "blocks": blocks }),
+    });
+    let write = InboundWrite {
+        seen_key,
+        always: vec![outbox::row(&publish, Some(person), None, now)],
+        ..InboundWrite::answers(Vec::new(), crate::store::AnswerSource::Text)
+    };
+    answers::record_inbound(store, &write, "event", now).await?;
+    Ok(())
 }
 
 /// Enqueues the nudge (once per person and week, by its dedupe key), then
@@ -157,7 +189,7 @@ async fn send_nudge(
     assessment: &Assessment<'_>,
     week: IsoWeek,
     now: DateTime<Utc>,
-) -> anyhow::Result<bool> {
+) -> Result<bool> {
     let content = render::nudge(
         person.name.as_deref(),
         &settings.messages,
@@ -172,15 +204,16 @@ async fn send_nudge(
         settings.model.not_now_weeks,
     );
     let key = format!("nudge:{}:{week}", person.id);
-    let post = Outgoing::post(person.id.as_str(), None, message);
+    let post = Queued::from(Outgoing::post(person.id.as_str(), None, message));
     outbox::enqueue(store, &post, Some(&person.id), Some(key), now).await?;
     let recorded = store
         .record_nudge(&NudgeRow {
             person: person.id.clone(),
             week,
             sent_at: now,
-            reasons: serde_json::to_string(&assessment.reasons)?,
-            message: Some(serde_json::to_string(&content)?),
+            reasons: serde_json::to_string(&assessment.reasons)
+                .map_err(Error::encode("a nudge's reasons"))?,
+            message: Some(serde_json::to_string(&content).map_err(Error::encode("a nudge"))?),
             response: None,
             answered_at: None,
         })

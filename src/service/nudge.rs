@@ -1,8 +1,8 @@
-//! Answers to the readiness nudge (DESIGN §3, "Nudge"): a click on
+//! Answers to the readiness nudge (ARCHITECTURE.md, "The nudge"): a click on
 //! Interested, Not now or Not for me is stored with the nudge, and the
 //! posted nudge is redrawn to show it.
 //!
-//! [`answer`] is the use case every chat driver calls with a verified
+//! [`click`] is the use case every chat driver calls with a verified
 //! click; it commits the answer, the person's nudges setting and the
 //! nudge's redraw together before the driver acknowledges; the outbox
 //! worker draws that redraw (`outbox::redraw`). What the answers do
@@ -17,6 +17,8 @@ use crate::outbox;
 use crate::render::NudgeButton;
 use crate::store::{NudgeClick, NudgeClickOutcome, Store, StoreResult, action_seen_key};
 
+use super::{Ctx, Result};
+
 /// What became of a click on a nudge's answer button.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Answered {
@@ -30,6 +32,47 @@ pub enum Answered {
     NotTheirs,
     /// No such nudge is stored (forgotten since, or never sent): ignored.
     UnknownNudge,
+    /// The value came under another element's `action_id`: no click
+    /// nudged's nudge could have sent. Ignored.
+    NotANudgeButton,
+}
+
+/// A click on one of the nudge's answer buttons, as the platform reports
+/// it.
+#[derive(Debug, Clone, Copy)]
+pub struct Click<'a> {
+    pub clicker: &'a PersonId,
+    pub action_id: &'a str,
+    /// The clicked value, read.
+    pub button: &'a NudgeButton,
+    /// The click's own id (Slack's `action_ts`).
+    pub action_ts: Option<&'a str>,
+    pub posted: Option<PostedNudge<'a>>,
+}
+
+/// Records a click on a nudge's answer button ([`answer`]) if it is one
+/// nudged rendered, and has the person re-assessed: the nudges setting
+/// follows even an unchanged answer.
+#[tracing::instrument(skip_all, fields(person = %click.clicker))]
+pub async fn click(ctx: Ctx<'_>, click: Click<'_>) -> Result<Answered> {
+    if click.action_id != format!("nudge:{}", click.button.response) {
+        metrics::counter!("nudged_clicks_ignored_total", "reason" => "not_a_nudge_button")
+            .increment(1);
+        return Ok(Answered::NotANudgeButton);
+    }
+    let answered = answer(
+        ctx.store,
+        click.clicker,
+        click.button,
+        click.posted,
+        click.action_ts,
+        ctx.now,
+    )
+    .await?;
+    if matches!(answered, Answered::Recorded(_) | Answered::Unchanged) {
+        ctx.assessor.request(click.clicker);
+    }
+    Ok(answered)
 }
 
 /// Where the clicked nudge is posted: its channel and message timestamp.

@@ -1,19 +1,6 @@
-//! The durable outbox: every message nudged sends is a row first.
-//!
-//! [`Outgoing`] is what a row asks the chat adapter to do, or, for a
-//! prompt's redraw after a click ([`refresh_prompt`]), what the worker
-//! draws from the store when it sends; [`enqueue`] writes it; [`Worker::deliver_due`] claims due rows (with a lease, so a
-//! crashed worker's rows are taken over), paces them per channel and across
-//! the workspace ([`pacing`]), hands up to `delivery.concurrency` at once to
-//! the [`ChatApi`] and records each result: sent, retried later
-//! (exponential back-off with jitter, or Slack's `Retry-After`, which
-//! pauses the channel or the workspace), or failed for good. A crash
-//! between deciding to send and sending loses nothing; a message is sent
-//! twice only if the process died between the send and its record, so at
-//! most the sends in flight.
-
-pub mod pacing;
-pub mod redraw;
+//! The delivery worker: claims due rows, paces them ([`super::pacing`]),
+//! draws redraws ([`super::redraw`]), hands them to the [`ChatApi`] and
+//! records each result.
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -21,223 +8,33 @@ use std::time::Duration;
 
 use backon::BackoffBuilder;
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::chat::{self, ChatApi, ChatError, Delivered};
+use super::pacing::{Admission, Pacer, Paused, plus};
+use super::queued::{Op, Queued, Redraw};
+use super::redraw;
+use super::{MAX_ATTEMPTS, MAX_DELAY, MIN_DELAY, POLL};
+use crate::chat::{self, ChatApi, ChatError, Delivered, Outgoing};
 use crate::clock::Clock;
 use crate::config::{DeliverySettings, Settings};
-use crate::domain::{IsoWeek, PersonId};
 use crate::health::Heartbeat;
-use crate::render::Message;
-use crate::store::{CheckinMessage, NewOutbox, OutboxResult, OutboxRow, Store, StoreResult};
-use pacing::{Admission, Pacer, Paused, plus};
+use crate::store::{CheckinMessage, OutboxResult, OutboxRow, Store, StoreResult};
 
-/// How often the worker looks for new rows when nothing is due sooner.
-pub const POLL: Duration = Duration::from_secs(1);
-/// Attempts before a message that keeps failing transiently is given up.
-pub const MAX_ATTEMPTS: u32 = 12;
-/// First retry delay; doubles per attempt, with jitter, up to [`MAX_DELAY`].
-pub const MIN_DELAY: Duration = Duration::from_secs(2);
-/// Longest retry delay.
-pub const MAX_DELAY: Duration = Duration::from_secs(600);
-
-/// One chat operation.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "snake_case")]
-pub enum Outgoing {
-    /// `chat.postMessage` to a channel or, with a person's id, their DM;
-    /// in a thread when `thread_ts` is set.
-    Post {
-        channel: String,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        thread_ts: Option<String>,
-        text: String,
-        #[serde(default, skip_serializing_if = "Vec::is_empty")]
-        blocks: Vec<serde_json::Value>,
-        /// The check-in this post is the prompt of: once delivered, where
-        /// it landed is recorded on it, so clicks and thread replies find it.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        checkin: Option<i64>,
-    },
-    /// `chat.update` of a message nudged posted earlier.
-    Update {
-        channel: String,
-        ts: String,
-        text: String,
-        #[serde(default, skip_serializing_if = "Vec::is_empty")]
-        blocks: Vec<serde_json::Value>,
-    },
-    /// `views.publish` of a person's App Home.
-    PublishHome {
-        user: String,
-        view: serde_json::Value,
-    },
-    /// A `chat.update` of a posted prompt, drawn when it is sent from the
-    /// answers stored by then: clicks that come in while it waits are all
-    /// shown by one update ([`refresh_prompt`] queues it coalesced).
-    RefreshPrompt {
-        channel: String,
-        ts: String,
-        person: PersonId,
-        week: IsoWeek,
-        schedule: String,
-    },
-    /// A `chat.update` of a posted readiness nudge, drawn when it is sent
-    /// from the nudge and the answer stored by then ([`refresh_nudge`]
-    /// queues it coalesced, so quick changes of mind are one update that
-    /// shows the last).
-    RefreshNudge {
-        channel: String,
-        ts: String,
-        person: PersonId,
-        week: IsoWeek,
-    },
-}
-
-impl Outgoing {
-    /// A post of a rendered message.
-    pub fn post(channel: impl Into<String>, thread_ts: Option<String>, message: Message) -> Self {
-        Self::Post {
-            channel: channel.into(),
-            thread_ts,
-            text: message.text,
-            blocks: message.blocks,
-            checkin: None,
-        }
-    }
-
-    /// An in-place update of a posted message.
-    pub fn update(channel: impl Into<String>, ts: impl Into<String>, message: Message) -> Self {
-        Self::Update {
-            channel: channel.into(),
-            ts: ts.into(),
-            text: message.text,
-            blocks: message.blocks,
-        }
-    }
-
-    /// The operation's stable name, stored as the row's `kind`.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Self::Post { .. } => "post",
-            // A refresh is sent as an update, and paced as one.
-            Self::Update { .. } | Self::RefreshPrompt { .. } | Self::RefreshNudge { .. } => {
-                "update"
-            }
-            Self::PublishHome { .. } => "publish_home",
-        }
-    }
-
-    /// Where per-channel pacing applies.
-    pub fn channel(&self) -> &str {
-        match self {
-            Self::Post { channel, .. }
-            | Self::Update { channel, .. }
-            | Self::RefreshPrompt { channel, .. }
-            | Self::RefreshNudge { channel, .. } => channel,
-            Self::PublishHome { user, .. } => user,
-        }
-    }
-}
-
-/// Writes `message` to the outbox, due at once. With a `dedupe_key` already
-/// present nothing is written and `None` comes back.
-pub async fn enqueue(
-    store: &dyn Store,
-    message: &Outgoing,
-    person: Option<&PersonId>,
-    dedupe_key: Option<String>,
-    now: DateTime<Utc>,
-) -> StoreResult<Option<i64>> {
-    store.enqueue(&row(message, person, dedupe_key, now)).await
-}
-
-/// The outbox row [`enqueue`] adds, for a caller that commits it together
-/// with other writes ([`Store::record_inbound`]).
-pub fn row(
-    message: &Outgoing,
-    person: Option<&PersonId>,
-    dedupe_key: Option<String>,
-    now: DateTime<Utc>,
-) -> NewOutbox {
-    let payload = serde_json::to_string(message).expect("outgoing messages always serialize");
-    NewOutbox {
-        dedupe_key,
-        coalesce_key: None,
-        person: person.cloned(),
-        kind: message.kind().to_owned(),
-        channel: message.channel().to_owned(),
-        payload,
-        not_before: now,
-        created_at: now,
-    }
-}
-
-/// The outbox row that redraws `person`'s prompt for `week` (posted as
-/// `ts` in `channel`) once sent: while one waits, another adds nothing.
-pub fn refresh_prompt(
-    channel: &str,
-    ts: &str,
-    person: &PersonId,
-    week: IsoWeek,
-    schedule: &str,
-    now: DateTime<Utc>,
-) -> NewOutbox {
-    let message = Outgoing::RefreshPrompt {
-        channel: channel.to_owned(),
-        ts: ts.to_owned(),
-        person: person.clone(),
-        week,
-        schedule: schedule.to_owned(),
-    };
-    redraw_row(&message, format!("prompt:{channel}:{ts}"), person, now)
-}
-
-/// The outbox row that redraws `person`'s nudge of `week` (posted as `ts`
-/// in `channel`) with the answer stored when it is sent: while one waits,
-/// another adds nothing.
-pub fn refresh_nudge(
-    channel: &str,
-    ts: &str,
-    person: &PersonId,
-    week: IsoWeek,
-    now: DateTime<Utc>,
-) -> NewOutbox {
-    let message = Outgoing::RefreshNudge {
-        channel: channel.to_owned(),
-        ts: ts.to_owned(),
-        person: person.clone(),
-        week,
-    };
-    redraw_row(&message, format!("nudge:{channel}:{ts}"), person, now)
-}
-
-/// A redraw's outbox row: due now, coalesced on `coalesce_key` (one
-/// message) so a burst of clicks queues one redraw.
-fn redraw_row(
-    message: &Outgoing,
-    coalesce_key: String,
-    person: &PersonId,
-    now: DateTime<Utc>,
-) -> NewOutbox {
-    NewOutbox {
-        coalesce_key: Some(coalesce_key),
-        ..row(message, Some(person), None, now)
-    }
-}
-
-/// What to send for `message`: a [`Outgoing::RefreshPrompt`] drawn from
-/// the answers stored now, a [`Outgoing::RefreshNudge`] from the nudge and
-/// its answer stored now; any other message as it is.
+/// What to send for `queued`: a redraw drawn from what the store holds
+/// now (the answers, or the nudge and its answer); any other message as
+/// it is.
 async fn draw<'m>(
     config: &Settings,
     store: &dyn Store,
-    message: &'m Outgoing,
+    queued: &'m Queued,
 ) -> Result<Cow<'m, Outgoing>, ChatError> {
-    let (channel, ts, drawn) = match message {
-        Outgoing::RefreshPrompt {
+    let redraw = match &queued.op {
+        Op::Send(message) => return Ok(Cow::Borrowed(message)),
+        Op::Redraw(redraw) => redraw,
+    };
+    let (channel, ts, drawn) = match redraw {
+        Redraw::RefreshPrompt {
             channel,
             ts,
             person,
@@ -251,7 +48,7 @@ async fn draw<'m>(
                 })?;
             (channel, ts, prompt)
         }
-        Outgoing::RefreshNudge {
+        Redraw::RefreshNudge {
             channel,
             ts,
             person,
@@ -268,7 +65,6 @@ async fn draw<'m>(
                 })?;
             (channel, ts, nudge)
         }
-        _ => return Ok(Cow::Borrowed(message)),
     };
     Ok(Cow::Owned(Outgoing::update(
         channel.clone(),
@@ -327,15 +123,15 @@ fn pacing_key(row: &OutboxRow) -> String {
 }
 
 /// A send that finished: its row, its message and what the platform said.
-type Finished = (OutboxRow, Outgoing, Result<Delivered, ChatError>);
+type Finished = (OutboxRow, Queued, Result<Delivered, ChatError>);
 
-/// Delivers the outbox: claims due rows, paces them ([`pacing`]), keeps up
+/// Delivers the outbox: claims due rows, paces them ([`pacing`](super::pacing)), keeps up
 /// to `concurrency` sends in flight and records each outcome. One per
 /// process; its pacing state lives as long as it does.
 pub struct Worker {
     store: Arc<dyn Store>,
     chat: Arc<dyn ChatApi>,
-    /// The catalogue and schedules, to draw [`Outgoing::RefreshPrompt`].
+    /// The catalogue and schedules, to draw a [`Redraw`].
     config: Arc<Settings>,
     settings: DeliverySettings,
     pacer: Pacer,
@@ -425,7 +221,7 @@ impl Worker {
         let mut deferrals = Vec::new();
         let mut unreadable = Vec::new();
         for row in rows {
-            let message: Outgoing = match serde_json::from_str(&row.payload) {
+            let message: Queued = match serde_json::from_str(&row.payload) {
                 Ok(message) => message,
                 Err(e) => {
                     tracing::error!(outbox_id = row.id, error = %e, "unreadable outbox payload; marked failed");
@@ -452,7 +248,7 @@ impl Worker {
 
     /// Starts one send, bounded by half the lease so the row is still this
     /// worker's when its result is recorded.
-    fn spawn_send(&mut self, row: OutboxRow, message: Outgoing) {
+    fn spawn_send(&mut self, row: OutboxRow, message: Queued) {
         let timeout = self.settings.lease / 2;
         let chat = self.chat.clone();
         let store = self.store.clone();
@@ -565,7 +361,7 @@ impl Worker {
     fn result(
         &mut self,
         row: &OutboxRow,
-        message: &Outgoing,
+        message: &Queued,
         result: Result<Delivered, ChatError>,
         now: DateTime<Utc>,
         outcome: &mut DeliveryOutcome,
@@ -573,15 +369,9 @@ impl Worker {
         match result {
             Ok(delivered) => {
                 let response = serde_json::to_string(&delivered).unwrap_or_default();
-                let checkin = match (message, delivered.channel, delivered.ts) {
-                    (
-                        Outgoing::Post {
-                            checkin: Some(id), ..
-                        },
-                        Some(channel),
-                        Some(ts),
-                    ) => Some(CheckinMessage {
-                        checkin: *id,
+                let checkin = match (message.checkin, delivered.channel, delivered.ts) {
+                    (Some(checkin), Some(channel), Some(ts)) => Some(CheckinMessage {
+                        checkin,
                         channel,
                         ts,
                     }),
@@ -666,33 +456,5 @@ mod tests {
             assert!(d >= MIN_DELAY && d <= MAX_DELAY * 2, "{attempt}: {d:?}");
         }
         assert!(backoff(8) > backoff(1));
-    }
-
-    #[test]
-    fn outgoing_round_trips_through_its_stored_json() {
-        let messages = [
-            Outgoing::Post {
-                channel: "U1".into(),
-                thread_ts: Some("1700000000.000100".into()),
-                text: "Got it".into(),
-                blocks: vec![],
-                checkin: Some(7),
-            },
-            Outgoing::Update {
-                channel: "D1".into(),
-                ts: "1700000000.000100".into(),
-                text: "1 of 7 answered".into(),
-                blocks: vec![serde_json::json!({"type": "divider"})],
-            },
-            Outgoing::PublishHome {
-                user: "U1".into(),
-                view: serde_json::json!({"type": "home", "blocks": []}),
-            },
-        ];
-        for m in messages {
-            let json = serde_json::to_string(&m).unwrap();
-            assert!(json.contains(&format!("\"op\":\"{}\"", m.kind())), "{json}");
-            assert_eq!(serde_json::from_str::<Outgoing>(&json).unwrap(), m);
-        }
     }
 }
