@@ -1,7 +1,8 @@
 //! The composition root: [`App::build`] opens the store, enrols the roster
 //! and binds the HTTP port; [`App::run_until`] runs the HTTP server, the
-//! scheduler, the outbox delivery worker, the re-assessment worker and the
-//! pruning worker until shutdown, each worker under the [`Supervisor`].
+//! scheduler, the outbox delivery worker, the re-assessment worker, the
+//! pruning worker and (with `chat.slack.socket_mode`) the Socket Mode
+//! connection until shutdown, each worker under the [`Supervisor`].
 //! Only this module sees every part at once.
 
 use std::collections::HashSet;
@@ -24,6 +25,7 @@ use crate::retention;
 use crate::scheduler::{self, Dispatcher};
 use crate::service::checkin::{self, AskedNow};
 use crate::service::readiness::Assessor;
+use crate::socket_mode::{self, SocketMode};
 use crate::store::{self, NewPerson, Store};
 use crate::supervisor::Supervisor;
 
@@ -156,6 +158,19 @@ impl App {
             "nudged listening on http://{addr}"
         );
         let supervisor = self.supervisor;
+        let state = AppState {
+            store: self.store.clone(),
+            clock: self.clock.clone(),
+            settings: self.settings.clone(),
+            metrics: metrics_handle(),
+            assessor: self.assessor.clone(),
+            health: supervisor.health(),
+        };
+        // Envelopes go through the same handlers as HTTP requests.
+        let slack = &self.settings.chat.slack;
+        let socket_driver = (self.settings.chat.platform == Platform::Slack && slack.socket_mode)
+            .then(|| SocketMode::new(state.clone()))
+            .transpose()?;
         // First, so a heartbeat that cannot start leaves no worker behind.
         let ticker = if self.scheduler {
             let ticker = scheduler::Ticker::start()
@@ -223,14 +238,14 @@ impl App {
             .server
             .limits
             .within_fd_limit(http::serve::raise_fd_limit());
-        let router = http::router(AppState {
-            store: self.store,
-            clock: self.clock,
-            settings: self.settings,
-            metrics: metrics_handle(),
-            assessor: self.assessor,
-            health: supervisor.health(),
-        });
+        if let Some(driver) = socket_driver {
+            supervisor.spawn(
+                "socket_mode",
+                Some(socket_mode::STALL_AFTER),
+                move |heartbeat, stop| driver.clone().run(stop, heartbeat),
+            );
+        }
+        let router = http::router(state);
         http::serve::serve(self.listener, router, limits, shutdown).await;
         // The workers finish what they are doing (the delivery worker
         // records the send in flight), then stop.

@@ -51,7 +51,22 @@ pub enum Command {
         ask_now: bool,
     },
     /// Validate the configuration and schedules, and print each schedule's next runs.
-    Check,
+    Check {
+        /// Also ask Slack (or the webhook's host) whether the configured
+        /// tokens work and have every scope nudged needs.
+        #[arg(long)]
+        online: bool,
+    },
+    /// Print the Slack app manifest (JSON) to create the app from.
+    Manifest {
+        /// The daemon's public HTTPS address: Slack sends events, clicks and
+        /// commands to URL/slack/…; without it the app uses Socket Mode.
+        #[arg(long, value_name = "URL")]
+        url: Option<String>,
+        /// The app's and its bot user's name.
+        #[arg(long, default_value = crate::manifest::DEFAULT_APP_NAME)]
+        name: String,
+    },
     /// Import answer history from CSV (person,week,question,option); all or nothing.
     Import {
         /// The CSV file.
@@ -98,9 +113,8 @@ pub enum Format {
     Json,
 }
 
-/// Runs the parsed command.
-pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    let settings = Settings::load(&cli.config)?;
+/// Runs the parsed command with the settings loaded from `cli.config`.
+pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     match cli.command {
         Command::Run { ask_now } => {
@@ -113,7 +127,32 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             // reader stops with the other workers.
             app.run_until(app::shutdown_signal()).await
         }
-        Command::Check => check(&settings, clock.as_ref()),
+        Command::Check { online } => {
+            check(&settings, clock.as_ref())?;
+            if online {
+                crate::online_check::run(&settings).await?;
+            }
+            Ok(())
+        }
+        Command::Manifest { url, name } => {
+            let manifest =
+                crate::manifest::build(&name, url.as_deref()).map_err(anyhow::Error::msg)?;
+            println!("{}", serde_json::to_string_pretty(&manifest)?);
+            // The manifest and the daemon must agree on the transport.
+            let socket_mode = settings.chat.slack.socket_mode;
+            if url.is_none() && !socket_mode {
+                eprintln!(
+                    "note: this manifest turns Socket Mode on; set chat.slack.socket_mode = true and chat.slack.app_token in {}",
+                    settings.file.display()
+                );
+            } else if url.is_some() && socket_mode {
+                eprintln!(
+                    "note: this manifest uses request URLs; set chat.slack.socket_mode = false and chat.slack.signing_secret in {}",
+                    settings.file.display()
+                );
+            }
+            Ok(())
+        }
         Command::Import { file } => import(&settings, clock.as_ref(), &file).await,
         Command::Export { person, format } => export(&settings, person.as_deref(), format).await,
         Command::Forget { person } => forget(&settings, &person).await,

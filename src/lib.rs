@@ -4,7 +4,7 @@
 //! # Layout
 //!
 //! ARCHITECTURE.md is the map: the flows, the layers and the invariants.
-//! Calls run one way: drivers (`http`, `scheduler`, `cli`, `console_input`,
+//! Calls run one way: drivers (`http`, `socket_mode`, `scheduler`, `cli`, `console_input`,
 //! `retention`) → use cases ([`service`]) → [`outbox`] → [`chat`]
 //! adapters; [`store`], [`config`], [`clock`], [`health`] and
 //! [`supervisor`] beside them; the pure core below all. A test
@@ -41,6 +41,10 @@
 //! - [`scheduler`]: the minute heartbeat and the dispatcher that claims due runs.
 //! - [`console_input`]: typed lines read as the first roster person's replies.
 //! - [`retention`]: pruning what is no longer needed, in the background.
+//! - [`socket_mode`]: Slack's Socket Mode driver: envelopes over a WebSocket, through
+//!   `http`'s handlers, acknowledged once committed.
+//! - [`manifest`]: the Slack app manifest `nudged manifest` prints.
+//! - [`online_check`]: `nudged check --online`: the tokens, scopes and Socket Mode, asked of Slack.
 //! - [`app`]: the composition root: build everything, run until shutdown.
 //! - [`cli`]: the `nudged` commands.
 
@@ -54,7 +58,9 @@ pub mod domain;
 pub mod health;
 pub mod history;
 pub mod http;
+pub mod manifest;
 pub mod model;
+pub mod online_check;
 pub mod outbox;
 pub mod render;
 pub mod reply;
@@ -62,5 +68,6 @@ pub mod retention;
 pub mod schedule;
 pub mod scheduler;
 pub mod service;
+pub mod socket_mode;
 pub mod store;
 pub mod supervisor;

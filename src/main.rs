@@ -5,10 +5,17 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use nudged::cli::{Cli, Command};
+use nudged::config::{LogFormat, Settings};
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The config first: it says how to log. Loading it logs nothing, and a
+    // broken one is reported on stderr like any other failure.
+    let settings = match Settings::load(&cli.config) {
+        Ok(settings) => settings,
+        Err(e) => return fail(&e.into()),
+    };
     // The daemon logs what it does; one-shot commands only warnings, so
     // their output stays clean for pipes. RUST_LOG overrides both.
     // The heartbeat's scheduler narrates its own start-up at info; only its
@@ -17,12 +24,16 @@ fn main() -> ExitCode {
         Command::Run { .. } => "info,tokio_cron_scheduler=warn",
         _ => "warn",
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level)),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
+    let logger = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match settings.log_format {
+        LogFormat::Text => logger.init(),
+        // One JSON object per line, with the span's fields, for collectors.
+        LogFormat::Json => logger.json().with_current_span(true).init(),
+    }
     // reqwest and sqlx are built with rustls on the `ring` provider only.
     let _ = rustls::crypto::ring::default_provider().install_default();
 
@@ -33,13 +44,15 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(nudged::cli::run(cli)) {
+    match runtime.block_on(nudged::cli::run(cli, settings)) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            // One line: the outermost context first, then its causes.
-            let chain: Vec<String> = e.chain().map(ToString::to_string).collect();
-            eprintln!("nudged: {}", chain.join(": "));
-            ExitCode::FAILURE
-        }
+        Err(e) => fail(&e),
     }
+}
+
+/// Reports `e` on one line, the outermost context first, then its causes.
+fn fail(e: &anyhow::Error) -> ExitCode {
+    let chain: Vec<String> = e.chain().map(ToString::to_string).collect();
+    eprintln!("nudged: {}", chain.join(": "));
+    ExitCode::FAILURE
 }

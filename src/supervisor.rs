@@ -1,5 +1,6 @@
 //! Supervision of the long-running workers: outbox delivery, the
-//! scheduler's dispatcher, re-assessment, pruning and the console reader.
+//! scheduler's dispatcher, re-assessment, pruning, the console reader and
+//! the Socket Mode connection.
 //!
 //! [`Supervisor::spawn`] runs each worker in a task of its own. When the
 //! worker panics or returns an error, the cause is logged, counted in

@@ -13,7 +13,7 @@
 
 pub mod console;
 mod message;
-mod slack;
+pub mod slack;
 mod webhook;
 
 use std::time::Duration;
@@ -33,7 +33,7 @@ use crate::domain::PersonId;
 /// reqwest is compiled without a default one and would panic. The binary
 /// installs the same provider at start; this covers every other caller
 /// (tests, embedding programs) and leaves a provider already chosen alone.
-fn ensure_tls_provider() {
+pub(crate) fn ensure_tls_provider() {
     if rustls::crypto::CryptoProvider::get_default().is_none() {
         // Losing a race to another installer is fine: one is installed.
         let _ = rustls::crypto::ring::default_provider().install_default();

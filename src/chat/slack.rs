@@ -1,5 +1,11 @@
 //! Slack's Web API: `chat.postMessage`, `chat.update`, `views.publish`,
-//! and `users.info` for a person's time zone.
+//! and `users.info` for a person's time zone; `auth.test` for
+//! `nudged check --online`, and `apps.connections.open` (with the app-level
+//! token) for Socket Mode.
+//!
+//! [`REQUIRED_SCOPES`] and [`METHOD_SCOPES`] are the one place that says
+//! which OAuth scopes nudged needs and why: the app manifest
+//! (`nudged manifest`) and the online check are built from them.
 //!
 //! Thin serde types of our own over reqwest. Slack answers HTTP 200 with
 //! `{"ok": false, "error": "…"}` for most failures, so both the status and
@@ -11,6 +17,7 @@
 //! the outbox records with the message's `ts`. That saves one call, and one
 //! rate-limited method, per person and message.
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -37,6 +44,67 @@ const TRANSIENT_CODES: &[&str] = &[
     "request_timeout",
 ];
 
+/// Every bot scope nudged needs, and what it serves; no other is asked
+/// for. Each comes from a Web API method nudged calls ([`METHOD_SCOPES`]),
+/// an event it subscribes to
+/// ([`SUBSCRIBED_EVENTS`](crate::http::payloads::SUBSCRIBED_EVENTS)), or
+/// the `/pulse` command.
+pub const REQUIRED_SCOPES: &[(&str, &str)] = &[
+    (
+        "chat:write",
+        "chat.postMessage and chat.update: prompts, replies, nudges, trend posts",
+    ),
+    (
+        "im:history",
+        "the message.im event: answers typed in the bot's direct messages",
+    ),
+    ("users:read", "users.info: each person's time zone"),
+    ("commands", "the /pulse slash command"),
+];
+
+/// Every Web API method nudged calls with the bot token, and the bot scope
+/// it needs (`None`: the method needs none). A method missing here is a
+/// method nudged must not call: the API tests check every call against it.
+pub const METHOD_SCOPES: &[(&str, Option<&str>)] = &[
+    ("chat.postMessage", Some("chat:write")),
+    ("chat.update", Some("chat:write")),
+    ("views.publish", None),
+    ("users.info", Some("users:read")),
+    ("auth.test", None),
+];
+
+/// The scope the `/pulse` slash command needs.
+pub const COMMANDS_SCOPE: &str = "commands";
+
+/// [`REQUIRED_SCOPES`]' names.
+pub fn required_scopes() -> BTreeSet<&'static str> {
+    REQUIRED_SCOPES.iter().map(|(scope, _)| *scope).collect()
+}
+
+/// The scope `method` needs: `Ok(None)` for none, `Err` for a method
+/// nudged does not call.
+pub fn method_scope(method: &str) -> Result<Option<&'static str>, String> {
+    METHOD_SCOPES
+        .iter()
+        .find(|(m, _)| *m == method)
+        .map(|(_, scope)| *scope)
+        .ok_or_else(|| format!("{method} is not a Web API method nudged calls"))
+}
+
+/// Who a bot token belongs to, as `auth.test` says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthInfo {
+    /// The workspace's name.
+    pub team: String,
+    pub team_id: String,
+    /// The bot user's name and id.
+    pub user: String,
+    pub user_id: String,
+    /// The scopes granted to the token (`x-oauth-scopes`); `None` when
+    /// Slack did not say.
+    pub scopes: Option<BTreeSet<String>>,
+}
+
 /// The Slack Web API as a [`ChatApi`].
 pub struct SlackChat {
     client: reqwest::Client,
@@ -58,6 +126,20 @@ struct ApiResponse {
     /// else under this name, and that must not make their answer unreadable.
     #[serde(default)]
     user: Option<serde_json::Value>,
+    /// `auth.test`: the workspace and the ids.
+    #[serde(default)]
+    team: Option<String>,
+    #[serde(default)]
+    team_id: Option<String>,
+    #[serde(default)]
+    user_id: Option<String>,
+    /// `apps.connections.open`: the WebSocket URL (it carries a ticket:
+    /// never logged).
+    #[serde(default)]
+    url: Option<String>,
+    /// The `x-oauth-scopes` header, which Slack adds to every answer.
+    #[serde(skip)]
+    scopes: Option<String>,
 }
 
 /// A Web API request body: write methods take JSON; read methods such as
@@ -72,7 +154,7 @@ impl SlackChat {
     pub fn new(base_url: &str, token: &SecretString) -> anyhow::Result<Self> {
         let mut auth = HeaderValue::from_str(&format!("Bearer {}", token.expose_secret()))
             .map_err(|_| {
-                anyhow::anyhow!("chat.slack.bot_token contains characters not allowed in a header")
+                anyhow::anyhow!("the Slack token contains characters not allowed in a header")
             })?;
         auth.set_sensitive(true);
         super::ensure_tls_provider();
@@ -111,6 +193,11 @@ impl SlackChat {
         })?;
         let status = response.status();
         let retry_after = super::retry_after(response.headers());
+        let scopes = response
+            .headers()
+            .get("x-oauth-scopes")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         if status == StatusCode::TOO_MANY_REQUESTS {
             return Err(ChatError::RateLimited {
                 retry_after: retry_after.unwrap_or(DEFAULT_RETRY_AFTER),
@@ -121,9 +208,10 @@ impl SlackChat {
                 reason: format!("{method}: HTTP {status}"),
             });
         }
-        let parsed: ApiResponse = response.json().await.map_err(|e| ChatError::Transient {
+        let mut parsed: ApiResponse = response.json().await.map_err(|e| ChatError::Transient {
             reason: format!("{method}: unreadable answer: {}", e.without_url()),
         })?;
+        parsed.scopes = scopes;
         if parsed.ok {
             return Ok(parsed);
         }
@@ -134,6 +222,42 @@ impl SlackChat {
             },
             c if TRANSIENT_CODES.contains(&c) => ChatError::Transient { reason: code },
             _ => ChatError::Permanent { code },
+        })
+    }
+}
+
+impl SlackChat {
+    /// `auth.test`: whose token this is, and the scopes it was granted.
+    pub async fn auth_test(&self) -> Result<AuthInfo, ChatError> {
+        let parsed = self.request("auth.test", Body::Form(&[])).await?;
+        let text = |v: Option<String>| v.unwrap_or_default();
+        Ok(AuthInfo {
+            team: text(parsed.team),
+            team_id: text(parsed.team_id),
+            user: parsed
+                .user
+                .as_ref()
+                .and_then(|u| u.as_str())
+                .unwrap_or_default()
+                .to_owned(),
+            user_id: text(parsed.user_id),
+            scopes: parsed.scopes.map(|s| {
+                s.split(',')
+                    .map(|scope| scope.trim().to_owned())
+                    .filter(|scope| !scope.is_empty())
+                    .collect()
+            }),
+        })
+    }
+
+    /// `apps.connections.open`, called on a client built with the
+    /// app-level token: the URL of a new Socket Mode connection.
+    pub async fn open_connection(&self) -> Result<String, ChatError> {
+        let parsed = self
+            .request("apps.connections.open", Body::Form(&[]))
+            .await?;
+        parsed.url.ok_or_else(|| ChatError::Transient {
+            reason: "apps.connections.open: no url in the answer".to_owned(),
         })
     }
 }

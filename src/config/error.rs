@@ -34,3 +34,15 @@ impl fmt::Display for ConfigError {
         }
     }
 }
+
+/// A schedule file's problem, as loading the configuration reports it: the
+/// same file, key and wording.
+impl From<crate::schedule::ScheduleError> for ConfigError {
+    fn from(e: crate::schedule::ScheduleError) -> Self {
+        Self {
+            file: e.file,
+            key: e.key,
+            problem: e.problem,
+        }
+    }
+}

@@ -6,22 +6,38 @@
 //! Every problem is a [`ConfigError`] naming the file, the key and what is
 //! wrong, on one line. Secrets are [`SecretString`]s: they print as
 //! `[REDACTED]` in `Debug` and are only exposed where they are used.
+//!
+//! # Layout
+//!
+//! - this file: the validated settings types and [`Settings::load`].
+//! - `raw.rs`: the strict raw structs, the file and the environment merged.
+//! - `validate.rs`: raw → [`Settings`], section by section.
+//! - `messages.rs`: `[messages]`, the nudge's wording
+//!   ([`MessageSettings`], defined in `render`).
+//! - `catalogue.rs`: `[[questions]]`, an operator's own catalogue.
+//! - `error.rs`: [`ConfigError`], which a schedule file's error becomes too.
 
+mod catalogue;
 mod error;
+mod messages;
 mod raw;
+mod validate;
 
-use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 
 use chrono_tz::Tz;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 
+pub use crate::render::{
+    DEFAULT_NUDGE_BODY, DEFAULT_NUDGE_NEXT_STEP, DEFAULT_NUDGE_TIMING,
+    DEFAULT_NUDGE_TIMING_RELEASED, DEFAULT_NUDGE_TIMING_UNKNOWN, DEFAULT_NUDGE_TITLE,
+    DEFAULT_TRAINING, MessageSettings,
+};
 pub use error::ConfigError;
+pub use validate::parse_tz;
 
-use crate::domain::{Catalogue, PersonId, Question, QuestionId, QuestionOption, default_catalogue};
-use crate::http::serve::ConnectionLimits;
+use crate::domain::{Catalogue, PersonId, QuestionId};
 use crate::model::Params;
 use crate::schedule::{self, Schedule};
 use crate::store::{StorageOptions, redact_url};
@@ -48,6 +64,18 @@ pub struct Settings {
     pub catalogue: Catalogue,
     /// The roster: people enrolled from the config file.
     pub people: Vec<RosterEntry>,
+    /// How the daemon writes its log (`log.format`).
+    pub log_format: LogFormat,
+}
+
+/// `log.format`: lines for people, or one JSON object per line for log
+/// collectors (journald exporters, Loki, Elasticsearch).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
 }
 
 #[derive(Debug, Clone)]
@@ -60,6 +88,36 @@ pub struct ServerSettings {
     /// How long a connection may take over a request head, and wait between
     /// requests, and how many may be open at once.
     pub limits: ConnectionLimits,
+}
+
+/// The limits connections are served within (`[server]`). `http::serve`
+/// applies them, lowering the cap to what the open-files limit allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// How long a client may take to send a whole request head, counted from
+    /// when it connected, or from its first byte after a kept-alive wait. A
+    /// real client sends its head in one packet; one that dribbles it holds a
+    /// socket for nothing (slowloris).
+    pub header_read_timeout: std::time::Duration,
+    /// How long a kept-alive connection may wait for its next request.
+    pub idle_timeout: std::time::Duration,
+    /// Most connections open at once; each holds a file descriptor.
+    pub max_connections: usize,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        Self {
+            // A head is one packet; 10 s allows for a slow network.
+            header_read_timeout: std::time::Duration::from_secs(10),
+            // Long enough that Slack's bursts reuse a connection; nginx
+            // uses 75 s.
+            idle_timeout: std::time::Duration::from_secs(60),
+            // Far more than Slack opens at once, far fewer than the file
+            // descriptors a process usually may hold.
+            max_connections: 1024,
+        }
+    }
 }
 
 /// `server.readyz_max_outbox_lag_secs` unless set: 10 minutes, well past
@@ -145,6 +203,12 @@ pub struct SlackSettings {
     pub team_id: Option<String>,
     /// When set, requests meant for any other Slack app are refused (403).
     pub app_id: Option<String>,
+    /// Receive events, clicks and commands over Socket Mode (a WebSocket
+    /// nudged opens) instead of HTTP request URLs.
+    pub socket_mode: bool,
+    /// App-level token (`xapp-…`, scope `connections:write`) that opens
+    /// Socket Mode connections; required when `socket_mode` is on.
+    pub app_token: Option<SecretString>,
 }
 
 #[derive(Debug, Clone)]
@@ -199,175 +263,6 @@ pub struct ScheduleSettings {
     pub grace: chrono::Duration,
     /// The schedules found in `dir`, validated.
     pub list: Vec<Schedule>,
-}
-
-/// The wording of the readiness nudge (`[messages]`). `{name}` in any of
-/// the texts is replaced by the person's name (or "there" when it is
-/// unknown); a few texts take one more placeholder, named on their field.
-/// The nudge reads: title, body, next step, timing, then the reasons.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MessageSettings {
-    pub nudge_title: String,
-    /// Recognition of the role as it already is.
-    pub nudge_body: String,
-    /// The step the nudge is about: structured product-owner training.
-    /// `{training}` is `training_name`, or [`DEFAULT_TRAINING`].
-    pub nudge_next_step: String,
-    /// Timing, when the person's latest capacity answer left room to learn.
-    /// `{room}` is "room" or, for `little`, "a little room".
-    pub nudge_timing: String,
-    /// Timing, when a nudge held for "no room to learn" is sent after
-    /// `model.capacity_hold_weeks`. `{weeks}` is how many weeks it waited.
-    pub nudge_timing_released: String,
-    /// Timing, when the person never answered the capacity question.
-    pub nudge_timing_unknown: String,
-    /// The training offered (`{training}`), e.g. "the CSPO course of our
-    /// academy". Not set: the text names the kind of training.
-    pub training_name: Option<String>,
-    /// Where to read about it or sign up: an `http(s)://` link, shown as a
-    /// button on the nudge. Not a secret.
-    pub training_url: Option<String>,
-}
-
-/// The nudge's default title.
-pub const DEFAULT_NUDGE_TITLE: &str = "Your role has grown, {name}";
-
-/// The nudge's default body: recognition of what already happened, not a
-/// promise or a shortcut.
-pub const DEFAULT_NUDGE_BODY: &str = "Week after week you have been making the calls on the same \
-product, with lasting consequences and stakeholders pulling in different directions. That is \
-product ownership, and it is already part of your role.";
-
-/// The nudge's default next step: training as reinforcement of decisions
-/// already made, never as a shortcut or a credential.
-pub const DEFAULT_NUDGE_NEXT_STEP: &str = "This is the point where structured product-owner \
-training, such as {training}, tends to pay off: not as a shortcut or a credential, but because \
-it builds on decisions you already make every week. It may be worth a word with your lead.";
-
-/// What `{training}` names when `messages.training_name` is not set.
-pub const DEFAULT_TRAINING: &str = "a Certified Scrum Product Owner (CSPO) course";
-
-/// The default timing line after a capacity answer with room to learn.
-pub const DEFAULT_NUDGE_TIMING: &str = "You said you have {room} to learn this month: if that \
-still holds, now is a good time, and when is your call.";
-
-/// The default timing line of a nudge sent after being held for capacity.
-pub const DEFAULT_NUDGE_TIMING_RELEASED: &str = "For {weeks} weeks you said there is no room to \
-learn right now, so this message waited. It comes now because your role has not changed; \
-whether and when to act on it is your call.";
-
-/// The default timing line when capacity was never answered.
-pub const DEFAULT_NUDGE_TIMING_UNKNOWN: &str = "Only you know whether this month has room to \
-learn: the timing is your call.";
-
-/// The longest template accepted: Slack's limit for a section's text,
-/// less room for the name and the reasons.
-const MAX_TEMPLATE_CHARS: usize = 2000;
-
-/// The longest `messages.training_name`: it is shown inside a sentence and
-/// on a button.
-const MAX_TRAINING_NAME_CHARS: usize = 200;
-
-/// The longest `messages.training_url`: Slack's limit for a button's URL.
-const MAX_TRAINING_URL_CHARS: usize = 3000;
-
-/// Checks a nudge template: not empty, not too long, and no placeholder
-/// but `{name}` and those in `extra` (a typo would otherwise be posted
-/// verbatim).
-fn check_template(text: &str, extra: &[&str]) -> Result<(), String> {
-    if text.trim().is_empty() {
-        return Err("must not be empty".into());
-    }
-    if text.chars().count() > MAX_TEMPLATE_CHARS {
-        return Err(format!("is longer than {MAX_TEMPLATE_CHARS} characters"));
-    }
-    let known = |p: &str| p == "name" || extra.contains(&p);
-    let mut rest = text;
-    while let Some(open) = rest.find('{') {
-        let after = &rest[open + 1..];
-        match after.find('}') {
-            Some(close) if known(&after[..close]) => rest = &after[close + 1..],
-            Some(close) => {
-                let allowed: Vec<String> = std::iter::once("name")
-                    .chain(extra.iter().copied())
-                    .map(|p| format!("{{{p}}}"))
-                    .collect();
-                return Err(format!(
-                    "unknown placeholder {{{}}}; only {} {} replaced",
-                    &after[..close],
-                    allowed.join(" and "),
-                    if allowed.len() == 1 { "is" } else { "are" }
-                ));
-            }
-            None => return Err("has a `{` without a closing `}`".into()),
-        }
-    }
-    Ok(())
-}
-
-/// Validates `[messages]`; on error returns (key, problem).
-fn message_settings(raw: raw::RawMessages) -> Result<MessageSettings, (String, String)> {
-    for (key, text, extra) in [
-        ("nudge_title", &raw.nudge_title, &[][..]),
-        ("nudge_body", &raw.nudge_body, &[]),
-        ("nudge_next_step", &raw.nudge_next_step, &["training"]),
-        ("nudge_timing", &raw.nudge_timing, &["room"]),
-        (
-            "nudge_timing_released",
-            &raw.nudge_timing_released,
-            &["weeks"],
-        ),
-        ("nudge_timing_unknown", &raw.nudge_timing_unknown, &[]),
-    ] {
-        check_template(text, extra).map_err(|problem| (format!("messages.{key}"), problem))?;
-    }
-    let training_name = raw
-        .training_name
-        .map(|n| n.trim().to_owned())
-        .filter(|n| !n.is_empty());
-    if let Some(name) = &training_name
-        && name.chars().count() > MAX_TRAINING_NAME_CHARS
-    {
-        return Err((
-            "messages.training_name".into(),
-            format!("is longer than {MAX_TRAINING_NAME_CHARS} characters"),
-        ));
-    }
-    let training_url = raw
-        .training_url
-        .map(|u| u.trim().to_owned())
-        .filter(|u| !u.is_empty());
-    if let Some(url) = &training_url {
-        if !is_http_url(url) {
-            return Err((
-                "messages.training_url".into(),
-                format!("{url:?} is not an http:// or https:// link"),
-            ));
-        }
-        if url.chars().count() > MAX_TRAINING_URL_CHARS {
-            return Err((
-                "messages.training_url".into(),
-                format!("is longer than {MAX_TRAINING_URL_CHARS} characters"),
-            ));
-        }
-    }
-    Ok(MessageSettings {
-        nudge_title: raw.nudge_title,
-        nudge_body: raw.nudge_body,
-        nudge_next_step: raw.nudge_next_step,
-        nudge_timing: raw.nudge_timing,
-        nudge_timing_released: raw.nudge_timing_released,
-        nudge_timing_unknown: raw.nudge_timing_unknown,
-        training_name,
-        training_url,
-    })
-}
-
-impl Default for MessageSettings {
-    /// The shipped wording, with no training named or linked.
-    fn default() -> Self {
-        message_settings(raw::RawMessages::default()).expect("the default wording is valid")
-    }
 }
 
 /// How the outbox paces and runs its sends.
@@ -444,433 +339,8 @@ impl Settings {
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self, ConfigError> {
         let raw = raw::read(path, env)?;
-        validate(path, raw)
+        validate::validate(path, raw)
     }
-}
-
-fn validate(file: &Path, raw: raw::RawSettings) -> Result<Settings, ConfigError> {
-    let err = |key: &str, problem: String| ConfigError::new(file, key, problem);
-    let base = file.parent().unwrap_or(Path::new("."));
-
-    let bind = SocketAddr::from_str(raw.server.bind.trim()).map_err(|_| {
-        err(
-            "server.bind",
-            format!(
-                "{:?} is not an address with a port, e.g. 127.0.0.1:3000",
-                raw.server.bind
-            ),
-        )
-    })?;
-    let limits = connection_limits(&raw.server).map_err(|(key, problem)| err(&key, problem))?;
-
-    let url = resolve_storage_url(base, raw.storage.url.trim())
-        .map_err(|problem| err("storage.url", problem))?;
-    if raw.storage.max_connections == Some(0) {
-        return Err(err("storage.max_connections", "must be at least 1".into()));
-    }
-    if !(1..=MAX_CONNECT_TIMEOUT_SECS).contains(&raw.storage.connect_timeout_secs) {
-        return Err(err(
-            "storage.connect_timeout_secs",
-            format!(
-                "must be a number of seconds from 1 to {MAX_CONNECT_TIMEOUT_SECS}, got {}",
-                raw.storage.connect_timeout_secs
-            ),
-        ));
-    }
-    if !(1..=MAX_RETENTION_DAYS).contains(&raw.storage.retention_days) {
-        return Err(err(
-            "storage.retention_days",
-            format!(
-                "must be a number of days from 1 to {MAX_RETENTION_DAYS}, got {}",
-                raw.storage.retention_days
-            ),
-        ));
-    }
-    let storage = StorageSettings {
-        url,
-        options: StorageOptions {
-            max_connections: raw.storage.max_connections,
-            connect_timeout: Some(std::time::Duration::from_secs(
-                raw.storage.connect_timeout_secs,
-            )),
-        },
-        retention: chrono::Duration::days(i64::from(raw.storage.retention_days)),
-    };
-    if raw.server.readyz_max_outbox_lag_secs == 0 {
-        return Err(err(
-            "server.readyz_max_outbox_lag_secs",
-            "must be at least 1".into(),
-        ));
-    }
-
-    let catalogue = match raw.questions {
-        None => default_catalogue(),
-        Some(questions) => {
-            catalogue_from(questions).map_err(|(key, problem)| err(&key, problem))?
-        }
-    };
-
-    raw.model
-        .validate(&catalogue)
-        .map_err(|(key, problem)| err(&key, problem))?;
-
-    let chat = chat_settings(raw.chat).map_err(|(key, problem)| err(&key, problem))?;
-    let delivery = delivery_settings(&raw.delivery).map_err(|(key, problem)| err(&key, problem))?;
-
-    let mut people = Vec::with_capacity(raw.people.len());
-    let mut seen = HashSet::new();
-    for (i, p) in raw.people.into_iter().enumerate() {
-        let key = |field: &str| format!("people[{i}].{field}");
-        let id =
-            PersonId::parse(p.id.trim()).map_err(|e| err(&key("id"), format!("{:?} {e}", p.id)))?;
-        if !seen.insert(id.clone()) {
-            return Err(err(&key("id"), format!("{id} is listed twice")));
-        }
-        let tz =
-            p.tz.as_deref()
-                .map(|tz| parse_tz(tz).map_err(|problem| err(&key("tz"), problem)))
-                .transpose()?;
-        people.push(RosterEntry {
-            id,
-            name: p.name.filter(|n| !n.trim().is_empty()),
-            tz,
-        });
-    }
-
-    if raw.schedules.grace_hours == 0 {
-        return Err(err("schedules.grace_hours", "must be at least 1".into()));
-    }
-    let dir = base.join(&raw.schedules.dir);
-    let list = schedule::load_dir(&dir, &catalogue)?;
-
-    let messages = message_settings(raw.messages).map_err(|(key, problem)| err(&key, problem))?;
-
-    Ok(Settings {
-        file: file.to_path_buf(),
-        server: ServerSettings {
-            bind,
-            readyz_max_outbox_lag: std::time::Duration::from_secs(
-                raw.server.readyz_max_outbox_lag_secs,
-            ),
-            limits,
-        },
-        storage,
-        chat,
-        schedules: ScheduleSettings {
-            dir,
-            grace: chrono::Duration::hours(i64::from(raw.schedules.grace_hours)),
-            list,
-        },
-        delivery,
-        model: raw.model,
-        messages,
-        catalogue,
-        people,
-    })
-}
-
-/// Parses an IANA zone name with a helpful message.
-pub fn parse_tz(name: &str) -> Result<Tz, String> {
-    Tz::from_str(name.trim())
-        .map_err(|_| format!("unknown time zone {name:?}; use an IANA name such as Europe/Berlin"))
-}
-
-fn resolve_storage_url(base: &Path, url: &str) -> Result<String, String> {
-    if let Some(path) = url.strip_prefix("sqlite://") {
-        if path.is_empty() {
-            return Err("sqlite:// needs a file path, e.g. sqlite://data/nudged.db".into());
-        }
-        let path = Path::new(path);
-        let path = if path.is_absolute() {
-            path.to_path_buf()
-        } else {
-            base.join(path)
-        };
-        Ok(format!("sqlite://{}", path.display()))
-    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(url.to_owned())
-    } else {
-        Err(format!(
-            "{:?} is neither sqlite://PATH nor postgres://…",
-            redact_url(url)
-        ))
-    }
-}
-
-/// `http(s)://` followed by a host, with no whitespace anywhere.
-fn is_http_url(url: &str) -> bool {
-    let rest = url
-        .strip_prefix("https://")
-        .or_else(|| url.strip_prefix("http://"));
-    rest.is_some_and(|rest| {
-        !rest.is_empty() && !rest.starts_with('/') && !url.contains(char::is_whitespace)
-    })
-}
-
-/// What [`check_url`] says of a URL that fails it. It never quotes the URL,
-/// which may be a secret.
-const NOT_HTTPS: &str = "must be an https:// URL (plain http:// only to a loopback host: \
-127.0.0.0/8, ::1 or localhost), since it carries a secret";
-
-/// An `http(s)://` URL with a host that keeps what it carries out of clear
-/// text on the network: `https://`, or `http://` to this machine (tests
-/// and local fakes).
-fn check_url(url: &str) -> Result<(), &'static str> {
-    if !is_http_url(url) {
-        return Err("is not an http(s) URL with a host");
-    }
-    // The same parser the HTTP client uses, so the host judged here is
-    // the host it connects to (`http://127.1` is 127.0.0.1 to both).
-    let parsed = reqwest::Url::parse(url).map_err(|_| "is not an http(s) URL with a host")?;
-    match parsed.scheme() {
-        "https" => Ok(()),
-        "http" if parsed.host_str().is_some_and(is_loopback) => Ok(()),
-        _ => Err(NOT_HTTPS),
-    }
-}
-
-/// 127.0.0.0/8, `::1` (written `[::1]` in a URL) and `localhost`, which
-/// resolves to them.
-fn is_loopback(host: &str) -> bool {
-    let bare = host
-        .strip_prefix('[')
-        .and_then(|h| h.strip_suffix(']'))
-        .unwrap_or(host);
-    bare.eq_ignore_ascii_case("localhost")
-        || bare
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
-}
-
-/// A Slack id such as `T0123ABCD` (team) or `A0123ABCD` (app): upper-case
-/// letters and digits. Unset or blank means "not pinned".
-fn slack_id(key: &str, value: Option<String>) -> Result<Option<String>, (String, String)> {
-    let Some(value) = value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()) else {
-        return Ok(None);
-    };
-    if value
-        .chars()
-        .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
-    {
-        Ok(Some(value))
-    } else {
-        Err((
-            format!("chat.slack.{key}"),
-            format!("{value:?} is not a Slack id (upper-case letters and digits, e.g. T0123ABCD)"),
-        ))
-    }
-}
-
-fn secret(value: Option<SecretString>) -> Option<SecretString> {
-    value.filter(|s| !s.expose_secret().trim().is_empty())
-}
-
-fn chat_settings(raw: raw::RawChat) -> Result<ChatSettings, (String, String)> {
-    let slack = SlackSettings {
-        bot_token: secret(raw.slack.bot_token),
-        signing_secret: secret(raw.slack.signing_secret),
-        api_base_url: raw
-            .slack
-            .api_base_url
-            .trim()
-            .trim_end_matches('/')
-            .to_owned(),
-        team_id: slack_id("team_id", raw.slack.team_id)?,
-        app_id: slack_id("app_id", raw.slack.app_id)?,
-    };
-    let webhook = WebhookSettings {
-        url: secret(raw.webhook.url),
-        flavor: WebhookFlavor::parse(&raw.webhook.flavor)
-            .map_err(|problem| ("chat.webhook.flavor".to_owned(), problem))?,
-    };
-    if let Err(problem) = check_url(&slack.api_base_url) {
-        return Err((
-            "chat.slack.api_base_url".into(),
-            format!("{:?} {problem}", slack.api_base_url),
-        ));
-    }
-    match raw.platform {
-        Platform::Slack => {
-            for (key, value) in [
-                ("bot_token", &slack.bot_token),
-                ("signing_secret", &slack.signing_secret),
-            ] {
-                if value.is_none() {
-                    return Err((
-                        format!("chat.slack.{key}"),
-                        format!(
-                            "required when chat.platform = \"slack\"; set {ENV_PREFIX}__CHAT__SLACK__{}",
-                            key.to_uppercase()
-                        ),
-                    ));
-                }
-            }
-        }
-        Platform::Webhook => match &webhook.url {
-            None => {
-                return Err((
-                    "chat.webhook.url".into(),
-                    format!(
-                        "required when chat.platform = \"webhook\"; set {ENV_PREFIX}__CHAT__WEBHOOK__URL"
-                    ),
-                ));
-            }
-            // The URL is a secret: the problem is described, never echoed.
-            Some(url) => {
-                check_url(url.expose_secret())
-                    .map_err(|problem| ("chat.webhook.url".to_owned(), problem.to_owned()))?;
-            }
-        },
-        Platform::Console => {}
-    }
-    Ok(ChatSettings {
-        platform: raw.platform,
-        slack,
-        webhook,
-    })
-}
-
-/// Longest `server.header_read_timeout_secs`: a request head is a few
-/// hundred bytes; ten minutes is patience for any real client.
-const MAX_HEADER_READ_TIMEOUT_SECS: u64 = 600;
-/// Longest `server.idle_timeout_secs`: an hour.
-const MAX_IDLE_TIMEOUT_SECS: u64 = 3600;
-/// Most `server.max_connections`: far above what one daemon serves, well
-/// below what would exhaust a process's file descriptors by default.
-const MAX_SERVER_CONNECTIONS: u32 = 65_536;
-
-fn connection_limits(raw: &raw::RawServer) -> Result<ConnectionLimits, (String, String)> {
-    let secs = |key: &str, value: u64, max: u64| {
-        if (1..=max).contains(&value) {
-            Ok(std::time::Duration::from_secs(value))
-        } else {
-            Err((
-                format!("server.{key}"),
-                format!("must be between 1 and {max} seconds, got {value}"),
-            ))
-        }
-    };
-    if !(1..=MAX_SERVER_CONNECTIONS).contains(&raw.max_connections) {
-        return Err((
-            "server.max_connections".into(),
-            format!(
-                "must be between 1 and {MAX_SERVER_CONNECTIONS}, got {}",
-                raw.max_connections
-            ),
-        ));
-    }
-    Ok(ConnectionLimits {
-        header_read_timeout: secs(
-            "header_read_timeout_secs",
-            raw.header_read_timeout_secs,
-            MAX_HEADER_READ_TIMEOUT_SECS,
-        )?,
-        idle_timeout: secs(
-            "idle_timeout_secs",
-            raw.idle_timeout_secs,
-            MAX_IDLE_TIMEOUT_SECS,
-        )?,
-        max_connections: raw.max_connections as usize,
-    })
-}
-
-/// Highest rate accepted for `delivery.*_per_sec`: one message per
-/// millisecond is far above any chat platform's limit.
-const MAX_RATE: f64 = 1000.0;
-/// Lowest rate accepted: one message per 1000 s. Below it the interval
-/// between two messages soon exceeds what a duration can hold, and no
-/// deployment means that.
-const MIN_RATE: f64 = 0.001;
-/// Most sends in flight at once.
-const MAX_CONCURRENCY: u32 = 64;
-
-fn delivery_settings(raw: &raw::RawDelivery) -> Result<DeliverySettings, (String, String)> {
-    let interval = |key: &str, per_sec: f64| {
-        if per_sec.is_finite() && (MIN_RATE..=MAX_RATE).contains(&per_sec) {
-            Ok(std::time::Duration::from_secs_f64(1.0 / per_sec))
-        } else {
-            Err((
-                format!("delivery.{key}"),
-                format!(
-                    "must be a number of messages per second from {MIN_RATE} to {MAX_RATE}, got {per_sec}"
-                ),
-            ))
-        }
-    };
-    if !(1..=MAX_CONCURRENCY).contains(&raw.concurrency) {
-        return Err((
-            "delivery.concurrency".into(),
-            format!(
-                "must be between 1 and {MAX_CONCURRENCY}, got {}",
-                raw.concurrency
-            ),
-        ));
-    }
-    if raw.lease_secs < 2 {
-        return Err((
-            "delivery.lease_secs".into(),
-            format!(
-                "must be at least 2 (a send may take half the lease), got {}",
-                raw.lease_secs
-            ),
-        ));
-    }
-    Ok(DeliverySettings {
-        per_channel_interval: interval("per_channel_per_sec", raw.per_channel_per_sec)?,
-        global_interval: interval("global_per_sec", raw.global_per_sec)?,
-        concurrency: raw.concurrency as usize,
-        lease: std::time::Duration::from_secs(u64::from(raw.lease_secs)),
-    })
-}
-
-fn catalogue_from(questions: Vec<raw::RawQuestion>) -> Result<Catalogue, (String, String)> {
-    if questions.is_empty() {
-        return Err(("questions".into(), "needs at least one question".into()));
-    }
-    let mut ids = HashSet::new();
-    let mut out = Vec::with_capacity(questions.len());
-    for (i, q) in questions.into_iter().enumerate() {
-        let key = |field: &str| format!("questions[{i}].{field}");
-        let id =
-            QuestionId::parse(q.id.trim()).map_err(|e| (key("id"), format!("{:?} {e}", q.id)))?;
-        if !ids.insert(id.clone()) {
-            return Err((key("id"), format!("{id} is defined twice")));
-        }
-        if q.text.trim().is_empty() {
-            return Err((key("text"), "is empty".into()));
-        }
-        if q.options.len() < 2 {
-            return Err((key("options"), "needs at least two options".into()));
-        }
-        let mut keys = HashSet::new();
-        let mut options = Vec::with_capacity(q.options.len());
-        for (j, o) in q.options.into_iter().enumerate() {
-            let key = |field: &str| format!("questions[{i}].options[{j}].{field}");
-            let option_key = crate::domain::OptionKey::parse(o.key.trim())
-                .map_err(|e| (key("key"), format!("{:?} {e}", o.key)))?;
-            if !keys.insert(option_key.clone()) {
-                return Err((key("key"), format!("{option_key} is used twice in {id}")));
-            }
-            if !(0.0..=1.0).contains(&o.score) {
-                return Err((
-                    key("score"),
-                    format!("must be between 0 and 1, got {}", o.score),
-                ));
-            }
-            let label = o.label.unwrap_or_else(|| option_key.to_string());
-            options.push(QuestionOption {
-                key: option_key,
-                label,
-                score: o.score,
-            });
-        }
-        out.push(Question {
-            id,
-            text: q.text,
-            options,
-        });
-    }
-    Ok(Catalogue::new(out))
 }
 
 #[cfg(test)]

@@ -33,6 +33,14 @@ pub(super) struct RawSettings {
     pub questions: Option<Vec<RawQuestion>>,
     #[serde(default)]
     pub people: Vec<RawPerson>,
+    #[serde(default)]
+    pub log: RawLog,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct RawLog {
+    pub format: super::LogFormat,
 }
 
 #[derive(Debug, Deserialize)]
@@ -47,7 +55,7 @@ pub(super) struct RawServer {
 
 impl Default for RawServer {
     fn default() -> Self {
-        let limits = crate::http::serve::ConnectionLimits::default();
+        let limits = super::ConnectionLimits::default();
         Self {
             bind: "127.0.0.1:3000".into(),
             readyz_max_outbox_lag_secs: super::DEFAULT_MAX_OUTBOX_LAG.as_secs(),
@@ -112,6 +120,8 @@ pub(super) struct RawSlack {
     pub api_base_url: String,
     pub team_id: Option<String>,
     pub app_id: Option<String>,
+    pub socket_mode: bool,
+    pub app_token: Option<SecretString>,
 }
 
 impl Default for RawSlack {
@@ -122,6 +132,8 @@ impl Default for RawSlack {
             api_base_url: "https://slack.com/api".into(),
             team_id: None,
             app_id: None,
+            socket_mode: false,
+            app_token: None,
         }
     }
 }

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use secrecy::ExposeSecret;
 
 use super::*;
+use crate::domain::default_catalogue;
 
 const SCHEDULE: &str = r#"
 name = "weekly-checkin"
@@ -278,6 +279,11 @@ fn a_bad_schedule_is_reported_against_its_own_file() {
     let e = Settings::load_with_env(&file, []).unwrap_err();
     assert_eq!(e.file, dir.path().join("schedules/weekly.toml"));
     assert_eq!(e.key, "cron");
+    let line = format!(
+        "{}: cron: ",
+        dir.path().join("schedules/weekly.toml").display()
+    );
+    assert!(e.to_string().starts_with(&line), "{e}");
 }
 
 #[test]
@@ -347,6 +353,11 @@ fn nudge_templates_default_and_can_be_reworded() {
     let s = load("[messages]\nnudge_title = \"Well done, {name}\"\n").unwrap();
     assert_eq!(s.messages.nudge_title, "Well done, {name}");
     assert_eq!(s.messages.nudge_body, DEFAULT_NUDGE_BODY);
+}
+
+#[test]
+fn with_no_messages_section_the_nudge_has_the_shipped_wording() {
+    assert_eq!(load("").unwrap().messages, MessageSettings::default());
 }
 
 #[test]

@@ -52,7 +52,16 @@ pub struct Origin<'a> {
     pub app_id: Option<&'a str>,
 }
 
-/// The events nudged subscribes to.
+/// The bot events nudged subscribes to (the app manifest's
+/// `bot_events`), each with the bot scope it needs (`None`: none): the
+/// variants of [`Event`]. `message.im` is the `message` event in the
+/// bot's direct messages, where prompts are posted and answered.
+pub const SUBSCRIBED_EVENTS: &[(&str, Option<&str>)] = &[
+    ("message.im", Some("im:history")),
+    ("app_home_opened", None),
+];
+
+/// The events nudged subscribes to ([`SUBSCRIBED_EVENTS`]).
 #[derive(Debug, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Event {

@@ -41,34 +41,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-/// The limits connections are served within (`[server]`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ConnectionLimits {
-    /// How long a client may take to send a whole request head, counted from
-    /// when it connected, or from its first byte after a kept-alive wait. A
-    /// real client sends its head in one packet; one that dribbles it holds a
-    /// socket for nothing (slowloris).
-    pub header_read_timeout: Duration,
-    /// How long a kept-alive connection may wait for its next request.
-    pub idle_timeout: Duration,
-    /// Most connections open at once; each holds a file descriptor.
-    pub max_connections: usize,
-}
-
-impl Default for ConnectionLimits {
-    fn default() -> Self {
-        Self {
-            // A head is one packet; 10 s allows for a slow network.
-            header_read_timeout: Duration::from_secs(10),
-            // Long enough that Slack's bursts reuse a connection; nginx
-            // uses 75 s.
-            idle_timeout: Duration::from_secs(60),
-            // Far more than Slack opens at once, far fewer than the file
-            // descriptors a process usually may hold.
-            max_connections: 1024,
-        }
-    }
-}
+pub use crate::config::ConnectionLimits;
 
 /// File descriptors kept for everything but client connections: the
 /// listener, the store's pool and files, outgoing HTTPS, logs.

@@ -3,6 +3,13 @@
 //! person answered, and only then acknowledges; messages back to Slack go
 //! through the outbox.
 //!
+//! What is HTTP's own (the signature, reading the body, the form encoding)
+//! stays in the axum handlers (`handle_events`, `handle_interactions`,
+//! `handle_commands`); the rest is transport-neutral ([`handle_event`],
+//! [`handle_interaction`], [`handle_command`]) and returns a [`Reply`] once
+//! what it stores is committed. Socket Mode ([`crate::socket_mode`]) calls
+//! the same functions for its envelopes, so both transports share one path.
+//!
 //! What an event or click brings is committed in one transaction with its
 //! id ([`Store::record_inbound`](crate::store::Store::record_inbound)), so a
 //! retry after a failure is handled again and a retry after a success, or
@@ -100,6 +107,28 @@ impl AppState {
     }
 }
 
+/// What a handled Slack request answers, whichever transport carried it:
+/// a JSON body (a `/pulse` reply, a URL challenge), or nothing but "done".
+/// Over HTTP it is the 200's body; over Socket Mode, the ack's `payload`.
+#[derive(Debug, Default, PartialEq)]
+pub struct Reply(pub Option<serde_json::Value>);
+
+impl Reply {
+    /// Acknowledged, with nothing to say.
+    pub fn done() -> Self {
+        Self(None)
+    }
+}
+
+impl IntoResponse for Reply {
+    fn into_response(self) -> Response {
+        match self.0 {
+            Some(body) => Json(body).into_response(),
+            None => StatusCode::OK.into_response(),
+        }
+    }
+}
+
 fn json_body<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, ApiError> {
     serde_json::from_slice(body).map_err(|e| ApiError::BadPayload(e.to_string()))
 }
@@ -119,16 +148,23 @@ pub async fn handle_events(
     State(app): State<AppState>,
     request: SlackRequest,
 ) -> Result<Response, ApiError> {
-    let envelope = match serde_json::from_slice::<EventEnvelope>(&request.body) {
+    Ok(handle_event(app, &request.body).await?.into_response())
+}
+
+/// An Events API body (`url_verification` or `event_callback`), verified
+/// by its transport. (The state is taken by value, a few `Arc`s: the
+/// handlers' bodies stay as they were when they were HTTP's alone.)
+pub async fn handle_event(app: AppState, body: &[u8]) -> Result<Reply, ApiError> {
+    let envelope = match serde_json::from_slice::<EventEnvelope>(body) {
         Ok(envelope) => envelope,
-        Err(e) => return unreadable_event(&request.body, e),
+        Err(e) => return unreadable_event(body, e),
     };
     if let Some(origin) = envelope.origin() {
         verify::check_origin(&app.settings.chat.slack, origin)?;
     }
     match envelope {
         EventEnvelope::UrlVerification { challenge } => {
-            Ok(Json(json!({ "challenge": challenge })).into_response())
+            Ok(Reply(Some(json!({ "challenge": challenge }))))
         }
         EventEnvelope::EventCallback {
             event_id, event, ..
@@ -148,9 +184,9 @@ pub async fn handle_events(
                 }
                 Event::Other => ignore_event("unknown_type", &event_id, true),
             }
-            Ok(StatusCode::OK.into_response())
+            Ok(Reply::done())
         }
-        EventEnvelope::Other => Ok(StatusCode::OK.into_response()),
+        EventEnvelope::Other => Ok(Reply::done()),
     }
 }
 
@@ -168,7 +204,7 @@ struct CallbackShape {
 /// `event` has a shape we do not expect (a known type without a field we
 /// need) is acknowledged and ignored, as Slack would retry anything else;
 /// a body that is no event callback at all is a 400.
-fn unreadable_event(body: &[u8], error: serde_json::Error) -> Result<Response, ApiError> {
+fn unreadable_event(body: &[u8], error: serde_json::Error) -> Result<Reply, ApiError> {
     match serde_json::from_slice::<CallbackShape>(body) {
         Ok(shape) if shape.kind == "event_callback" => {
             metrics::counter!("nudged_events_ignored_total", "reason" => "unexpected_shape")
@@ -179,7 +215,7 @@ fn unreadable_event(body: &[u8], error: serde_json::Error) -> Result<Response, A
                 problem = %error,
                 "ignored an event of a shape nudged does not read"
             );
-            Ok(StatusCode::OK.into_response())
+            Ok(Reply::done())
         }
         _ => Err(ApiError::BadPayload(error.to_string())),
     }
@@ -266,10 +302,18 @@ pub async fn handle_interactions(
     request: SlackRequest,
 ) -> Result<Response, ApiError> {
     let form: InteractionForm = form_body(&request.body)?;
-    let payload: InteractionPayload = json_body(form.payload.as_bytes())?;
+    Ok(handle_interaction(app, form.payload.as_bytes())
+        .await?
+        .into_response())
+}
+
+/// An interaction payload (the JSON document, out of its HTTP form
+/// field), verified by its transport.
+pub async fn handle_interaction(app: AppState, payload: &[u8]) -> Result<Reply, ApiError> {
+    let payload: InteractionPayload = json_body(payload)?;
     verify::check_origin(&app.settings.chat.slack, payload.origin())?;
     if payload.kind != "block_actions" {
-        return Ok(StatusCode::OK.into_response());
+        return Ok(Reply::done());
     }
     let clicker = person_id(&payload.user.id)?;
     // Where the clicked message is, so it can be redrawn with the answer.
@@ -312,7 +356,7 @@ pub async fn handle_interactions(
             }
         }
     }
-    Ok(StatusCode::OK.into_response())
+    Ok(Reply::done())
 }
 
 /// What a clicked element is, told by its value's prefix.
@@ -351,8 +395,10 @@ fn ignore_click(why: IgnoredClick, clicker: &PersonId, action: &Action) {
 
 // ---- /pulse ---------------------------------------------------------------
 
-fn ephemeral(text: impl Into<String>) -> Response {
-    Json(json!({ "response_type": "ephemeral", "text": text.into() })).into_response()
+fn ephemeral(text: impl Into<String>) -> Reply {
+    Reply(Some(
+        json!({ "response_type": "ephemeral", "text": text.into() }),
+    ))
 }
 
 /// `POST /slack/commands`: `/pulse …`. Answers ephemerally, within the ack.
@@ -366,6 +412,12 @@ pub async fn handle_commands(
     request: SlackRequest,
 ) -> Result<Response, ApiError> {
     let command: SlashCommand = form_body(&request.body)?;
+    Ok(handle_command(app, command).await?.into_response())
+}
+
+/// A `/pulse` command, verified by its transport; the reply is the
+/// ephemeral answer.
+pub async fn handle_command(app: AppState, command: SlashCommand) -> Result<Reply, ApiError> {
     verify::check_origin(&app.settings.chat.slack, command.origin())?;
     let person = person_id(&command.user_id)?;
     let store = app.store.as_ref();

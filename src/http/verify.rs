@@ -374,6 +374,8 @@ mod tests {
             api_base_url: "https://slack.com/api".into(),
             team_id: team.map(str::to_owned),
             app_id: app.map(str::to_owned),
+            socket_mode: false,
+            app_token: None,
         }
     }
 

@@ -7,10 +7,16 @@ mod prompt;
 pub mod reasons;
 pub mod text;
 mod trend;
+mod wording;
 
 pub use nudge::{ANSWER_BLOCK, NudgeButton, nudge, with_answer as nudge_with_answer};
 pub use prompt::{ButtonValue, prompt, prompt_progress, reminder};
 pub use trend::{arrow, trend_post};
+pub use wording::{
+    DEFAULT_NUDGE_BODY, DEFAULT_NUDGE_NEXT_STEP, DEFAULT_NUDGE_TIMING,
+    DEFAULT_NUDGE_TIMING_RELEASED, DEFAULT_NUDGE_TIMING_UNKNOWN, DEFAULT_NUDGE_TITLE,
+    DEFAULT_TRAINING, MessageSettings,
+};
 
 use serde::{Deserialize, Serialize};
 

@@ -15,8 +15,7 @@ use std::fmt;
 use serde_json::{Value, json};
 
 use super::reasons::{in_words, room, signal_in_words, signal_is_strong};
-use super::{MAX_BUTTON_TEXT, Message, escape, truncate};
-use crate::config::{DEFAULT_TRAINING, MessageSettings};
+use super::{DEFAULT_TRAINING, MAX_BUTTON_TEXT, Message, MessageSettings, escape, truncate};
 use crate::domain::{Catalogue, IsoWeek, NudgeResponse, PersonId};
 use crate::model::{Assessment, Facts, NO_CAPACITY, Rule};
 

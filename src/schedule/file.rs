@@ -2,7 +2,7 @@
 //! deserialized strictly into [`RawSchedule`] and then validated into a
 //! [`Schedule`].
 //!
-//! Every problem becomes a [`ConfigError`] naming the schedule file, the key
+//! Every problem becomes a [`ScheduleError`] naming the schedule file, the key
 //! (`cron`, `questions[2]`, …; empty for TOML syntax) and what is wrong, so
 //! `nudged check` points a person at the line to fix.
 
@@ -20,7 +20,7 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use toml::de::{DeTable, DeValue};
 
-use super::{Audience, ConfigError, Schedule, ScheduleKind, ScheduleZone};
+use super::{Audience, Schedule, ScheduleError, ScheduleKind, ScheduleZone};
 use crate::domain::{Catalogue, PersonId};
 
 /// The `timezone` value meaning "each person's own zone".
@@ -93,19 +93,19 @@ impl<'de> Deserialize<'de> for RawAudience {
 /// Hidden files (`.name.toml`, editor leftovers) and subdirectories are
 /// ignored. An empty directory
 /// yields no schedules: nudged then only asks when someone types `/pulse now`.
-pub fn load_dir(dir: &Path, catalogue: &Catalogue) -> Result<Vec<Schedule>, ConfigError> {
+pub fn load_dir(dir: &Path, catalogue: &Catalogue) -> Result<Vec<Schedule>, ScheduleError> {
     let entries = std::fs::read_dir(dir).map_err(|e| {
         let problem = match e.kind() {
             std::io::ErrorKind::NotFound => "schedule directory not found".to_owned(),
             _ => format!("cannot read the schedule directory: {e}"),
         };
-        ConfigError::new(dir, "", problem)
+        ScheduleError::new(dir, "", problem)
     })?;
 
     let mut files: Vec<PathBuf> = Vec::new();
     for entry in entries {
         let entry = entry.map_err(|e| {
-            ConfigError::new(dir, "", format!("cannot read the schedule directory: {e}"))
+            ScheduleError::new(dir, "", format!("cannot read the schedule directory: {e}"))
         })?;
         if entry.file_type().is_ok_and(|t| t.is_dir()) {
             continue;
@@ -125,10 +125,10 @@ pub fn load_dir(dir: &Path, catalogue: &Catalogue) -> Result<Vec<Schedule>, Conf
     let mut names: HashMap<String, &Path> = HashMap::new();
     for file in &files {
         let text = std::fs::read_to_string(file)
-            .map_err(|e| ConfigError::new(file, "", format!("cannot read the file: {e}")))?;
+            .map_err(|e| ScheduleError::new(file, "", format!("cannot read the file: {e}")))?;
         let schedule = parse(&text, file, catalogue)?;
         if let Some(first) = names.insert(schedule.name.clone(), file) {
-            return Err(ConfigError::new(
+            return Err(ScheduleError::new(
                 file,
                 "name",
                 format!(
@@ -145,7 +145,7 @@ pub fn load_dir(dir: &Path, catalogue: &Catalogue) -> Result<Vec<Schedule>, Conf
 
 /// Parses and validates the text of one schedule file; `file` is only used
 /// to name it in errors.
-pub fn parse(text: &str, file: &Path, catalogue: &Catalogue) -> Result<Schedule, ConfigError> {
+pub fn parse(text: &str, file: &Path, catalogue: &Catalogue) -> Result<Schedule, ScheduleError> {
     let table = DeTable::parse(text).map_err(|e| {
         let problem = format!(
             "not valid TOML{}: {}",
@@ -154,12 +154,12 @@ pub fn parse(text: &str, file: &Path, catalogue: &Catalogue) -> Result<Schedule,
                 .unwrap_or_default(),
             one_line(e.message())
         );
-        ConfigError::new(file, "", problem)
+        ScheduleError::new(file, "", problem)
     })?;
     let keys = KeySpans::of(table.get_ref());
     let raw = RawSchedule::deserialize(toml::de::Deserializer::from(table))
         .map_err(|e| serde_error(file, &keys, &e))?;
-    validate(raw, catalogue).map_err(|(key, problem)| ConfigError::new(file, key, problem))
+    validate(raw, catalogue).map_err(|(key, problem)| ScheduleError::new(file, key, problem))
 }
 
 /// Turns a raw schedule into a [`Schedule`], or says which key is wrong.
@@ -351,13 +351,13 @@ impl KeySpans {
     }
 }
 
-/// Maps a serde error from the strict raw struct to a [`ConfigError`].
-fn serde_error(file: &Path, keys: &KeySpans, e: &toml::de::Error) -> ConfigError {
+/// Maps a serde error from the strict raw struct to a [`ScheduleError`].
+fn serde_error(file: &Path, keys: &KeySpans, e: &toml::de::Error) -> ScheduleError {
     let message = one_line(e.message());
     // serde's wording is stable; naming the key first and then the problem
     // reads better than its message verbatim.
     if let Some(field) = backticked(&message, "missing field ") {
-        return ConfigError::new(file, field, "is required");
+        return ScheduleError::new(file, field, "is required");
     }
     let key = e
         .span()
@@ -371,9 +371,9 @@ fn serde_error(file: &Path, keys: &KeySpans, e: &toml::de::Error) -> ConfigError
         } else {
             key
         };
-        return ConfigError::new(file, key, format!("unknown key; {expected}"));
+        return ScheduleError::new(file, key, format!("unknown key; {expected}"));
     }
-    ConfigError::new(file, key, message)
+    ScheduleError::new(file, key, message)
 }
 
 /// `name` out of "missing field `name`…" when `message` starts with `prefix`.
@@ -391,7 +391,7 @@ fn position(text: &str, offset: usize) -> String {
     format!(" at line {line}, column {column}")
 }
 
-/// A [`ConfigError`] is printed on one line.
+/// A [`ScheduleError`] is printed on one line.
 fn one_line(message: &str) -> String {
     message.split_whitespace().collect::<Vec<_>>().join(" ")
 }

@@ -7,21 +7,23 @@
 //!
 //! - this file: the validated [`Schedule`] and the small types it is made of.
 //! - `file.rs`: the schedule file format: a strict raw struct read from TOML,
-//!   validated into a [`Schedule`], with every problem a [`ConfigError`] that
-//!   names the file and the key.
+//!   validated into a [`Schedule`], with every problem a [`ScheduleError`]
+//!   that names the file and the key.
+//! - `error.rs`: [`ScheduleError`], which `config` maps to its own error.
 //! - `due.rs`: when a schedule is due: [`occurrences`], [`due`] and
 //!   [`next_runs`], computed with croner in a person's wall-clock zone and
 //!   returned as instants, so a DST change neither skips nor doubles a run.
 
 mod due;
+mod error;
 mod file;
 
 use chrono_tz::Tz;
 
 use crate::domain::{PersonId, QuestionId};
 
-pub use crate::config::ConfigError;
 pub use due::{Due, SKIP_COUNT_LIMIT, due, next_runs, occurrences};
+pub use error::ScheduleError;
 pub use file::{load_dir, parse};
 
 /// One validated schedule file.

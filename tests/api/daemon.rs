@@ -167,3 +167,43 @@ async fn sigterm_sent_as_soon_as_it_listens_stops_it_cleanly() {
         assert!(log.contains("nudged stopped"), "{log}");
     }
 }
+
+#[tokio::test]
+async fn with_log_format_json_each_log_line_is_a_json_object() {
+    let env = TestEnv::new();
+    let mut command = Command::from(env.command(&["run"]));
+    command
+        .env("NUDGED__LOG__FORMAT", "json")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let mut child = command.spawn().expect("spawn nudged run");
+    let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
+    let listening = tokio::time::timeout(WAIT, async {
+        while let Some(line) = stderr.next_line().await.unwrap() {
+            let entry: serde_json::Value = serde_json::from_str(&line)
+                .unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
+            assert!(
+                entry["timestamp"].is_string() && entry["level"].is_string(),
+                "{line}"
+            );
+            let message = entry["fields"]["message"].as_str().unwrap_or_default();
+            if message.contains("listening on") {
+                return entry;
+            }
+        }
+        panic!("nudged run exited before listening");
+    })
+    .await
+    .expect("nudged run did not log its address in time");
+    assert_eq!(listening["level"], "INFO");
+    assert_eq!(listening["fields"]["platform"], "console");
+    child.kill().await.unwrap();
+
+    let mut command = env.command(&["check"]);
+    let unknown = command.env("NUDGED__LOG__FORMAT", "xml").output().unwrap();
+    assert_eq!(unknown.status.code(), Some(1));
+    let stderr = String::from_utf8(unknown.stderr).unwrap();
+    assert!(stderr.contains("log.format"), "{stderr}");
+}

@@ -1,7 +1,14 @@
 //! A local fake of Slack's Web API: answers like Slack, records every call,
 //! can be told to fail the next calls (429, 5xx, `ok: false`), and can hold
 //! its answers back so a test sees sends in flight. It knows the users it
-//! is told about, for `users.info`.
+//! is told about, for `users.info`, and answers `auth.test` with the scopes
+//! it is told the token has.
+//!
+//! Its Socket Mode side: `apps.connections.open` (for an `xapp-` token)
+//! hands out a `ws://` URL on a loopback listener of its own, and each
+//! WebSocket opened there reaches the test as a [`FakeConnection`], on
+//! which the test says hello, sends envelopes (and re-sends them, as Slack
+//! does when an ack is late), asks for a refresh, or drops the line.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -11,8 +18,10 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
+use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, watch};
+use tokio_tungstenite::tungstenite::Message;
 
 use crate::helpers::WAIT;
 
@@ -57,7 +66,16 @@ struct Shared {
     users: Arc<Mutex<HashMap<String, Option<String>>>>,
     answer_first: Held,
     released: watch::Receiver<bool>,
+    /// What `x-oauth-scopes` says on every answer.
+    scopes: Arc<Mutex<String>>,
+    /// Where the fake's Socket Mode listener is, `ws://HOST:PORT`.
+    socket_base: String,
+    /// `apps.connections.open` calls so far: each URL gets its own ticket.
+    tickets: Arc<Mutex<u64>>,
 }
+
+/// Every scope nudged's manifest asks for, as a freshly installed app has.
+pub const ALL_SCOPES: &str = "chat:write,im:history,users:read,commands";
 
 /// The running fake.
 pub struct FakeSlack {
@@ -67,6 +85,8 @@ pub struct FakeSlack {
     users: Arc<Mutex<HashMap<String, Option<String>>>>,
     answer_first: Held,
     release: watch::Sender<bool>,
+    scopes: Arc<Mutex<String>>,
+    connections: mpsc::UnboundedReceiver<FakeConnection>,
 }
 
 impl FakeSlack {
@@ -76,6 +96,8 @@ impl FakeSlack {
         let users = Arc::new(Mutex::new(HashMap::new()));
         let answer_first: Held = Arc::new(Mutex::new(None));
         let (release, released) = watch::channel(false);
+        let scopes = Arc::new(Mutex::new(ALL_SCOPES.to_owned()));
+        let (socket_base, connections) = start_socket_listener().await;
         let shared = Shared {
             calls: tx,
             script: script.clone(),
@@ -83,6 +105,9 @@ impl FakeSlack {
             users: users.clone(),
             answer_first: answer_first.clone(),
             released,
+            scopes: scopes.clone(),
+            socket_base,
+            tickets: Arc::new(Mutex::new(0)),
         };
         let app = Router::new()
             .route("/api/{method}", post(handle))
@@ -97,7 +122,23 @@ impl FakeSlack {
             users,
             answer_first,
             release,
+            scopes,
+            connections,
         }
+    }
+
+    /// The scopes the bot token has from now on (`x-oauth-scopes`).
+    pub fn grant_scopes(&self, scopes: &str) {
+        *self.scopes.lock().unwrap() = scopes.to_owned();
+    }
+
+    /// The next Socket Mode connection opened to the fake, waiting for it
+    /// under the suite's timeout. It has not said hello yet.
+    pub async fn next_connection(&mut self) -> FakeConnection {
+        tokio::time::timeout(WAIT, self.connections.recv())
+            .await
+            .expect("no Socket Mode connection was opened in time")
+            .expect("fake Slack stopped")
     }
 
     /// Makes `id` a user of the workspace, with profile zone `tz`.
@@ -181,6 +222,7 @@ async fn handle(
         }
     });
     let scripted = shared.script.lock().unwrap().pop_front();
+    let scopes = shared.scopes.lock().unwrap().clone();
     // Decided before the call is recorded, so a test reading the call knows
     // whether its sender has been answered.
     let hold = match &mut *shared.answer_first.lock().unwrap() {
@@ -193,7 +235,7 @@ async fn handle(
     };
     let _ = shared.calls.send(Call {
         method: method.clone(),
-        auth,
+        auth: auth.clone(),
         content_type,
         body: body.clone(),
         ok: scripted.is_none(),
@@ -203,7 +245,15 @@ async fn handle(
     if hold {
         let _ = shared.released.clone().wait_for(|released| *released).await;
     }
-    match scripted {
+    // A method nudged does not declare (with the scope it needs) in
+    // `METHOD_SCOPES` fails, so the manifest cannot fall behind the code.
+    let undeclared =
+        method != "apps.connections.open" && nudged::chat::slack::method_scope(&method).is_err();
+    let mut response = match scripted {
+        _ if undeclared => {
+            axum::Json(json!({ "ok": false, "error": "method_not_in_METHOD_SCOPES" }))
+                .into_response()
+        }
         Some(Reply::TooManyRequests(secs)) => (
             StatusCode::TOO_MANY_REQUESTS,
             [("retry-after", secs.to_string())],
@@ -214,6 +264,34 @@ async fn handle(
         Some(Reply::Error(code)) => {
             axum::Json(json!({ "ok": false, "error": code })).into_response()
         }
+        None if method == "apps.connections.open" => {
+            // Only an app-level token opens a connection, as in Slack.
+            if auth
+                .as_deref()
+                .is_some_and(|a| a.starts_with("Bearer xapp-"))
+            {
+                let ticket = {
+                    let mut n = shared.tickets.lock().unwrap();
+                    *n += 1;
+                    *n
+                };
+                let url = format!("{}/link/?ticket=t{ticket}&app_id=A0001", shared.socket_base);
+                axum::Json(json!({ "ok": true, "url": url })).into_response()
+            } else {
+                axum::Json(json!({ "ok": false, "error": "not_allowed_token_type" }))
+                    .into_response()
+            }
+        }
+        None if method == "auth.test" => axum::Json(json!({
+            "ok": true,
+            "url": "https://acme.slack.com/",
+            "team": "Acme",
+            "user": "nudged",
+            "team_id": "T0001",
+            "user_id": "U0BOT",
+            "bot_id": "B0001",
+        }))
+        .into_response(),
         None if method == "users.info" => {
             let id = body["user"].as_str().unwrap_or_default();
             let known = shared.users.lock().unwrap().get(id).cloned();
@@ -247,5 +325,165 @@ async fn handle(
             let ts = body["ts"].as_str().map_or(ts, str::to_owned);
             axum::Json(json!({ "ok": true, "channel": channel, "ts": ts })).into_response()
         }
+    };
+    // Slack says which scopes the token has on every answer.
+    if let Ok(value) = scopes.parse() {
+        response.headers_mut().insert("x-oauth-scopes", value);
+    }
+    response
+}
+
+/// Binds the Socket Mode listener: each WebSocket accepted there is sent
+/// to the test as a [`FakeConnection`].
+async fn start_socket_listener() -> (String, mpsc::UnboundedReceiver<FakeConnection>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("ws://{}", listener.local_addr().unwrap());
+    let (tx, rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut number = 0;
+        while let Ok((stream, _)) = listener.accept().await {
+            let Ok(socket) = tokio_tungstenite::accept_async(stream).await else {
+                continue;
+            };
+            number += 1;
+            let _ = tx.send(FakeConnection { socket, number });
+        }
+    });
+    (base, rx)
+}
+
+/// An envelope the fake sent, to send again.
+#[derive(Debug, Clone)]
+pub struct Envelope {
+    pub id: String,
+    pub kind: &'static str,
+    pub payload: Value,
+}
+
+impl Envelope {
+    /// A new envelope of `kind` ("events_api", "interactive",
+    /// "slash_commands") around `payload`, with an id of its own.
+    pub fn new(kind: &'static str, payload: Value) -> Self {
+        static IDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        let n = IDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Self {
+            id: format!("env-{n:04}-8f1c"),
+            kind,
+            payload,
+        }
+    }
+}
+
+/// One Socket Mode connection, Slack's end of it.
+pub struct FakeConnection {
+    socket: tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>,
+    /// 1 for the first connection opened to the fake, and so on.
+    pub number: u64,
+}
+
+impl FakeConnection {
+    async fn send_json(&mut self, value: Value) {
+        self.socket
+            .send(Message::text(value.to_string()))
+            .await
+            .expect("send to nudged");
+    }
+
+    /// Slack's first message on a connection.
+    pub async fn hello(&mut self) {
+        self.send_json(json!({
+            "type": "hello",
+            "num_connections": 1,
+            "debug_info": { "host": "fake-slack", "approximate_connection_time": 18060 },
+            "connection_info": { "app_id": "A0001" },
+        }))
+        .await;
+    }
+
+    /// Sends `envelope` as Slack does the first time (`retry_attempt` 0)
+    /// or as its retry number `retry_attempt`.
+    pub async fn send(&mut self, envelope: &Envelope, retry_attempt: u32) {
+        self.send_json(json!({
+            "envelope_id": envelope.id,
+            "type": envelope.kind,
+            "payload": envelope.payload,
+            "accepts_response_payload": envelope.kind == "slash_commands",
+            "retry_attempt": retry_attempt,
+            "retry_reason": if retry_attempt > 0 { "timeout" } else { "" },
+        }))
+        .await;
+    }
+
+    /// Slack's `disconnect` with `reason` (`refresh_requested`, `warning`,
+    /// `link_disabled`); the connection stays open until nudged closes it.
+    pub async fn disconnect(&mut self, reason: &str) {
+        self.send_json(json!({
+            "type": "disconnect",
+            "reason": reason,
+            "debug_info": { "host": "fake-slack" },
+        }))
+        .await;
+    }
+
+    /// The next acknowledgement nudged sends, under the suite's timeout;
+    /// a ping on the way is answered.
+    pub async fn next_ack(&mut self) -> Value {
+        loop {
+            let frame = tokio::time::timeout(WAIT, self.socket.next())
+                .await
+                .expect("no ack in time");
+            match frame {
+                Some(Ok(Message::Text(text))) => {
+                    return serde_json::from_str(text.as_str()).expect("an ack is JSON");
+                }
+                Some(Ok(Message::Close(_))) | None => panic!("nudged closed the connection"),
+                Some(Ok(_)) => {}
+                Some(Err(e)) => panic!("connection broke: {e}"),
+            }
+        }
+    }
+
+    /// Sends a ping and waits for nudged's pong.
+    pub async fn ping(&mut self) {
+        self.socket
+            .send(Message::Ping(b"are you there".to_vec().into()))
+            .await
+            .expect("ping");
+        loop {
+            let frame = tokio::time::timeout(WAIT, self.socket.next())
+                .await
+                .expect("no pong in time");
+            match frame {
+                Some(Ok(Message::Pong(data))) => {
+                    assert_eq!(&data[..], b"are you there");
+                    return;
+                }
+                Some(Ok(Message::Text(text))) => panic!("expected a pong, got {text}"),
+                Some(Ok(_)) => {}
+                other => panic!("connection ended before the pong: {other:?}"),
+            }
+        }
+    }
+
+    /// Waits until nudged closes the connection (nothing else may come),
+    /// then closes the line, as a server does after the closing handshake.
+    pub async fn closed_by_nudged(mut self) {
+        loop {
+            let frame = tokio::time::timeout(WAIT, self.socket.next())
+                .await
+                .expect("nudged did not close the connection in time");
+            match frame {
+                // Reading on after the close frame sends Slack's side of
+                // the closing handshake; the stream then ends.
+                None | Some(Err(_)) => return,
+                Some(Ok(Message::Text(text))) => panic!("expected a close, got {text}"),
+                Some(Ok(_)) => {}
+            }
+        }
+    }
+
+    /// Drops the line without a close frame, as a broken network does.
+    pub fn drop_abruptly(self) {
+        drop(self.socket);
     }
 }

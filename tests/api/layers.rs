@@ -25,6 +25,9 @@ const LAYERS: &[(&str, &[&str])] = &[
         "drivers",
         &[
             "http",
+            "socket_mode",
+            "manifest",
+            "online_check",
             "scheduler",
             "console_input",
             "retention",
@@ -53,26 +56,56 @@ fn module_of(relative: &Path) -> String {
     first.trim_end_matches(".rs").to_owned()
 }
 
-/// The top-level modules `text` names as `crate::x` (or `nudged::x`, in
-/// the binary) in code, not in comments.
+/// The top-level modules `text` names as `crate::x` or in a
+/// `crate::{x, y::z}` group (or `nudged::…`, in the binary) in code, not
+/// in comments.
 fn references(text: &str) -> BTreeSet<String> {
-    let mut found = BTreeSet::new();
-    for line in text.lines() {
-        let code = line.trim_start();
-        if code.starts_with("//") {
+    // The code without its comments, as one text: a `use` group may span
+    // lines.
+    let code: String = text
+        .lines()
+        .map(|line| line.trim_start())
+        .filter(|line| !line.starts_with("//"))
+        .map(|line| line.split(" //").next().unwrap_or(""))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let mut found: BTreeSet<String> = crate_modules(&code.replace("nudged::", "crate::"))
+        .into_iter()
+        .collect();
+    found.retain(|name| !name.is_empty());
+    found
+}
+
+/// The top-level modules named by `crate::` paths in `code`, including each
+/// member of a `crate::{a, b::c}` group.
+fn crate_modules(code: &str) -> Vec<String> {
+    let ident = |s: &str| -> String {
+        s.trim_start()
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect()
+    };
+    let mut found = Vec::new();
+    for (at, _) in code.match_indices("crate::") {
+        let rest = &code[at + "crate::".len()..];
+        let Some(group) = rest.strip_prefix('{') else {
+            found.push(ident(rest));
             continue;
-        }
-        let code = code.split(" //").next().unwrap_or("");
-        for prefix in ["crate::", "nudged::"] {
-            for (at, _) in code.match_indices(prefix) {
-                let rest = &code[at + prefix.len()..];
-                let name: String = rest
-                    .chars()
-                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                    .collect();
-                if !name.is_empty() {
-                    found.insert(name);
+        };
+        // The first name of each member at the group's own depth.
+        let mut depth = 1;
+        let mut member_start = true;
+        for (i, c) in group.char_indices() {
+            match c {
+                '{' => depth += 1,
+                '}' if depth == 1 => break,
+                '}' => depth -= 1,
+                ',' if depth == 1 => member_start = true,
+                c if member_start && !c.is_whitespace() => {
+                    found.push(ident(&group[i..]));
+                    member_start = false;
                 }
+                _ => {}
             }
         }
     }
@@ -173,7 +206,7 @@ fn an_import_up_a_layer_or_a_cycle_is_caught() {
     let file = |path: &str, text: &str| (Path::new(path).to_path_buf(), text.to_owned());
     let up = violations(&[file(
         "model/mod.rs",
-        "use crate::store::Store;\n// crate::http in a comment is fine\n",
+        "use crate::{\n    domain::PersonId,\n    store::Store,\n};\n// crate::http in a comment is fine\n",
     )]);
     assert_eq!(up.len(), 1, "{up:?}");
     assert!(

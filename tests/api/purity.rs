@@ -7,7 +7,7 @@ use crate::helpers::repo;
 const PURE: &[&str] = &[
     "src/domain",
     "src/model",
-    "src/reply.rs",
+    "src/reply",
     "src/render",
     "src/schedule",
     "src/outbox/pacing.rs",

@@ -25,7 +25,7 @@ fn parse_ok(text: &str) -> Schedule {
     parse(text, file(), &default_catalogue()).unwrap_or_else(|e| panic!("{e}"))
 }
 
-fn parse_err(text: &str) -> ConfigError {
+fn parse_err(text: &str) -> ScheduleError {
     parse(text, file(), &default_catalogue()).expect_err("schedule should be rejected")
 }
 
