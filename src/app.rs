@@ -5,6 +5,7 @@
 //! connection until shutdown, each worker under the [`Supervisor`].
 //! Only this module sees every part at once.
 
+use std::collections::HashSet;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
@@ -16,6 +17,7 @@ use tokio::net::TcpListener;
 use crate::chat::{ChatApi, ConsoleChat, SlackChat, WebhookChat};
 use crate::clock::Clock;
 use crate::config::{Platform, Settings};
+use crate::domain::PersonId;
 use crate::health::Health;
 use crate::http::{self, AppState};
 use crate::outbox;
@@ -325,17 +327,22 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
 
 /// Makes sure everyone on the roster exists in the store and is up to date,
 /// except people who asked to be forgotten: they stay out, with a warning
-/// for the operator, until they `/pulse join` again.
+/// for the operator, until they `/pulse join` again. One bulk upsert, so a
+/// roster of thousands costs a few statements, and unchanged people are not
+/// written (nor their due times recomputed).
 async fn sync_roster(
     settings: &Settings,
     store: &dyn Store,
     clock: &dyn Clock,
 ) -> anyhow::Result<()> {
     let now = clock.now();
-    let opted_out = store
+    let opted_out: HashSet<PersonId> = store
         .opted_out()
         .await
-        .context("cannot read who opted out")?;
+        .context("cannot read who opted out")?
+        .into_iter()
+        .collect();
+    let mut people = Vec::with_capacity(settings.people.len());
     for person in &settings.people {
         if opted_out.contains(&person.id) {
             tracing::warn!(
@@ -346,19 +353,17 @@ async fn sync_roster(
             );
             continue;
         }
-        store
-            .upsert_person(
-                &NewPerson {
-                    id: person.id.clone(),
-                    name: person.name.clone(),
-                    tz: person.tz,
-                    enrolled: true,
-                },
-                now,
-            )
-            .await
-            .with_context(|| format!("cannot enrol {} from the roster", person.id))?;
+        people.push(NewPerson {
+            id: person.id.clone(),
+            name: person.name.clone(),
+            tz: person.tz,
+            enrolled: true,
+        });
     }
+    store
+        .upsert_people(&people, now)
+        .await
+        .with_context(|| format!("cannot enrol the roster ({} people)", people.len()))?;
     Ok(())
 }
 

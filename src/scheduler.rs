@@ -4,12 +4,29 @@
 //! tokio-cron-scheduler only wakes the dispatcher once a minute (UTC, ticks
 //! coalesced). It is not trusted with anything else: its per-job zones drift
 //! by an hour after a DST change, and it forgets everything on restart. On
-//! start and on every tick, [`Dispatcher::tick`] computes, for each schedule
-//! and each enrolled person in its audience, the occurrences since that
-//! person's last claimed run, read in the person's own zone
-//! ([`schedule::due`]), and acts on the newest one within the grace period.
-//! A person's zone is the roster's `tz`, else their chat profile's (read
-//! once with [`ChatApi::user_tz`] and stored), else the schedule's fallback.
+//! start and on every tick, [`Dispatcher::tick`] reads from the store's due
+//! index the (person, schedule) pairs due by now, computes for each the
+//! occurrences since that person's last claimed run, read in the person's
+//! own zone ([`schedule::due`]), and acts on the newest one within the
+//! grace period. A person's zone is the roster's `tz`, else their chat
+//! profile's (read once with [`ChatApi::user_tz`] and stored), else the
+//! schedule's fallback.
+//!
+//! The due index (`schedule_due`) holds each enrolled person's next
+//! occurrence of each schedule in their audience, so a tick costs what is
+//! due, not what is enrolled. It is kept by three moves, all computed here
+//! with croner and written by the store:
+//!
+//! - a claimed run moves its row on to the next occurrence after it
+//!   ([`Store::advance_due`], only if the row is unchanged since read);
+//! - people the database marked (added; zone, enrolment or pause changed)
+//!   are recomputed from their last claimed runs at the start of the next
+//!   tick, before anything due is read ([`Store::pending_due`]);
+//! - a schedule set different from the one the index was computed for (its
+//!   fingerprint is stored) marks everyone, once per dispatcher start.
+//!
+//! A due time that is too early costs one look and is corrected by it; one
+//! that is too late would lose a run, which the conditional writes prevent.
 //!
 //! Exactly once per (person, schedule, period), across restarts and
 //! replicas, without locks: the outgoing message is enqueued under a dedupe
@@ -19,10 +36,12 @@
 //! which changes nothing, and then claims.
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
+use futures_util::StreamExt;
 use tokio::sync::Notify;
 use tokio_cron_scheduler::{Job, JobScheduler};
 use tokio_util::sync::CancellationToken;
@@ -35,7 +54,9 @@ use crate::health::Heartbeat;
 use crate::schedule::{self, Schedule, ScheduleKind, ScheduleZone};
 use crate::service::checkin::{self, Asked};
 use crate::service::readiness;
-use crate::store::{NewPerson, PersonRow, ScheduleRun, Store};
+use crate::store::{
+    DueEntry, DueRow, DueUpdate, NewPerson, PendingDue, PersonRow, ScheduleRun, Store,
+};
 
 /// The heartbeat: second 0 of every minute, UTC.
 const HEARTBEAT: &str = "0 * * * * *";
@@ -85,11 +106,45 @@ impl TickReport {
     fn is_quiet(&self) -> bool {
         *self == Self::default()
     }
+
+    fn add(&mut self, other: Self) {
+        self.sent += other.sent;
+        self.passed += other.passed;
+        self.skipped += other.skipped;
+        self.failed += other.failed;
+    }
 }
 
 /// Profile lookups per tick at most: Slack's `users.info` allows about
 /// 100 a minute, and the heartbeat ticks once a minute.
 const LOOKUPS_PER_TICK: usize = 50;
+
+/// Due rows read per page of a tick: a fan-out to 100 000 people is 200
+/// reads, and a page of people in memory stays well under a megabyte.
+const DUE_PAGE: u32 = 500;
+
+/// Due runs acted on at once: enough for the store's group commit to
+/// batch their writes, few enough to stay within a PostgreSQL replica's
+/// pool of 10 connections.
+const RUNS_AT_ONCE: usize = 8;
+
+/// Marked people recomputed per page: one read and one write of the store
+/// for each thousand.
+const PENDING_PAGE: u32 = 1000;
+
+/// Changes whenever how due times are computed changes, so the first start
+/// of a new version recomputes every row even with the same schedules.
+const DUE_INDEX_VERSION: &str = "due-index-1";
+
+/// One due run being acted on, and what it came to.
+type RunFuture<'a> = std::pin::Pin<
+    Box<
+        dyn std::future::Future<
+                Output = (&'a Schedule, &'a DueEntry, TickReport, anyhow::Result<()>),
+            > + Send
+            + 'a,
+    >,
+>;
 
 /// Decides what is due and puts it in the outbox.
 pub struct Dispatcher {
@@ -101,6 +156,9 @@ pub struct Dispatcher {
     /// People whose profile was read by this process (found a zone or not),
     /// so each is asked once per start, not once a minute.
     looked_up: Mutex<HashSet<PersonId>>,
+    /// Whether this dispatcher has compared the schedule set with the one
+    /// the due index was computed for.
+    schedule_set_synced: AtomicBool,
 }
 
 impl Dispatcher {
@@ -110,6 +168,7 @@ impl Dispatcher {
             store,
             profiles: None,
             looked_up: Mutex::new(HashSet::new()),
+            schedule_set_synced: AtomicBool::new(false),
         }
     }
 
@@ -123,37 +182,154 @@ impl Dispatcher {
     /// Acts on everything due at `now`. Safe to call at any moment, any
     /// number of times, from any number of processes on one store.
     pub async fn tick(&self, now: DateTime<Utc>) -> anyhow::Result<TickReport> {
-        let mut people = self.store.people().await?;
-        self.look_up_zones(&mut people).await;
+        self.sync_schedule_set().await?;
+        self.recompute_marked().await?;
         let mut report = TickReport::default();
-        for schedule in &self.settings.schedules.list {
-            for person in people
-                .iter()
-                .filter(|p| p.enrolled && schedule.includes(&p.id))
-            {
-                match self.run_for(schedule, person, now, &mut report).await {
-                    Ok(()) => {}
-                    Err(e) => {
-                        report.failed += 1;
-                        tracing::error!(
-                            schedule = %schedule.name,
-                            person = %person.id,
-                            error = %e,
-                            "scheduled run failed; retried on the next tick"
-                        );
-                    }
+        let mut after = None;
+        loop {
+            let page = self.store.due_by(now, after.as_ref(), DUE_PAGE).await?;
+            // A row of a schedule no longer loaded goes at the next
+            // schedule-set sync; an audience change marks everyone.
+            let runs = page.iter().filter_map(|entry| {
+                self.settings
+                    .schedules
+                    .list
+                    .iter()
+                    .find(|s| s.name == entry.schedule && s.includes(&entry.person.id))
+                    .map(|schedule| (schedule, entry))
+            });
+            // Runs are independent (each on its own unique rows), so several
+            // go at once: their writes share the store's commits.
+            // Boxed with their lifetime spelled out: the compiler cannot
+            // prove an unboxed closure's future `Send` for every lifetime.
+            let runs: Vec<RunFuture<'_>> = runs
+                .map(|(schedule, entry)| -> RunFuture<'_> {
+                    Box::pin(async move {
+                        let mut run = TickReport::default();
+                        let outcome = self.run_for(schedule, entry, now, &mut run).await;
+                        (schedule, entry, run, outcome)
+                    })
+                })
+                .collect();
+            let mut done = futures_util::stream::iter(runs).buffer_unordered(RUNS_AT_ONCE);
+            while let Some((schedule, entry, run, outcome)) = done.next().await {
+                report.add(run);
+                if let Err(e) = outcome {
+                    report.failed += 1;
+                    tracing::error!(
+                        schedule = %schedule.name,
+                        person = %entry.person.id,
+                        error = %e,
+                        "scheduled run failed; retried on the next tick"
+                    );
                 }
             }
+            if page.len() < DUE_PAGE as usize {
+                break;
+            }
+            after = page.last().map(DueEntry::cursor);
         }
         Ok(report)
     }
 
+    /// Once per dispatcher: if the schedules differ from those the due
+    /// index was computed for, the store marks everyone for recomputation.
+    async fn sync_schedule_set(&self) -> anyhow::Result<()> {
+        if self.schedule_set_synced.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let schedules = &self.settings.schedules.list;
+        let names: Vec<String> = schedules.iter().map(|s| s.name.clone()).collect();
+        if self
+            .store
+            .sync_schedule_set(&fingerprint(schedules), &names)
+            .await?
+        {
+            tracing::info!(
+                schedules = names.len(),
+                "schedules changed since the due times were computed; recomputing them"
+            );
+        }
+        self.schedule_set_synced.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    /// Recomputes the due rows of everyone the store has marked, page by
+    /// page, reading missing zones from chat profiles on the way.
+    async fn recompute_marked(&self) -> anyhow::Result<()> {
+        let mut after: Option<PersonId> = None;
+        let mut lookups = 0;
+        loop {
+            let mut page = self.store.pending_due(after.as_ref(), PENDING_PAGE).await?;
+            let Some(last) = page.last() else {
+                return Ok(());
+            };
+            after = Some(last.person.id.clone());
+            let mut people: Vec<PersonRow> = page.iter().map(|p| p.person.clone()).collect();
+            let unsettled = self.look_up_zones(&mut people, &mut lookups).await;
+            let updates: Vec<DueUpdate> = page
+                .iter_mut()
+                .zip(people)
+                .map(|(pending, person)| {
+                    pending.person = person;
+                    DueUpdate {
+                        person: pending.person.id.clone(),
+                        stamp: pending.stamp,
+                        rows: self.due_rows(pending),
+                        settle: !unsettled.contains(&pending.person.id),
+                    }
+                })
+                .collect();
+            self.store.set_due(&updates).await?;
+            if page.len() < PENDING_PAGE as usize {
+                return Ok(());
+            }
+        }
+    }
+
+    /// The due rows `pending.person` should have: for each schedule whose
+    /// audience holds them (none if not enrolled), the first occurrence
+    /// after their last claimed run of it, or after they were added.
+    fn due_rows(&self, pending: &PendingDue) -> Vec<DueRow> {
+        let person = &pending.person;
+        if !person.enrolled {
+            return Vec::new();
+        }
+        let tz = person.tz;
+        self.settings
+            .schedules
+            .list
+            .iter()
+            .filter(|s| s.includes(&person.id))
+            .map(|schedule| {
+                let zone = schedule.zone_for(tz);
+                let since = pending
+                    .last_runs
+                    .iter()
+                    .find(|(name, _)| *name == schedule.name)
+                    .map_or(person.created_at, |(_, at)| *at);
+                DueRow {
+                    schedule: schedule.name.clone(),
+                    zone: zone.name().to_owned(),
+                    due_at: next_after(schedule, zone, since),
+                }
+            })
+            .collect()
+    }
+
     /// Fills in the zone of enrolled people who have none from their chat
-    /// profile, up to [`LOOKUPS_PER_TICK`]. A failed lookup is retried on a
-    /// later tick; until then the schedule's fallback zone applies.
-    async fn look_up_zones(&self, people: &mut [PersonRow]) {
+    /// profile, up to [`LOOKUPS_PER_TICK`] (`lookups` counts them over the
+    /// tick). A failed lookup is retried on a later tick; until then the
+    /// schedule's fallback zone applies. Returns who is still to be looked
+    /// up: they stay marked, so the next tick tries again.
+    async fn look_up_zones(
+        &self,
+        people: &mut [PersonRow],
+        lookups: &mut usize,
+    ) -> HashSet<PersonId> {
+        let mut unsettled = HashSet::new();
         let Some(chat) = &self.profiles else {
-            return;
+            return unsettled;
         };
         let per_person = self
             .settings
@@ -162,17 +338,17 @@ impl Dispatcher {
             .iter()
             .any(|s| matches!(s.zone, ScheduleZone::Person { .. }));
         if !per_person {
-            return;
+            return unsettled;
         }
-        let mut lookups = 0;
         for person in people.iter_mut().filter(|p| p.enrolled && p.tz.is_none()) {
-            if lookups == LOOKUPS_PER_TICK {
-                break;
-            }
             if self.looked_up.lock().expect("lock").contains(&person.id) {
                 continue;
             }
-            lookups += 1;
+            if *lookups == LOOKUPS_PER_TICK {
+                unsettled.insert(person.id.clone());
+                continue;
+            }
+            *lookups += 1;
             let tz = match chat.user_tz(&person.id).await {
                 Ok(tz) => tz,
                 // `user_not_found` and the like: asking again will not help.
@@ -182,6 +358,7 @@ impl Dispatcher {
                 }
                 Err(e) => {
                     tracing::warn!(person = %person.id, error = %e, "cannot read the profile time zone; retrying later");
+                    unsettled.insert(person.id.clone());
                     continue;
                 }
             };
@@ -212,16 +389,18 @@ impl Dispatcher {
                 }
             }
         }
+        unsettled
     }
 
-    /// One schedule for one person.
+    /// One schedule for one person, whose due row says it is due.
     async fn run_for(
         &self,
         schedule: &Schedule,
-        person: &PersonRow,
+        entry: &DueEntry,
         now: DateTime<Utc>,
         report: &mut TickReport,
     ) -> anyhow::Result<()> {
+        let person = &entry.person;
         let zone = schedule.zone_for(person.tz);
         // A person with no run of this schedule starts from when they were
         // added: nothing from before is caught up.
@@ -231,7 +410,18 @@ impl Dispatcher {
             .await?
             .unwrap_or(person.created_at);
         let due = schedule::due(schedule, zone, since, now, self.settings.schedules.grace);
+        // The row moves on to the first occurrence after what is now done:
+        // after the run claimed below, or after `since` if the row was
+        // early (nothing fell due).
+        let advance = DueRow {
+            schedule: schedule.name.clone(),
+            zone: zone.name().to_owned(),
+            due_at: next_after(schedule, zone, due.latest.unwrap_or(since)),
+        };
         let Some(latest) = due.latest else {
+            self.store
+                .advance_due(&person.id, &advance, entry.due_at)
+                .await?;
             return Ok(());
         };
         if due.skipped > 0 {
@@ -262,6 +452,9 @@ impl Dispatcher {
         // Losing the claim to another dispatcher is fine: whichever of the
         // two enqueued first sent the one message, the other's was a no-op.
         self.store.claim_run(&run, now).await?;
+        self.store
+            .advance_due(&person.id, &advance, entry.due_at)
+            .await?;
         match outcome {
             Outcome::Sent => {
                 report.sent += 1;
@@ -331,6 +524,36 @@ impl Dispatcher {
             }
         })
     }
+}
+
+/// The first occurrence of `schedule` strictly after `after`, read in
+/// `zone`; `None` if it never fires again.
+fn next_after(schedule: &Schedule, zone: Tz, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    schedule::occurrences(schedule, zone, after, DateTime::<Utc>::MAX_UTC).next()
+}
+
+/// What the due index was computed from: every schedule's name, cron,
+/// zone and audience (not its kind or questions, which change nothing of
+/// when it is due), in name order, and [`DUE_INDEX_VERSION`].
+fn fingerprint(schedules: &[Schedule]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut parts: Vec<String> = schedules
+        .iter()
+        .map(|s| {
+            format!(
+                "{}\n{}\n{:?}\n{:?}",
+                s.name, s.cron_text, s.zone, s.audience
+            )
+        })
+        .collect();
+    parts.sort();
+    let mut hash = Sha256::new();
+    hash.update(DUE_INDEX_VERSION);
+    for part in parts {
+        hash.update([0]);
+        hash.update(part);
+    }
+    hex::encode(hash.finalize())
 }
 
 /// A tick missed this many times over is a scheduler that stopped making

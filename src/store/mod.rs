@@ -14,6 +14,7 @@
 //! each engine file holds only what differs.
 
 mod bind;
+mod due;
 mod migrations;
 #[macro_use]
 mod shared;
@@ -29,6 +30,7 @@ use chrono::{DateTime, Utc};
 
 use crate::domain::{Answer, IsoWeek, OptionKey, PersonId, QuestionId};
 
+pub use due::{DUE_BATCH_ROWS, DueCursor, DueEntry, DueRow, DueUpdate, PendingDue};
 pub use rows::*;
 
 /// What can go wrong in the store.
@@ -370,6 +372,62 @@ pub trait Store: Send + Sync + 'static {
     /// their person's latest; returns how many went. Each person's latest
     /// assessment ([`Store::latest_assessment`]) is always kept.
     async fn prune_assessments(&self, before: DateTime<Utc>, limit: u32) -> StoreResult<u64>;
+
+    // ---- due index (schedule_due; see `due.rs`) --------------------------
+
+    /// [`Store::upsert_person`] for many people at once, in a few
+    /// multi-row statements ([`DUE_BATCH_ROWS`] each) rather than one per
+    /// person: the roster at start. A person whose name and zone are
+    /// unchanged is not written at all. Of repeated ids the last counts.
+    async fn upsert_people(&self, people: &[NewPerson], now: DateTime<Utc>) -> StoreResult<()>;
+
+    /// Records that the due index is computed for the schedule set
+    /// `fingerprint` (names `schedules`). If the stored fingerprint differs
+    /// (or none is stored), in one transaction: deletes the due rows of
+    /// schedules not in `schedules`, marks every enrolled person for
+    /// recomputation and stores `fingerprint`; returns true. Returns false
+    /// and changes nothing if it is the same.
+    async fn sync_schedule_set(&self, fingerprint: &str, schedules: &[String])
+    -> StoreResult<bool>;
+
+    /// Up to `limit` people marked for recomputation whose id is after
+    /// `after`, ordered by id, with their mark and last claimed runs.
+    async fn pending_due(
+        &self,
+        after: Option<&PersonId>,
+        limit: u32,
+    ) -> StoreResult<Vec<PendingDue>>;
+
+    /// Applies recomputed due rows, in one transaction: for each update
+    /// whose person still carries `stamp`, replaces all their due rows by
+    /// `rows` and, if `settle`, clears the mark. Updates whose mark changed
+    /// meanwhile (or went) are skipped. Returns how many were applied.
+    async fn set_due(&self, updates: &[DueUpdate]) -> StoreResult<usize>;
+
+    /// Up to `limit` due rows with a due time at or before `now`, of
+    /// enrolled people, ordered by (due time, person, schedule) and
+    /// starting after `after`; each with its person. Read by index: the
+    /// cost follows what is due, not the roster.
+    async fn due_by(
+        &self,
+        now: DateTime<Utc>,
+        after: Option<&DueCursor>,
+        limit: u32,
+    ) -> StoreResult<Vec<DueEntry>>;
+
+    /// Moves the due row of (`person`, `row.schedule`) on to `row.due_at`
+    /// after its run was claimed, only if it still reads `from` in
+    /// `row.zone`: a row rewritten meanwhile (a changed zone recomputed,
+    /// another replica's advance) is left alone. Returns whether it moved.
+    async fn advance_due(
+        &self,
+        person: &PersonId,
+        row: &DueRow,
+        from: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+
+    /// One person's due rows, by schedule (diagnostics, tests).
+    async fn due_rows(&self, person: &PersonId) -> StoreResult<Vec<DueRow>>;
 }
 
 #[cfg(test)]

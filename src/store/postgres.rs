@@ -47,6 +47,8 @@ pub fn is_postgres_url(url: &str) -> bool {
     url.starts_with("postgres://") || url.starts_with("postgresql://")
 }
 
+mod due;
+
 /// A PostgreSQL-backed [`Store`].
 #[derive(Debug, Clone)]
 pub struct PgStore {
@@ -487,6 +489,54 @@ impl Store for PgStore {
 
     async fn prune_assessments(&self, before: DateTime<Utc>, limit: u32) -> StoreResult<u64> {
         Sql::prune(&self.pool, Postgres::PRUNE_ASSESSMENTS, before, limit).await
+    }
+
+    // ---- due index: in `postgres/due.rs` ----
+
+    async fn upsert_people(&self, people: &[NewPerson], now: DateTime<Utc>) -> StoreResult<()> {
+        self.upsert_people_rows(people, now).await
+    }
+
+    async fn sync_schedule_set(
+        &self,
+        fingerprint: &str,
+        schedules: &[String],
+    ) -> StoreResult<bool> {
+        self.sync_schedule_set_rows(fingerprint, schedules).await
+    }
+
+    async fn pending_due(
+        &self,
+        after: Option<&PersonId>,
+        limit: u32,
+    ) -> StoreResult<Vec<PendingDue>> {
+        self.pending_due_rows(after, limit).await
+    }
+
+    async fn set_due(&self, updates: &[DueUpdate]) -> StoreResult<usize> {
+        self.set_due_rows(updates).await
+    }
+
+    async fn due_by(
+        &self,
+        now: DateTime<Utc>,
+        after: Option<&DueCursor>,
+        limit: u32,
+    ) -> StoreResult<Vec<DueEntry>> {
+        self.due_by_rows(now, after, limit).await
+    }
+
+    async fn advance_due(
+        &self,
+        person: &PersonId,
+        row: &DueRow,
+        from: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        self.advance_due_row(person, row, from).await
+    }
+
+    async fn due_rows(&self, person: &PersonId) -> StoreResult<Vec<DueRow>> {
+        self.due_rows_of(person).await
     }
 }
 

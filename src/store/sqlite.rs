@@ -53,6 +53,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 const MAX_CONNECTIONS: u32 = 4;
 
 mod checkpoint;
+mod due;
 mod inbound;
 mod writer;
 
@@ -571,6 +572,54 @@ impl Store for SqliteStore {
             limit
         )
         .await)
+    }
+
+    // ---- due index: in `sqlite/due.rs` ----
+
+    async fn upsert_people(&self, people: &[NewPerson], now: DateTime<Utc>) -> StoreResult<()> {
+        self.upsert_people_rows(people, now).await
+    }
+
+    async fn sync_schedule_set(
+        &self,
+        fingerprint: &str,
+        schedules: &[String],
+    ) -> StoreResult<bool> {
+        self.sync_schedule_set_rows(fingerprint, schedules).await
+    }
+
+    async fn pending_due(
+        &self,
+        after: Option<&PersonId>,
+        limit: u32,
+    ) -> StoreResult<Vec<PendingDue>> {
+        self.pending_due_rows(after, limit).await
+    }
+
+    async fn set_due(&self, updates: &[DueUpdate]) -> StoreResult<usize> {
+        self.set_due_rows(updates).await
+    }
+
+    async fn due_by(
+        &self,
+        now: DateTime<Utc>,
+        after: Option<&DueCursor>,
+        limit: u32,
+    ) -> StoreResult<Vec<DueEntry>> {
+        self.due_by_rows(now, after, limit).await
+    }
+
+    async fn advance_due(
+        &self,
+        person: &PersonId,
+        row: &DueRow,
+        from: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        self.advance_due_row(person, row, from).await
+    }
+
+    async fn due_rows(&self, person: &PersonId) -> StoreResult<Vec<DueRow>> {
+        self.due_rows_of(person).await
     }
 }
 

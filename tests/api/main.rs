@@ -7,6 +7,7 @@ mod console;
 mod crash;
 mod daemon;
 mod delivery;
+mod due;
 mod edge;
 mod fake_slack;
 mod fake_webhook;

@@ -37,7 +37,7 @@ struct Sent {
 
 /// A store, the shipped schedules, and people added at `start`.
 struct World {
-    _env: TestEnv,
+    env: TestEnv,
     settings: Arc<Settings>,
     store: Arc<dyn Store>,
     /// The next outbox id not yet read by [`World::sent`].
@@ -50,7 +50,7 @@ impl World {
         let settings = Arc::new(Settings::load_with_env(&env.config(), []).unwrap());
         let store = store::open(&settings.storage.url).await.unwrap();
         let world = Self {
-            _env: env,
+            env,
             settings,
             store,
             next_row: 1,
@@ -560,4 +560,65 @@ async fn a_nudge_held_for_capacity_is_released_by_the_capacity_click() {
     assert_eq!(nudges.len(), 1);
     assert_eq!(nudges[0]["channel"], "U0001");
     app.stop().await;
+}
+
+#[tokio::test]
+async fn someone_who_moves_zone_is_asked_at_16_00_in_the_new_one() {
+    let start = at("2026-11-16T00:00:00Z");
+    let mut world = World::new(&[("U1", Some("America/New_York"))], start).await;
+    world.tick(start).await;
+    // On Tuesday their profile moves them to Berlin, five hours earlier
+    // than what was due for them in New York.
+    world
+        .add("U1", Some("Europe/Berlin"), at("2026-11-17T09:00:00Z"))
+        .await;
+    world
+        .tick_through(
+            at("2026-11-17T09:00:00Z"),
+            at("2026-11-20T00:00:00Z"),
+            Duration::minutes(30),
+        )
+        .await;
+    let sent = world.sent().await;
+    assert_eq!(
+        local_times(&sent, "U1", "checkin", berlin()),
+        ["Thu 2026-11-19 16:00 CET"]
+    );
+}
+
+#[tokio::test]
+async fn a_changed_schedule_file_takes_effect_at_the_next_start() {
+    let start = at("2026-11-16T00:00:00Z");
+    let mut world = World::new(&[("U1", Some("UTC")), ("U2", Some("UTC"))], start).await;
+    world.tick(start).await;
+    // The check-in moves from Thursday 16:00 to Thursday 09:00, and the
+    // reminder goes: the daemon restarts with the new files.
+    let shipped = std::fs::read_to_string(
+        world
+            .env
+            .config()
+            .with_file_name("schedules/weekly-checkin.toml"),
+    )
+    .unwrap();
+    world.env.file(
+        "schedules/weekly-checkin.toml",
+        &shipped.replace("cron = \"0 0 16 * * THU\"", "cron = \"0 0 9 * * THU\""),
+    );
+    std::fs::remove_file(world.env.config().with_file_name("schedules/reminder.toml")).unwrap();
+    world.settings = Arc::new(Settings::load_with_env(&world.env.config(), []).unwrap());
+    world
+        .tick_through(
+            at("2026-11-16T01:00:00Z"),
+            at("2026-11-21T00:00:00Z"),
+            Duration::hours(1),
+        )
+        .await;
+    let sent = world.sent().await;
+    for person in ["U1", "U2"] {
+        assert_eq!(
+            local_times(&sent, person, "checkin", Tz::UTC),
+            ["Thu 2026-11-19 09:00 UTC"]
+        );
+        assert!(local_times(&sent, person, "reminder", Tz::UTC).is_empty());
+    }
 }

@@ -1784,7 +1784,14 @@ mod on_sqlite_only {
                 .unwrap();
         assert_eq!(
             applied,
-            [(1, true), (2, true), (3, true), (4, true), (5, true)]
+            [
+                (1, true),
+                (2, true),
+                (3, true),
+                (4, true),
+                (5, true),
+                (7, true)
+            ]
         );
     }
 
@@ -2005,7 +2012,14 @@ mod on_postgres_only {
                 .unwrap();
         assert_eq!(
             applied,
-            [(1, true), (2, true), (3, true), (4, true), (5, true)]
+            [
+                (1, true),
+                (2, true),
+                (3, true),
+                (4, true),
+                (5, true),
+                (7, true)
+            ]
         );
     }
 

@@ -81,7 +81,7 @@ where
         self.parsed(column, IsoWeek::from_str)
     }
 
-    fn time(&self, column: &str) -> StoreResult<DateTime<Utc>> {
+    pub(in crate::store) fn time(&self, column: &str) -> StoreResult<DateTime<Utc>> {
         let ms: i64 = self.get(column)?;
         self.to_time(column, ms)
     }
