@@ -54,6 +54,7 @@ pub mod domain;
 pub mod health;
 pub mod history;
 pub mod http;
+pub mod mattermost_ws;
 pub mod model;
 pub mod outbox;
 pub mod render;

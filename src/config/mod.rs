@@ -8,6 +8,7 @@
 //! `[REDACTED]` in `Debug` and are only exposed where they are used.
 
 mod error;
+mod mattermost;
 mod raw;
 
 use std::collections::HashSet;
@@ -19,6 +20,7 @@ use chrono_tz::Tz;
 use secrecy::{ExposeSecret, SecretString};
 
 pub use error::ConfigError;
+pub use mattermost::MattermostSettings;
 
 use crate::domain::{Catalogue, PersonId, Question, QuestionId, QuestionOption, default_catalogue};
 use crate::http::serve::ConnectionLimits;
@@ -111,6 +113,7 @@ pub enum Platform {
     Slack,
     Webhook,
     Console,
+    Mattermost,
 }
 
 impl Platform {
@@ -120,6 +123,7 @@ impl Platform {
             Self::Slack => "slack",
             Self::Webhook => "webhook",
             Self::Console => "console",
+            Self::Mattermost => "mattermost",
         }
     }
 }
@@ -129,6 +133,7 @@ pub struct ChatSettings {
     pub platform: Platform,
     pub slack: SlackSettings,
     pub webhook: WebhookSettings,
+    pub mattermost: MattermostSettings,
 }
 
 #[derive(Debug, Clone)]
@@ -678,6 +683,7 @@ fn chat_settings(raw: raw::RawChat) -> Result<ChatSettings, (String, String)> {
         team_id: slack_id("team_id", raw.slack.team_id)?,
         app_id: slack_id("app_id", raw.slack.app_id)?,
     };
+    let mattermost = mattermost::settings(raw.mattermost, raw.platform)?;
     let webhook = WebhookSettings {
         url: secret(raw.webhook.url),
         flavor: WebhookFlavor::parse(&raw.webhook.flavor)
@@ -721,12 +727,13 @@ fn chat_settings(raw: raw::RawChat) -> Result<ChatSettings, (String, String)> {
                     .map_err(|problem| ("chat.webhook.url".to_owned(), problem.to_owned()))?;
             }
         },
-        Platform::Console => {}
+        Platform::Console | Platform::Mattermost => {}
     }
     Ok(ChatSettings {
         platform: raw.platform,
         slack,
         webhook,
+        mattermost,
     })
 }
 

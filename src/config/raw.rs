@@ -88,6 +88,8 @@ pub(super) struct RawChat {
     pub slack: RawSlack,
     #[serde(default)]
     pub webhook: RawWebhook,
+    #[serde(default)]
+    pub mattermost: super::mattermost::RawMattermost,
 }
 
 fn default_platform() -> Platform {
@@ -100,6 +102,7 @@ impl Default for RawChat {
             platform: default_platform(),
             slack: RawSlack::default(),
             webhook: RawWebhook::default(),
+            mattermost: Default::default(),
         }
     }
 }

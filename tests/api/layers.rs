@@ -27,6 +27,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "http",
             "scheduler",
             "console_input",
+            "mattermost_ws",
             "retention",
             "cli",
             "app",
