@@ -40,8 +40,8 @@ use sha2::Sha256;
 use super::{ChatApi, ChatError, Delivered, Outgoing};
 use crate::config::MattermostSettings;
 use crate::domain::PersonId;
-use crate::render::ButtonValue;
 use crate::render::text::{self, Markup};
+use crate::render::{ButtonValue, NudgeButton};
 
 /// How long one API call may take before it counts as failed.
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
@@ -56,6 +56,11 @@ pub const ACTIONS_PATH: &str = "/mattermost/actions";
 /// The fields of a prompt button's context, in the order they are signed;
 /// the signature itself is under `sig`.
 pub const CONTEXT_FIELDS: [&str; 5] = ["person", "week", "question", "option", "schedule"];
+/// The fields of a nudge button's context; its signature covers
+/// [`NUDGE_TAG`] and then these, so it can never pass for a prompt's.
+pub const NUDGE_CONTEXT_FIELDS: [&str; 3] = ["person", "week", "response"];
+/// The first field a nudge button's signature covers.
+pub const NUDGE_TAG: &str = "nudge";
 /// Tells a signature of a button's context from any other use of the key.
 const SIGNATURE_DOMAIN: &[u8] = b"nudged mattermost action v1";
 
@@ -119,11 +124,12 @@ impl Actions {
 }
 
 /// A message as Mattermost shows it: its Markdown `message` and the `props`
-/// holding a prompt's buttons (`attachments[].actions[]`), one attachment
-/// per question. Other messages are text only, their `props` empty.
+/// holding its buttons (`attachments[].actions[]`): a prompt's, one
+/// attachment per question, or the nudge's answers. Other messages are
+/// text only, their `props` empty.
 pub fn draw(text: &str, blocks: &[Value], actions: &Actions) -> (String, Value) {
     if !text::is_prompt(blocks) {
-        return (text::to_text(text, blocks, Markup::Markdown), json!({}));
+        return draw_nudge(text, blocks, actions);
     }
     let mut message = text::convert(&format!("*{}*", text.trim()), Markup::Markdown);
     if let Some(hint) = text::typing_hint(blocks) {
@@ -184,6 +190,57 @@ pub fn draw(text: &str, blocks: &[Value], actions: &Actions) -> (String, Value) 
         }));
     }
     (message, json!({ "attachments": attachments }))
+}
+
+/// A message other than a prompt: its text, and the nudge's answer buttons
+/// (if it is the nudge) as one attachment of signed actions.
+fn draw_nudge(text: &str, blocks: &[Value], actions: &Actions) -> (String, Value) {
+    let buttons = |block: &Value| -> Vec<(NudgeButton, Value)> {
+        block["elements"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|b| Some((NudgeButton::parse(b["value"].as_str()?)?, b.clone())))
+            .collect()
+    };
+    let (rows, rest): (Vec<&Value>, Vec<&Value>) = blocks
+        .iter()
+        .partition(|b| b["type"] == "actions" && !buttons(b).is_empty());
+    let rest: Vec<Value> = rest.into_iter().cloned().collect();
+    let message = text::to_text(text, &rest, Markup::Markdown);
+    let drawn: Vec<Value> = rows
+        .into_iter()
+        .flat_map(buttons)
+        .enumerate()
+        .map(|(i, (value, button))| {
+            let (week, person, response) = (
+                value.week.to_string(),
+                value.person.to_string(),
+                value.response.to_string(),
+            );
+            let fields = [person.as_str(), week.as_str(), response.as_str()];
+            let mut signed = vec![NUDGE_TAG];
+            signed.extend(fields);
+            let mut context = serde_json::Map::new();
+            for (name, field) in NUDGE_CONTEXT_FIELDS.iter().zip(fields) {
+                context.insert((*name).to_owned(), json!(field));
+            }
+            context.insert("sig".to_owned(), json!(actions.sign(&signed)));
+            let chosen = button["style"] == "primary";
+            json!({
+                "id": format!("n{i}"),
+                "type": "button",
+                "name": button["text"]["text"].as_str().unwrap_or(response.as_str()),
+                "style": if chosen { "primary" } else { "default" },
+                "integration": { "url": actions.url, "context": context },
+            })
+        })
+        .collect();
+    if drawn.is_empty() {
+        (message, json!({}))
+    } else {
+        (message, json!({ "attachments": [{ "actions": drawn }] }))
+    }
 }
 
 /// Mattermost's REST API v4 as a [`ChatApi`].
@@ -510,6 +567,29 @@ mod tests {
             .filter(|a| a["style"] == "primary")
             .collect();
         assert_eq!(chosen.len(), 1, "the answer stands out");
+    }
+
+    #[test]
+    fn the_nudges_answers_are_signed_buttons_and_not_text() {
+        let content = crate::render::Message {
+            text: "Your role has grown".into(),
+            blocks: vec![
+                json!({"type": "section", "text": {"type": "mrkdwn", "text": "*Your role has grown*"}}),
+            ],
+        };
+        let person = PersonId::parse("abc123").unwrap();
+        let week = "2026-W47".parse().unwrap();
+        let m = crate::render::nudge_with_answer(&content, &person, week, None, 8);
+        let (message, props) = draw(&m.text, &m.blocks, &actions());
+        assert_eq!(message, "**Your role has grown**");
+        let buttons = props["attachments"][0]["actions"].as_array().unwrap();
+        assert_eq!(buttons.len(), 3);
+        let context = &buttons[0]["integration"]["context"];
+        let mut signed = vec![NUDGE_TAG];
+        signed.extend(NUDGE_CONTEXT_FIELDS.map(|f| context[f].as_str().unwrap()));
+        assert!(actions().verify(&signed, context["sig"].as_str().unwrap()));
+        // A nudge's signature is no prompt's.
+        assert!(!actions().verify(&signed[1..], context["sig"].as_str().unwrap()));
     }
 
     #[test]

@@ -24,13 +24,14 @@ use serde_json::{Value, json};
 use sha2::Sha256;
 
 use super::AppState;
-use crate::chat::mattermost::{Actions, CONTEXT_FIELDS, draw};
+use crate::chat::mattermost::{Actions, CONTEXT_FIELDS, NUDGE_CONTEXT_FIELDS, NUDGE_TAG, draw};
 use crate::domain::PersonId;
 use crate::outbox::redraw;
-use crate::render::ButtonValue;
 use crate::render::text::{self, Markup};
+use crate::render::{ButtonValue, NudgeButton};
 use crate::reply;
 use crate::service::answers::{self, Click, Clicked};
+use crate::service::nudge::{self, Answered};
 use crate::service::{self, Ctx, pulse};
 
 /// A request refused before it was acted on, counted by `reason`.
@@ -75,6 +76,9 @@ pub async fn handle_actions(State(app): State<AppState>, body: Bytes) -> Respons
         return refuse(StatusCode::BAD_REQUEST, "unreadable_action");
     };
     let context = &request["context"];
+    if context.get("response").is_some() {
+        return nudge_action(&app, &actions, &request).await;
+    }
     let fields: Option<Vec<&str>> = CONTEXT_FIELDS
         .iter()
         .map(|f| context[*f].as_str())
@@ -137,6 +141,64 @@ pub async fn handle_actions(State(app): State<AppState>, body: Bytes) -> Respons
                 }
                 Err(e) => failed(e.into()),
             }
+        }
+    }
+}
+
+/// A click on one of the nudge's answer buttons: its signature first, then
+/// the same use case as on Slack ([`nudge::click`]); answered with the
+/// nudge redrawn.
+async fn nudge_action(app: &AppState, actions: &Actions, request: &Value) -> Response {
+    let context = &request["context"];
+    let fields: Option<Vec<&str>> = NUDGE_CONTEXT_FIELDS
+        .iter()
+        .map(|f| context[*f].as_str())
+        .collect();
+    let (Some(fields), Some(sig)) = (fields, context["sig"].as_str()) else {
+        return refuse(StatusCode::FORBIDDEN, "unsigned_action");
+    };
+    let mut signed = vec![NUDGE_TAG];
+    signed.extend(&fields);
+    if !actions.verify(&signed, sig) {
+        return refuse(StatusCode::FORBIDDEN, "bad_action_signature");
+    }
+    let Some(clicker) = request["user_id"]
+        .as_str()
+        .and_then(|u| PersonId::parse(u).ok())
+    else {
+        return refuse(StatusCode::BAD_REQUEST, "unreadable_user");
+    };
+    let [person, week, response] = fields[..] else {
+        unreachable!("one field per name in NUDGE_CONTEXT_FIELDS")
+    };
+    let Some(button) = NudgeButton::parse(&format!("n1|{week}|{response}|{person}")) else {
+        return refuse(StatusCode::BAD_REQUEST, "unreadable_nudge_button");
+    };
+    let click = nudge::Click {
+        clicker: &clicker,
+        action_id: &format!("nudge:{}", button.response),
+        button: &button,
+        action_ts: None,
+        // The answer below redraws the post.
+        posted: None,
+    };
+    match nudge::click(ctx(app), click).await {
+        Err(e) => failed(e),
+        Ok(Answered::Recorded(_) | Answered::Unchanged | Answered::Duplicate) => {
+            let store = app.store.as_ref();
+            match redraw::nudge(&app.settings, store, &button.person, button.week).await {
+                Ok(Some(nudge)) => {
+                    let (message, props) = draw(&nudge.text, &nudge.blocks, actions);
+                    Json(json!({ "update": { "message": message, "props": props } }))
+                        .into_response()
+                }
+                Ok(None) => Json(json!({})).into_response(),
+                Err(e) => failed(e.into()),
+            }
+        }
+        Ok(Answered::NotTheirs | Answered::UnknownNudge | Answered::NotANudgeButton) => {
+            Json(json!({ "ephemeral_text": "That button is not one you can answer." }))
+                .into_response()
         }
     }
 }

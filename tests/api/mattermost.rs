@@ -383,6 +383,78 @@ async fn a_forged_or_tampered_click_is_refused_and_changes_nothing() {
 }
 
 #[tokio::test]
+async fn the_nudge_is_answered_by_its_buttons_and_a_tampered_one_changes_nothing() {
+    let mut app = spawn(&[(ALICE, Some("UTC"))], test_now()).await;
+    tokio::time::timeout(WAIT, async {
+        let person = nudged::domain::PersonId::parse(ALICE).unwrap();
+        let now = app.clock.now();
+        let week = nudged::domain::IsoWeek::of(now.date_naive());
+        app.store
+            .import_answers(&crate::helpers::strong_history(ALICE, week, 16, "yes"), now)
+            .await
+            .unwrap();
+        let row = app.store.person(&person).await.unwrap().unwrap();
+        let assessed = nudged::service::readiness::reassess(
+            &app.settings,
+            app.store.as_ref(),
+            &row,
+            now,
+            None,
+        )
+        .await
+        .unwrap();
+        assert!(assessed.nudged);
+        app.deliver().await;
+        let nudge = app
+            .mm
+            .received()
+            .into_iter()
+            .map(|c| c.body)
+            .find(|b| {
+                b["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("Your role has grown"))
+            })
+            .expect("the nudge was posted");
+        let buttons = nudge["props"]["attachments"][0]["actions"]
+            .as_array()
+            .unwrap();
+        let context = |response: &str| {
+            buttons
+                .iter()
+                .map(|b| b["integration"]["context"].clone())
+                .find(|c| c["response"] == response)
+                .expect("a button per answer")
+        };
+        let mut tampered = context("interested");
+        tampered["response"] = json!("not-for-me");
+        assert_eq!(app.click(ALICE, &tampered).await.status(), 403);
+        let response = app.click(ALICE, &context("interested")).await;
+        assert_eq!(response.status(), 200);
+        let answer: Value = response.json().await.unwrap();
+        let chosen: Vec<&Value> = answer["update"]["props"]["attachments"][0]["actions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| a["style"] == "primary")
+            .collect();
+        assert_eq!(chosen.len(), 1);
+        assert_eq!(
+            chosen[0]["integration"]["context"]["response"],
+            "interested"
+        );
+        let nudges = app.store.nudges(&person).await.unwrap();
+        assert_eq!(
+            nudges[0].response,
+            Some(nudged::domain::NudgeResponse::Interested)
+        );
+    })
+    .await
+    .expect("test timed out");
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn pulse_with_a_wrong_token_is_refused_and_the_right_one_answers_ephemerally() {
     let app = spawn(&[(ALICE, Some("UTC"))], test_now()).await;
     tokio::time::timeout(WAIT, async {
