@@ -128,6 +128,54 @@ mod tests {
         assert!(!shown.contains("s3cr3t"), "{shown}");
     }
 
+    /// Loads a `config.toml` of `body` (with one schedule beside it) and
+    /// the environment `env`.
+    fn load(
+        body: &str,
+        env: &[(&str, &str)],
+    ) -> Result<super::super::Settings, super::super::ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("schedules")).unwrap();
+        std::fs::write(
+            dir.path().join("schedules/weekly.toml"),
+            "name = \"weekly-checkin\"\ncron = \"0 0 16 * * THU\"\ntimezone = \"person\"\n\
+             kind = \"checkin\"\nquestions = [\"decisions\"]\naudience = \"all\"\n",
+        )
+        .unwrap();
+        let file = dir.path().join("config.toml");
+        std::fs::write(&file, body).unwrap();
+        super::super::Settings::load_with_env(
+            &file,
+            env.iter().map(|(k, v)| (k.to_string(), v.to_string())),
+        )
+    }
+
+    #[test]
+    fn the_secrets_come_from_the_environment_and_a_missing_one_is_named() {
+        let body = "[chat]\nplatform = \"mattermost\"\n[chat.mattermost]\n\
+                    url = \"https://chat.example.com\"\npublic_url = \"https://nudged.example.com\"\n";
+        let env = [
+            ("NUDGED__CHAT__MATTERMOST__BOT_TOKEN", "bot-s3cr3t"),
+            (
+                "NUDGED__CHAT__MATTERMOST__ACTION_SECRET",
+                "action-s3cr3t-0123456789",
+            ),
+            ("NUDGED__CHAT__MATTERMOST__COMMAND_TOKEN", "command-s3cr3t"),
+        ];
+        let settings = load(body, &env).unwrap();
+        let mm = &settings.chat.mattermost;
+        assert_eq!(mm.bot_token.as_ref().unwrap().expose_secret(), "bot-s3cr3t");
+        assert!(!format!("{settings:?}").contains("s3cr3t"));
+        let e = load(body, &env[..2]).unwrap_err();
+        assert_eq!(e.key, "chat.mattermost.command_token");
+        assert!(e.file.ends_with("config.toml"), "{e}");
+        let e = load("[chat.mattermost]\nbot_tokn = \"x\"\n", &[]).unwrap_err();
+        assert!(
+            e.to_string().contains("bot_tokn"),
+            "unknown keys are refused: {e}"
+        );
+    }
+
     #[test]
     fn each_key_is_required_for_the_platform_only() {
         assert!(settings(RawMattermost::default(), Platform::Console).is_ok());
