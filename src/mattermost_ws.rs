@@ -11,7 +11,8 @@
 //!
 //! A dropped connection is opened again after a back-off with jitter
 //! (reset once a connection has been authenticated), and the reader runs
-//! under the [`Supervisor`], like every worker. A silent connection is
+//! under the [`Supervisor`], like every worker; a refused token is a
+//! fault of the worker, shown by `/readyz`. A silent connection is
 //! pinged, and given up after [`SILENCE_LIMIT`].
 
 use std::sync::Arc;
@@ -27,7 +28,7 @@ use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 
-use crate::chat::MattermostChat;
+use crate::chat::{ChatError, MattermostChat};
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::domain::PersonId;
@@ -101,6 +102,10 @@ enum Ended {
     Stopped,
     /// Lost; `authenticated` if it had been working.
     Lost { authenticated: bool, why: String },
+    /// The server refused the bot account (its token, on the REST API or
+    /// the WebSocket): a fault of the worker, which the supervisor reports
+    /// in `/readyz` and restarts after its back-off.
+    Refused,
 }
 
 /// The fields of a WebSocket event nudged reads.
@@ -143,6 +148,9 @@ impl Reader {
         loop {
             match self.connection(&heartbeat, &stop).await {
                 Ended::Stopped => return Ok(()),
+                Ended::Refused => {
+                    anyhow::bail!("Mattermost refused the bot account's token")
+                }
                 Ended::Lost { authenticated, why } => {
                     if authenticated {
                         delays = backoff.build();
@@ -164,6 +172,11 @@ impl Reader {
         let lost = |authenticated, why: String| Ended::Lost { authenticated, why };
         let bot = match self.chat.bot_user_id().await {
             Ok(bot) => bot,
+            // A refused token (401) or a deleted bot: no retry helps.
+            Err(ChatError::Permanent { code }) => {
+                tracing::error!(%code, "Mattermost refused the bot account");
+                return Ended::Refused;
+            }
             Err(e) => return lost(false, format!("cannot read the bot's user id: {e}")),
         };
         let connect = tokio_tungstenite::connect_async(self.url.as_str());
@@ -219,7 +232,7 @@ impl Reader {
             };
             if event.seq_reply == Some(1) {
                 if event.status.as_deref() != Some("OK") {
-                    return lost(false, "the bot token was refused".to_owned());
+                    return Ended::Refused;
                 }
                 authenticated = true;
                 heartbeat.beat();

@@ -34,6 +34,7 @@ struct MmApp {
     client: reqwest::Client,
     mm: FakeMattermost,
     settings: Arc<Settings>,
+    health: nudged::health::Health,
     assessed: tokio::sync::broadcast::Receiver<nudged::service::readiness::Reassessed>,
     worker: Worker,
     shutdown: tokio::sync::oneshot::Sender<()>,
@@ -42,6 +43,15 @@ struct MmApp {
 
 /// `people` on the roster, with a roster zone when given one.
 async fn spawn(people: &[(&str, Option<&str>)], now: DateTime<Utc>) -> MmApp {
+    spawn_with_token(people, now, BOT_TOKEN).await
+}
+
+/// Like [`spawn`], with the bot token `token`.
+async fn spawn_with_token(
+    people: &[(&str, Option<&str>)],
+    now: DateTime<Utc>,
+    token: &str,
+) -> MmApp {
     let client = http();
     let roster: String = people
         .iter()
@@ -61,7 +71,7 @@ async fn spawn(people: &[(&str, Option<&str>)], now: DateTime<Utc>) -> MmApp {
         [
             ("NUDGED__CHAT__PLATFORM", "mattermost"),
             ("NUDGED__CHAT__MATTERMOST__URL", mm.url.as_str()),
-            ("NUDGED__CHAT__MATTERMOST__BOT_TOKEN", BOT_TOKEN),
+            ("NUDGED__CHAT__MATTERMOST__BOT_TOKEN", token),
             ("NUDGED__CHAT__MATTERMOST__ACTION_SECRET", ACTION_SECRET),
             ("NUDGED__CHAT__MATTERMOST__COMMAND_TOKEN", COMMAND_TOKEN),
             (
@@ -79,6 +89,7 @@ async fn spawn(people: &[(&str, Option<&str>)], now: DateTime<Utc>) -> MmApp {
         .without_delivery()
         .without_scheduler();
     let settings = app.settings();
+    let health = app.health();
     let (addr, store, assessed) = (app.local_addr(), app.store(), app.assessor().subscribe());
     let chat = MattermostChat::from_settings(&settings.chat.mattermost).expect("adapter");
     let worker = Worker::new(store.clone(), Arc::new(chat), settings.clone());
@@ -94,6 +105,7 @@ async fn spawn(people: &[(&str, Option<&str>)], now: DateTime<Utc>) -> MmApp {
         client,
         mm,
         settings,
+        health,
         assessed,
         worker,
         shutdown,
@@ -569,6 +581,24 @@ async fn a_dm_reply_is_recorded_once_across_a_reconnect() {
         for reply in &replies {
             assert_eq!(reply["channel_id"], format!("dm{ALICE}"));
         }
+    })
+    .await
+    .expect("test timed out");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_refused_bot_token_shows_in_readyz() {
+    let app = spawn_with_token(&[(ALICE, Some("UTC"))], test_now(), "a-revoked-token").await;
+    tokio::time::timeout(WAIT, async {
+        app.health
+            .wait_for("mattermost", |w| w.last_fault.is_some())
+            .await;
+        let response = app.client.get(app.url("/readyz")).send().await.unwrap();
+        assert_eq!(response.status(), 503);
+        let body = response.text().await.unwrap();
+        assert!(body.contains("mattermost"), "{body}");
+        assert!(!body.contains("a-revoked-token"), "{body}");
     })
     .await
     .expect("test timed out");
