@@ -414,14 +414,14 @@ fn error_id(answer: &str) -> Option<String> {
     .then(|| id.to_owned())
 }
 
-/// Refuses a user id that could not be a Mattermost id before it goes
-/// into a path or a channel: no retry will make it one.
-fn user_id(user: &str) -> Result<&str, ChatError> {
-    if is_id(user) {
-        Ok(user)
+/// Refuses a user or post id that could not be a Mattermost id before it
+/// goes into a path or a body: no retry will make it one.
+fn checked_id<'a>(id: &'a str, what: &str) -> Result<&'a str, ChatError> {
+    if is_id(id) {
+        Ok(id)
     } else {
         Err(ChatError::Permanent {
-            code: "not a Mattermost user id".to_owned(),
+            code: format!("not a Mattermost {what} id"),
         })
     }
 }
@@ -436,7 +436,7 @@ impl ChatApi for MattermostChat {
                 text,
                 blocks,
             } => {
-                let user = user_id(channel)?;
+                let user = checked_id(channel, "user")?;
                 let channel_id = self.dm_channel(user).await?;
                 let (message, props) = draw(text, blocks, &self.actions);
                 let mut body =
@@ -456,7 +456,7 @@ impl ChatApi for MattermostChat {
                 text,
                 blocks,
             } => {
-                let post = user_id(ts)?;
+                let post = checked_id(ts, "post")?;
                 let (message, props) = draw(text, blocks, &self.actions);
                 self.call(
                     Method::PUT,
@@ -480,7 +480,7 @@ impl ChatApi for MattermostChat {
     /// when `useAutomaticTimezone` is on, else the manual one. A zone
     /// chrono-tz does not know is treated as none (and logged).
     async fn user_tz(&self, user: &PersonId) -> Result<Option<Tz>, ChatError> {
-        let id = user_id(user.as_str())?;
+        let id = checked_id(user.as_str(), "user")?;
         let profile = self
             .call(Method::GET, &format!("/users/{id}"), None)
             .await?;
