@@ -14,12 +14,13 @@ use anyhow::Context;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
 
-use crate::chat::{ChatApi, ConsoleChat, SlackChat, WebhookChat};
+use crate::chat::{ChatApi, ConsoleChat, MattermostChat, SlackChat, WebhookChat};
 use crate::clock::Clock;
 use crate::config::{Platform, Settings};
 use crate::domain::PersonId;
 use crate::health::Health;
 use crate::http::{self, AppState};
+use crate::mattermost_ws;
 use crate::outbox;
 use crate::retention;
 use crate::scheduler::{self, Dispatcher};
@@ -220,6 +221,15 @@ impl App {
                 },
             );
         }
+        if self.settings.chat.platform == Platform::Mattermost {
+            mattermost_ws::spawn(
+                &supervisor,
+                self.settings.clone(),
+                self.store.clone(),
+                self.clock.clone(),
+                self.assessor.clone(),
+            )?;
+        }
         let (store, clock) = (self.store.clone(), self.clock.clone());
         let retention_period = self.settings.storage.retention;
         supervisor.spawn("pruning", None, move |heartbeat, stop| {
@@ -298,6 +308,9 @@ fn chat_adapter(settings: &Settings) -> anyhow::Result<Option<Arc<dyn ChatApi>>>
                 token,
             )?))
         }
+        Platform::Mattermost => Some(Arc::new(MattermostChat::from_settings(
+            &settings.chat.mattermost,
+        )?)),
         Platform::Webhook => {
             let url = settings
                 .chat

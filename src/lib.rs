@@ -4,8 +4,8 @@
 //! # Layout
 //!
 //! ARCHITECTURE.md is the map: the flows, the layers and the invariants.
-//! Calls run one way: drivers (`http`, `socket_mode`, `scheduler`, `cli`, `console_input`,
-//! `retention`) → use cases ([`service`]) → [`outbox`] → [`chat`]
+//! Calls run one way: drivers (`http`, `socket_mode`, `mattermost_ws`, `scheduler`, `cli`,
+//! `console_input`, `retention`) → use cases ([`service`]) → [`outbox`] → [`chat`]
 //! adapters; [`store`], [`config`], [`clock`], [`health`] and
 //! [`supervisor`] beside them; the pure core below all. A test
 //! (`tests/api/layers.rs`) fails on an import up a layer.
@@ -27,7 +27,7 @@
 //!
 //! Chat adapters and the outbox:
 //! - [`chat`]: the [`chat::ChatApi`] port and its [`chat::Outgoing`] message:
-//!   Slack's Web API, an incoming webhook, the console.
+//!   Slack's Web API, Mattermost's REST API, an incoming webhook, the console.
 //! - [`outbox`]: outgoing messages as durable rows ([`outbox::Queued`]),
 //!   their paced delivery, and redraws drawn at send time.
 //!
@@ -36,10 +36,11 @@
 //!   nudge, App Home), answers to the nudge, history.
 //!
 //! Drivers:
-//! - [`http`]: the axum router: Slack's endpoints (verified), `/healthz`, `/readyz`, `/metrics`;
+//! - [`http`]: the axum router: Slack's and Mattermost's endpoints (verified), `/healthz`, `/readyz`, `/metrics`;
 //!   connections served within the `[server]` timeouts and cap.
 //! - [`scheduler`]: the minute heartbeat and the dispatcher that claims due runs.
 //! - [`console_input`]: typed lines read as the first roster person's replies.
+//! - [`mattermost_ws`]: DM replies read from Mattermost's WebSocket.
 //! - [`retention`]: pruning what is no longer needed, in the background.
 //! - [`socket_mode`]: Slack's Socket Mode driver: envelopes over a WebSocket, through
 //!   `http`'s handlers, acknowledged once committed.
@@ -59,6 +60,7 @@ pub mod health;
 pub mod history;
 pub mod http;
 pub mod manifest;
+pub mod mattermost_ws;
 pub mod model;
 pub mod online_check;
 pub mod outbox;

@@ -29,6 +29,7 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
     let problems = match settings.chat.platform {
         Platform::Slack => slack(settings, &mut found).await,
         Platform::Webhook => webhook(settings, &mut found).await,
+        Platform::Mattermost => mattermost(settings, &mut found).await,
         Platform::Console => {
             let _ = writeln!(found, "online: the console platform has nothing to check");
             Vec::new()
@@ -106,6 +107,28 @@ async fn slack(settings: &Settings, found: &mut String) -> Vec<String> {
         }
     }
     problems
+}
+
+/// Mattermost: the bot token reads the bot's own account (what every send
+/// needs first); nothing is posted.
+async fn mattermost(settings: &Settings, found: &mut String) -> Vec<String> {
+    let client = match crate::chat::MattermostChat::from_settings(&settings.chat.mattermost) {
+        Ok(client) => client,
+        Err(e) => return vec![format!("mattermost: {e:#}")],
+    };
+    match client.bot_user_id().await {
+        Ok(id) => {
+            let _ = writeln!(
+                found,
+                "mattermost: the bot token is accepted (bot user {id})"
+            );
+            Vec::new()
+        }
+        Err(e) => vec![format!(
+            "mattermost: GET /api/v4/users/me with chat.mattermost.bot_token failed: {e}; \
+             check chat.mattermost.url and that the bot account and its token are enabled"
+        )],
+    }
 }
 
 async fn webhook(settings: &Settings, found: &mut String) -> Vec<String> {

@@ -5,6 +5,8 @@
 //! - `slack.rs`: Slack's Web API over reqwest.
 //! - `webhook.rs`: a Slack-compatible incoming webhook (Slack, Mattermost,
 //!   Rocket.Chat): post only, to one channel.
+//! - `mattermost.rs`: Mattermost's REST API v4 with a bot account: DMs,
+//!   buttons as attachment actions, updates.
 //! - `console.rs`: the embedded default: messages printed as text (what
 //!   is typed back is read by the `console_input` driver).
 //!
@@ -12,6 +14,7 @@
 //! above them (ARCHITECTURE.md, "Layers").
 
 pub mod console;
+pub mod mattermost;
 mod message;
 pub mod slack;
 mod webhook;
@@ -23,6 +26,7 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
 pub use console::ConsoleChat;
+pub use mattermost::MattermostChat;
 pub use message::Outgoing;
 pub use slack::SlackChat;
 pub use webhook::WebhookChat;

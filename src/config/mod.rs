@@ -19,6 +19,7 @@
 
 mod catalogue;
 mod error;
+mod mattermost;
 mod messages;
 mod raw;
 mod validate;
@@ -35,6 +36,7 @@ pub use crate::render::{
     DEFAULT_TRAINING, MessageSettings,
 };
 pub use error::ConfigError;
+pub use mattermost::MattermostSettings;
 pub use validate::parse_tz;
 
 use crate::domain::{Catalogue, PersonId, QuestionId};
@@ -169,6 +171,7 @@ pub enum Platform {
     Slack,
     Webhook,
     Console,
+    Mattermost,
 }
 
 impl Platform {
@@ -178,6 +181,7 @@ impl Platform {
             Self::Slack => "slack",
             Self::Webhook => "webhook",
             Self::Console => "console",
+            Self::Mattermost => "mattermost",
         }
     }
 }
@@ -187,6 +191,7 @@ pub struct ChatSettings {
     pub platform: Platform,
     pub slack: SlackSettings,
     pub webhook: WebhookSettings,
+    pub mattermost: MattermostSettings,
 }
 
 #[derive(Debug, Clone)]

@@ -96,6 +96,8 @@ pub(super) struct RawChat {
     pub slack: RawSlack,
     #[serde(default)]
     pub webhook: RawWebhook,
+    #[serde(default)]
+    pub mattermost: super::mattermost::RawMattermost,
 }
 
 fn default_platform() -> Platform {
@@ -108,6 +110,7 @@ impl Default for RawChat {
             platform: default_platform(),
             slack: RawSlack::default(),
             webhook: RawWebhook::default(),
+            mattermost: Default::default(),
         }
     }
 }

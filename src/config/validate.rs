@@ -11,6 +11,7 @@ use chrono_tz::Tz;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::catalogue::catalogue_from;
+use super::mattermost;
 use super::messages::message_settings;
 use super::{
     ChatSettings, ConfigError, ConnectionLimits, DeliverySettings, ENV_PREFIX,
@@ -189,7 +190,7 @@ const NOT_HTTPS: &str = "must be an https:// URL (plain http:// only to a loopba
 /// An `http(s)://` URL with a host that keeps what it carries out of clear
 /// text on the network: `https://`, or `http://` to this machine (tests
 /// and local fakes).
-fn check_url(url: &str) -> Result<(), &'static str> {
+pub(super) fn check_url(url: &str) -> Result<(), &'static str> {
     if !is_http_url(url) {
         return Err("is not an http(s) URL with a host");
     }
@@ -235,7 +236,7 @@ fn slack_id(key: &str, value: Option<String>) -> Result<Option<String>, (String,
     }
 }
 
-fn secret(value: Option<SecretString>) -> Option<SecretString> {
+pub(super) fn secret(value: Option<SecretString>) -> Option<SecretString> {
     value.filter(|s| !s.expose_secret().trim().is_empty())
 }
 
@@ -254,6 +255,7 @@ fn chat_settings(raw: raw::RawChat) -> Result<ChatSettings, (String, String)> {
         socket_mode: raw.slack.socket_mode,
         app_token: secret(raw.slack.app_token),
     };
+    let mattermost = mattermost::settings(raw.mattermost, raw.platform)?;
     let webhook = WebhookSettings {
         url: secret(raw.webhook.url),
         flavor: WebhookFlavor::parse(&raw.webhook.flavor)
@@ -309,7 +311,7 @@ fn chat_settings(raw: raw::RawChat) -> Result<ChatSettings, (String, String)> {
                     .map_err(|problem| ("chat.webhook.url".to_owned(), problem.to_owned()))?;
             }
         },
-        Platform::Console => {}
+        Platform::Console | Platform::Mattermost => {}
     }
     // The token is a secret: what is wrong is said, the value never echoed.
     if let Some(token) = &slack.app_token
@@ -324,6 +326,7 @@ fn chat_settings(raw: raw::RawChat) -> Result<ChatSettings, (String, String)> {
         platform: raw.platform,
         slack,
         webhook,
+        mattermost,
     })
 }
 

@@ -4,9 +4,11 @@
 //!   signature) that every Slack route goes through before parsing.
 //! - `payloads.rs`: thin serde types of what Slack sends.
 //! - `slack.rs`: the events, interactions and `/pulse` handlers.
+//! - `mattermost.rs`: Mattermost's button and `/pulse` callbacks.
 //! - `serve.rs`: serving connections within the `[server]` timeouts and cap.
 //! - this file: routes, layers, `/healthz`, `/readyz` and `/metrics`.
 
+pub mod mattermost;
 pub mod payloads;
 pub mod serve;
 pub mod slack;
@@ -72,6 +74,8 @@ pub fn router(state: AppState) -> Router {
         .route("/slack/events", post(slack::handle_events))
         .route("/slack/interactions", post(slack::handle_interactions))
         .route("/slack/commands", post(slack::handle_commands))
+        .route("/mattermost/actions", post(mattermost::handle_actions))
+        .route("/mattermost/commands", post(mattermost::handle_commands))
         .with_state(state)
         .layer(middleware::from_fn(track_requests))
         .layer(TimeoutLayer::with_status_code(

@@ -30,6 +30,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "online_check",
             "scheduler",
             "console_input",
+            "mattermost_ws",
             "retention",
             "cli",
             "app",
