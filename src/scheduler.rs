@@ -1,4 +1,4 @@
-//! The scheduler (DESIGN §3): a minute heartbeat and a dispatcher that
+//! The scheduler (ARCHITECTURE.md, "Scheduling"): a minute heartbeat and a dispatcher that
 //! keeps all scheduling truth in the store.
 //!
 //! tokio-cron-scheduler only wakes the dispatcher once a minute (UTC, ticks

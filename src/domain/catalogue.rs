@@ -1,5 +1,5 @@
 //! The question catalogue: what is asked, the options offered, and the score
-//! each option contributes to the readiness model (DESIGN §1).
+//! each option contributes to the readiness model (ARCHITECTURE.md, "The questions").
 
 use serde::{Deserialize, Serialize};
 
@@ -68,7 +68,7 @@ impl Catalogue {
     }
 }
 
-/// The default catalogue of DESIGN §1.
+/// The default catalogue (ARCHITECTURE.md, "The questions").
 pub fn default_catalogue() -> Catalogue {
     fn q(id: &str, text: &str, options: &[(&str, &str, f64)]) -> Question {
         Question {

@@ -1,4 +1,4 @@
-//! How a person answered their readiness nudge (DESIGN §3, "Nudge").
+//! How a person answered their readiness nudge (ARCHITECTURE.md, "The nudge").
 
 use std::fmt;
 use std::str::FromStr;

@@ -65,7 +65,7 @@ impl Rejection {
             Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unreadable => StatusCode::BAD_REQUEST,
             Self::ForeignOrigin => StatusCode::FORBIDDEN,
-            // Missing or wrong headers and stale timestamps: DESIGN §4 says 401.
+            // Missing or wrong headers and stale timestamps: 401 (ARCHITECTURE.md, "The edge").
             _ => StatusCode::UNAUTHORIZED,
         }
     }

@@ -1,4 +1,4 @@
-//! The readiness model (DESIGN §2): from a person's weekly answers, the
+//! The readiness model (ARCHITECTURE.md, "The readiness model"): from a person's weekly answers, the
 //! weekly ownership index, its trend, and whether the role has crossed into
 //! *sustained* ownership, with the reasons as data; and, from how the
 //! person answered the nudges already sent ("Not now", "Not for me") and

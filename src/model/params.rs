@@ -15,7 +15,7 @@ pub const SAME: &str = "same";
 /// The capacity option that holds a nudge.
 pub const NO_CAPACITY: &str = "none";
 
-/// Thresholds and windows of the readiness model (DESIGN §2).
+/// Thresholds and windows of the readiness model (ARCHITECTURE.md, "The readiness model").
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Params {
@@ -44,7 +44,7 @@ pub struct Params {
     pub min_same_share: f64,
     /// Continuity answers needed in that window before the share counts:
     /// with few answers, "5 of 5 weeks on the same product" passes by luck
-    /// for people who rotate between products (DESIGN §2).
+    /// for people who rotate between products (ARCHITECTURE.md, "The readiness model").
     pub min_continuity_answers: u32,
     /// Days after a nudge before another may be sent.
     pub cooldown_days: u32,

@@ -1,4 +1,4 @@
-//! The rules behind sustained ownership (DESIGN §2) and the capacity gate,
+//! The rules behind sustained ownership (ARCHITECTURE.md, "The readiness model") and the capacity gate,
 //! each as a [`Reason`] with its numbers.
 
 use super::{Facts, NO_CAPACITY, Reason, Rule, Scored, slope};

@@ -1,5 +1,5 @@
 //! Text replies and `/pulse` arguments → typed answers and commands
-//! (DESIGN §3, "Replying inline").
+//! (ARCHITECTURE.md, "Replying inline").
 //!
 //! This module owns the grammar people type in chat: a thread or DM reply to a
 //! prompt, either in the order asked (`3-5, 4+, once, deciding, hardly, same,

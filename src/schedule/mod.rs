@@ -1,4 +1,4 @@
-//! Schedules: when nudged asks, reminds and posts trends (DESIGN §3, §4).
+//! Schedules: when nudged asks, reminds and posts trends (ARCHITECTURE.md, "Scheduling").
 //!
 //! Pure: nothing here reads the clock, and the only IO is reading the
 //! schedule files in [`load_dir`]. The daemon's dispatcher owns the rest.

@@ -1,4 +1,4 @@
-//! Re-assessing a person and acting on the verdict (DESIGN §3, §4): the
+//! Re-assessing a person and acting on the verdict (ARCHITECTURE.md, "The readiness model", "The nudge"): the
 //! weekly trend post, and the readiness nudge when the state becomes
 //! `sustained`.
 //!

@@ -1,4 +1,4 @@
-//! The records of the due index (DESIGN §3): each (person, schedule)'s next
+//! The records of the due index (ARCHITECTURE.md, "Scheduling"): each (person, schedule)'s next
 //! due time, kept in `schedule_due` so a scheduler tick reads only what is
 //! due by now, and the people whose due times must be recomputed.
 //!

@@ -1,7 +1,7 @@
 //! The answer grammar: a text reply to a prompt → [`ParsedReply`], in the
 //! order asked (`3-5, 4+, once`) or by name (`decisions=3-5 capacity=none`);
 //! the one-line confirmation of what was understood; the help line
-//! (DESIGN §3, "Replying inline").
+//! (ARCHITECTURE.md, "Replying inline").
 
 use crate::domain::{Catalogue, OptionKey, Question, QuestionId, QuestionOption};
 

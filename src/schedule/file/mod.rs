@@ -1,4 +1,4 @@
-//! The schedule file format (DESIGN §4): one TOML file per schedule,
+//! The schedule file format (README, "Schedules"): one TOML file per schedule,
 //! deserialized strictly into [`RawSchedule`] and then validated into a
 //! [`Schedule`].
 //!

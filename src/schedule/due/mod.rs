@@ -1,4 +1,4 @@
-//! When a schedule is due (DESIGN §3): pure functions of a schedule, a zone
+//! When a schedule is due (ARCHITECTURE.md, "Scheduling"): pure functions of a schedule, a zone
 //! and instants, no clock.
 //!
 //! The cron expression is read in the wall clock of `zone` (croner 4 walks
