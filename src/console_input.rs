@@ -89,9 +89,9 @@ pub async fn handle_line(input: &ConsoleInput, line: &str) -> anyhow::Result<Str
             understood: true,
             ..
         } => reply,
-        Replied::Answered { reply, .. } if reply == answers::NOT_ENROLLED => reply,
         Replied::Answered { reply, .. } => format!("{reply}\n{COMMANDS_HINT}"),
         // Not reachable without a place or an id.
+        Replied::NotEnrolled => answers::NOT_ENROLLED.to_owned(),
         Replied::Duplicate | Replied::NotForNudged(_) => String::new(),
     })
 }

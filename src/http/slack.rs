@@ -271,7 +271,7 @@ async fn handle_message(
         source: AnswerSource::Text,
     };
     match answers::text_reply(app.ctx(), reply).await? {
-        Replied::Answered { .. } | Replied::Duplicate => {}
+        Replied::Answered { .. } | Replied::NotEnrolled | Replied::Duplicate => {}
         Replied::NotForNudged(reason) => ignore_event(reason, &seen, false),
     }
     Ok(())

@@ -314,6 +314,9 @@ pub enum Replied {
         /// Whether an answer was new or changed.
         recorded: bool,
     },
+    /// From someone nudged does not know: told how to join (posted in the
+    /// thread when written in chat), nothing recorded.
+    NotEnrolled,
     /// The same message, delivered again: nothing changed.
     Duplicate,
     /// Not for nudged, for this reason (a thread that is no prompt of
@@ -353,11 +356,7 @@ pub async fn text_reply(ctx: Ctx<'_>, reply: TextReply<'_>) -> Result<Replied> {
         return Ok(
             match record_inbound(store, &write, "event", ctx.now).await? {
                 InboundOutcome::Duplicate => Replied::Duplicate,
-                InboundOutcome::Recorded { .. } => Replied::Answered {
-                    reply: NOT_ENROLLED.to_owned(),
-                    understood: false,
-                    recorded: false,
-                },
+                InboundOutcome::Recorded { .. } => Replied::NotEnrolled,
             },
         );
     };

@@ -144,6 +144,7 @@ async fn enrolled(ctx: Ctx<'_>, row: &PersonRow, command: PulseCommand) -> Resul
             match answers::text_reply(ctx, reply).await? {
                 Replied::Answered { reply, .. } => reply,
                 // Not reachable without a place or an id; said plainly.
+                Replied::NotEnrolled => answers::NOT_ENROLLED.to_owned(),
                 Replied::Duplicate | Replied::NotForNudged(_) => {
                     "That reply was already recorded.".to_owned()
                 }
