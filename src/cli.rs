@@ -50,6 +50,11 @@ pub enum Command {
         /// Ask everyone on the roster this week's check-in at start.
         #[arg(long)]
         ask_now: bool,
+        /// Add a demo history of ten weeks for the console person (the
+        /// roster's first), so `/pulse trend` shows a trend at once. Only on
+        /// the embedded default (SQLite, console); `forget --demo` removes it.
+        #[arg(long)]
+        demo: bool,
     },
     /// Validate the configuration and schedules, and print each schedule's next runs.
     Check {
@@ -83,7 +88,15 @@ pub enum Command {
     },
     /// Remove everything stored about a person. Their id alone is kept, so
     /// the roster does not enrol them again until they `/pulse join`.
-    Forget { person: String },
+    Forget {
+        #[arg(required_unless_present = "demo", conflicts_with = "demo")]
+        person: Option<String>,
+        /// Remove the demo history of `run --demo` instead, and the
+        /// assessments and nudges made while it was stored; the console
+        /// person's own answers stay.
+        #[arg(long)]
+        demo: bool,
+    },
     /// Show a person's weeks, trend, readiness state and its reasons.
     Trend {
         person: String,
@@ -121,8 +134,14 @@ pub enum Format {
 pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     match cli.command {
-        Command::Run { ask_now } => {
+        Command::Run { ask_now, demo } => {
+            if demo && let Some(refusal) = service::demo::refusal(&settings) {
+                bail!(refusal);
+            }
             let app = App::build(settings, clock).await?;
+            if demo {
+                add_demo(&app).await?;
+            }
             if ask_now {
                 app.ask_roster_now().await?;
             }
@@ -159,7 +178,10 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
         }
         Command::Import { file } => import(&settings, clock.as_ref(), &file).await,
         Command::Export { person, format } => export(&settings, person.as_deref(), format).await,
-        Command::Forget { person } => forget(&settings, &person).await,
+        Command::Forget { person, demo } => match person {
+            Some(person) if !demo => forget(&settings, &person).await,
+            _ => forget_demo(&settings).await,
+        },
         Command::Trend {
             person,
             json,
@@ -219,6 +241,49 @@ fn start_console_input(app: &App) {
                     .context("console input failed")
             }
         });
+}
+
+/// Adds the demo history for the console person (`run --demo`).
+async fn add_demo(app: &App) -> anyhow::Result<()> {
+    let settings = app.settings();
+    let Some(id) = settings.people.first().map(|p| &p.id) else {
+        bail!(
+            "--demo needs a person in [[people]] of {}: the demo history is theirs",
+            settings.file.display()
+        );
+    };
+    let store = app.store();
+    let Some(person) = store.person(id).await? else {
+        bail!("--demo: {id} was forgotten; their own `/pulse join` brings them back");
+    };
+    let outcome = service::demo::add(store.as_ref(), &person, app.clock().now()).await?;
+    tracing::info!(
+        %id,
+        added = outcome.inserted + outcome.changed,
+        "demo history added for {id}; `/pulse trend` shows it, `nudged forget --demo` removes it"
+    );
+    Ok(())
+}
+
+/// Removes the demo history (`forget --demo`): of whoever holds demo
+/// answers, so an edited roster leaves none behind.
+async fn forget_demo(settings: &Settings) -> anyhow::Result<()> {
+    let store = app::open_store(settings).await?;
+    let mut removed = false;
+    for person in store.people().await? {
+        let report = service::demo::forget(store.as_ref(), &person.id).await?;
+        if report.answers > 0 {
+            removed = true;
+            println!(
+                "removed the demo history of {}: {} answers, {} assessments, {} nudges, {} outbox messages",
+                person.id, report.answers, report.assessments, report.nudges, report.outbox
+            );
+        }
+    }
+    if !removed {
+        println!("no demo history is stored");
+    }
+    Ok(())
 }
 
 fn parse_person(id: &str) -> anyhow::Result<PersonId> {

@@ -12,12 +12,14 @@
 //!   the App Home; and the background re-assessment worker.
 //! - [`nudge`]: answers to the readiness nudge.
 //! - [`history`]: what the model and the exports read about a person.
+//! - [`demo`]: the demo history of `run --demo`, and its removal.
 //!
 //! Each returns a typed outcome; failures are an [`Error`], whose
 //! [`Error::Store`] a driver answers as "try again" (HTTP 503).
 
 pub mod answers;
 pub mod checkin;
+pub mod demo;
 pub mod history;
 pub mod nudge;
 pub mod pulse;

@@ -201,6 +201,15 @@ pub trait Store: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> StoreResult<ImportOutcome>;
 
+    /// Imports answers as [`import_answers`](Store::import_answers) does,
+    /// marked as [`AnswerSource::Demo`] so that
+    /// [`forget_demo`](Store::forget_demo) finds exactly them.
+    async fn import_demo(
+        &self,
+        answers: &[Answer],
+        now: DateTime<Utc>,
+    ) -> StoreResult<ImportOutcome>;
+
     /// Answers, of one person or everyone, ordered by person, week, question.
     async fn answers(&self, person: Option<&PersonId>) -> StoreResult<Vec<AnswerRow>>;
 
@@ -341,6 +350,13 @@ pub trait Store: Send + Sync + 'static {
     /// opt-out, so [`Store::upsert_person`] (the roster at start) does not
     /// bring them back.
     async fn forget(&self, person: &PersonId) -> StoreResult<ForgetReport>;
+
+    /// Removes `person`'s demo answers (source [`AnswerSource::Demo`]) and
+    /// what they caused: the assessments and nudges recorded since the
+    /// first of them was stored, and those nudges' outbox messages, in one
+    /// transaction. Answers of any other source stay, a real answer that
+    /// replaced a demo one included.
+    async fn forget_demo(&self, person: &PersonId) -> StoreResult<DemoForgetReport>;
 
     /// Everyone who opted out by being forgotten, ordered by id.
     async fn opted_out(&self) -> StoreResult<Vec<PersonId>>;

@@ -51,6 +51,9 @@ pub enum AnswerSource {
     Text,
     Command,
     Import,
+    /// The demo history of `nudged run --demo`, removed again by
+    /// `nudged forget --demo`.
+    Demo,
 }
 
 impl AnswerSource {
@@ -60,6 +63,7 @@ impl AnswerSource {
             Self::Text => "text",
             Self::Command => "command",
             Self::Import => "import",
+            Self::Demo => "demo",
         }
     }
 }
@@ -78,6 +82,7 @@ impl FromStr for AnswerSource {
             "text" => Self::Text,
             "command" => Self::Command,
             "import" => Self::Import,
+            "demo" => Self::Demo,
             other => return Err(format!("unknown answer source {other:?}")),
         })
     }
@@ -380,6 +385,19 @@ pub struct ForgetReport {
     /// Ids of the person's clicks kept to recognise repeats (they hold the
     /// person's id).
     pub seen_events: u64,
+}
+
+/// What [`Store::forget_demo`](super::Store::forget_demo) removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct DemoForgetReport {
+    /// Demo answers (a real answer that replaced one is kept).
+    pub answers: u64,
+    /// Assessments made while the demo history was stored.
+    pub assessments: u64,
+    /// Nudges sent while the demo history was stored.
+    pub nudges: u64,
+    /// Those nudges' messages in the outbox.
+    pub outbox: u64,
 }
 
 impl ForgetReport {

@@ -7,6 +7,7 @@ mod console;
 mod crash;
 mod daemon;
 mod delivery;
+mod demo;
 mod due;
 mod edge;
 mod fake_mattermost;

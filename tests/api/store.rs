@@ -94,6 +94,7 @@ macro_rules! contract_tests {
             a_late_report_does_not_reopen_a_finished_row,
             a_batch_of_send_results_is_recorded_as_each_would_be_alone,
             forget_removes_every_row_of_one_person_and_nothing_of_another,
+            forget_demo_removes_the_demo_answers_and_what_followed_them_only,
         );
         contract_tests!(@many $db;
             fifty_concurrent_claims_of_one_run_succeed_once,
@@ -153,10 +154,10 @@ mod contract {
     use chrono::{DateTime, Duration, Utc};
     use nudged::domain::{Answer, NudgeResponse, OptionKey, PersonId, QuestionId};
     use nudged::store::{
-        AnswerSource, AssessmentRow, CheckinMessage, CheckinRow, ForgetReport, ImportOutcome,
-        InboundOutcome, InboundWrite, NewOutbox, NewPerson, NudgeClick, NudgeClickOutcome,
-        NudgeRow, OutboxResult, OutboxStatus, RecordOutcome, ScheduleRun, Store, StoreError,
-        action_seen_key,
+        AnswerSource, AssessmentRow, CheckinMessage, CheckinRow, DemoForgetReport, ForgetReport,
+        ImportOutcome, InboundOutcome, InboundWrite, NewOutbox, NewPerson, NudgeClick,
+        NudgeClickOutcome, NudgeRow, OutboxResult, OutboxStatus, RecordOutcome, ScheduleRun, Store,
+        StoreError, action_seen_key,
     };
 
     use super::TestDb;
@@ -1500,6 +1501,112 @@ mod contract {
     }
 
     // ---- privacy --------------------------------------------------------
+
+    pub async fn forget_demo_removes_the_demo_answers_and_what_followed_them_only(
+        store: Arc<dyn Store>,
+    ) {
+        let now = test_now();
+        let before = now - Duration::days(1);
+        for id in ["U1", "U2"] {
+            add(store.as_ref(), id).await;
+        }
+        let real = answer("U1", "2026-W40", "focus", "mixed");
+        store
+            .record_answer(&real, AnswerSource::Button, before)
+            .await
+            .unwrap();
+        store
+            .save_assessment(&assessment("U1", "insufficient-data", before))
+            .await
+            .unwrap();
+        let demo = vec![
+            answer("U1", "2026-W44", "focus", "mixed"),
+            answer("U1", "2026-W44", "capacity", "yes"),
+            answer("U1", "2026-W45", "focus", "mixed"),
+            answer("U2", "2026-W44", "focus", "mixed"),
+        ];
+        assert_eq!(store.import_demo(&demo, now).await.unwrap().inserted, 4);
+        assert_eq!(
+            store.import_demo(&demo, now).await.unwrap().unchanged,
+            4,
+            "a second run adds nothing"
+        );
+        let sources: Vec<AnswerSource> = store
+            .answers(Some(&pid("U1")))
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| row.source)
+            .collect();
+        assert_eq!(
+            sources,
+            [
+                AnswerSource::Button,
+                AnswerSource::Demo,
+                AnswerSource::Demo,
+                AnswerSource::Demo
+            ]
+        );
+        // Typed later: a real answer replacing a demo one, the assessment
+        // and the nudge the demo brought, and an unrelated message.
+        let later = now + Duration::hours(1);
+        let typed = answer("U1", "2026-W45", "focus", "deciding");
+        store
+            .record_answer(&typed, AnswerSource::Text, later)
+            .await
+            .unwrap();
+        store
+            .save_assessment(&assessment("U1", "sustained", later))
+            .await
+            .unwrap();
+        store.record_nudge(&nudge("U1", "2026-W47")).await.unwrap();
+        store
+            .enqueue(&message(Some("nudge:U1:2026-W47"), Some("U1"), now))
+            .await
+            .unwrap();
+        store
+            .enqueue(&message(Some("checkin:U1:1"), Some("U1"), now))
+            .await
+            .unwrap();
+
+        assert_eq!(
+            store.forget_demo(&pid("U1")).await.unwrap(),
+            DemoForgetReport {
+                answers: 2,
+                assessments: 1,
+                nudges: 1,
+                outbox: 1,
+            }
+        );
+        let left: Vec<Answer> = store
+            .answers(Some(&pid("U1")))
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|row| row.answer)
+            .collect();
+        assert_eq!(left, [real, typed]);
+        assert_eq!(
+            store
+                .latest_assessment(&pid("U1"))
+                .await
+                .unwrap()
+                .unwrap()
+                .state,
+            "insufficient-data"
+        );
+        assert!(store.nudges(&pid("U1")).await.unwrap().is_empty());
+        assert_eq!(store.outbox_counts().await.unwrap().pending, 1);
+        assert_eq!(
+            store.answers(Some(&pid("U2"))).await.unwrap().len(),
+            1,
+            "another person's demo stays"
+        );
+        assert_eq!(
+            store.forget_demo(&pid("U1")).await.unwrap(),
+            DemoForgetReport::default()
+        );
+    }
 
     pub async fn forget_removes_every_row_of_one_person_and_nothing_of_another(
         store: Arc<dyn Store>,

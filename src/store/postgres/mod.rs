@@ -215,7 +215,21 @@ impl Store for PgStore {
         }
         // Dropping the transaction on any error rolls everything back.
         let mut tx = self.pool.begin().await?;
-        let outcome = Sql::import_rows(&mut tx, answers, now).await?;
+        let outcome = Sql::import_rows(&mut tx, answers, AnswerSource::Import, now).await?;
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    async fn import_demo(
+        &self,
+        answers: &[Answer],
+        now: DateTime<Utc>,
+    ) -> StoreResult<ImportOutcome> {
+        if answers.is_empty() {
+            return Ok(ImportOutcome::default());
+        }
+        let mut tx = self.pool.begin().await?;
+        let outcome = Sql::import_rows(&mut tx, answers, AnswerSource::Demo, now).await?;
         tx.commit().await?;
         Ok(outcome)
     }
@@ -459,6 +473,13 @@ impl Store for PgStore {
     async fn forget(&self, person: &PersonId) -> StoreResult<ForgetReport> {
         let mut tx = self.pool.begin().await?;
         let report = Sql::forget_rows(&mut tx, person).await?;
+        tx.commit().await?;
+        Ok(report)
+    }
+
+    async fn forget_demo(&self, person: &PersonId) -> StoreResult<DemoForgetReport> {
+        let mut tx = self.pool.begin().await?;
+        let report = Sql::forget_demo_rows(&mut tx, person).await?;
         tx.commit().await?;
         Ok(report)
     }

@@ -8,7 +8,7 @@ use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, Type};
 use super::{Engine, Fields, Sql, millis};
 use crate::domain::PersonId;
 use crate::store::{
-    ForgetReport, NewOutbox, OutboxCounts, OutboxRow, OutboxStatus, StoreResult,
+    DemoForgetReport, ForgetReport, NewOutbox, OutboxCounts, OutboxRow, OutboxStatus, StoreResult,
     action_seen_prefix, bind,
 };
 
@@ -210,6 +210,56 @@ where
             outbox: delete("DELETE FROM outbox WHERE person = $1").await?,
             people: delete("DELETE FROM people WHERE id = $1").await?,
             seen_events,
+        })
+    }
+
+    /// The statements of [`Store::forget_demo`](crate::store::Store::forget_demo),
+    /// in the caller's transaction.
+    pub async fn forget_demo_rows(
+        conn: &mut DB::Connection,
+        person: &PersonId,
+    ) -> StoreResult<DemoForgetReport> {
+        let since: Option<i64> = sqlx::query_scalar(
+            "SELECT MIN(recorded_at) FROM answers WHERE person = $1 AND source = 'demo'",
+        )
+        .bind(person.as_str())
+        .fetch_one(&mut *conn)
+        .await?;
+        let Some(since) = since else {
+            return Ok(DemoForgetReport::default());
+        };
+        // Everything the model decided while the demo history was stored
+        // rests on it. The nudge's message goes with the nudge, or its
+        // dedupe key would keep a real nudge of that week from being sent.
+        let mut delete = async |sql: &'static str, key: Option<String>| -> StoreResult<u64> {
+            let mut query = sqlx::query(sql).bind(person.as_str()).bind(since);
+            if let Some(key) = key {
+                query = query.bind(key);
+            }
+            let done = query.execute(&mut *conn).await?;
+            Ok(DB::rows_affected(&done))
+        };
+        Ok(DemoForgetReport {
+            outbox: delete(
+                "DELETE FROM outbox WHERE person = $1 AND created_at >= $2 AND dedupe_key LIKE $3",
+                Some(format!("nudge:{person}:%")),
+            )
+            .await?,
+            nudges: delete(
+                "DELETE FROM nudges WHERE person = $1 AND sent_at >= $2",
+                None,
+            )
+            .await?,
+            assessments: delete(
+                "DELETE FROM assessments WHERE person = $1 AND assessed_at >= $2",
+                None,
+            )
+            .await?,
+            answers: delete(
+                "DELETE FROM answers WHERE person = $1 AND source = 'demo' AND recorded_at >= $2",
+                None,
+            )
+            .await?,
         })
     }
 

@@ -189,6 +189,7 @@ where
     pub async fn import_rows(
         conn: &mut DB::Connection,
         answers: &[Answer],
+        source: AnswerSource,
         now: DateTime<Utc>,
     ) -> StoreResult<ImportOutcome> {
         let mut outcome = ImportOutcome::default();
@@ -219,7 +220,7 @@ where
                     .push_bind(answer.week.to_string())
                     .push_bind(answer.question.as_str())
                     .push_bind(answer.option.as_str())
-                    .push_bind(AnswerSource::Import.as_str())
+                    .push_bind(source.as_str())
                     .push_bind(now)
                     .push("1");
             });

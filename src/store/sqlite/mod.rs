@@ -301,7 +301,22 @@ impl Store for SqliteStore {
         let answers = answers.to_vec();
         // All or nothing: a failure rolls back every row of the import.
         on_writer!(self, |conn| all_or_nothing(conn, async |conn| {
-            Sql::import_rows(conn, &answers, now).await
+            Sql::import_rows(conn, &answers, AnswerSource::Import, now).await
+        })
+        .await)
+    }
+
+    async fn import_demo(
+        &self,
+        answers: &[Answer],
+        now: DateTime<Utc>,
+    ) -> StoreResult<ImportOutcome> {
+        if answers.is_empty() {
+            return Ok(ImportOutcome::default());
+        }
+        let answers = answers.to_vec();
+        on_writer!(self, |conn| all_or_nothing(conn, async |conn| {
+            Sql::import_rows(conn, &answers, AnswerSource::Demo, now).await
         })
         .await)
     }
@@ -518,6 +533,14 @@ impl Store for SqliteStore {
         let person = person.clone();
         on_writer!(self, |conn| all_or_nothing(conn, async |conn| {
             Sql::forget_rows(conn, &person).await
+        })
+        .await)
+    }
+
+    async fn forget_demo(&self, person: &PersonId) -> StoreResult<DemoForgetReport> {
+        let person = person.clone();
+        on_writer!(self, |conn| all_or_nothing(conn, async |conn| {
+            Sql::forget_demo_rows(conn, &person).await
         })
         .await)
     }
