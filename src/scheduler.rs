@@ -245,9 +245,19 @@ impl Dispatcher {
 
     /// Posts each team digest whose newest occurrence within the grace
     /// period has not been acted on yet.
-    async fn team_digests(&self, now: DateTime<Utc>, report: &mut TickReport) -> anyhow::Result<()> {
+    async fn team_digests(
+        &self,
+        now: DateTime<Utc>,
+        report: &mut TickReport,
+    ) -> anyhow::Result<()> {
         let grace = self.settings.schedules.grace;
-        for schedule in self.settings.schedules.list.iter().filter(|s| !s.kind.is_per_person()) {
+        for schedule in self
+            .settings
+            .schedules
+            .list
+            .iter()
+            .filter(|s| !s.kind.is_per_person())
+        {
             // Validation keeps team digests on a fixed zone.
             let zone = schedule.zone_for(None);
             let Some(run) = schedule::due(schedule, zone, now - grace, now, grace).run else {

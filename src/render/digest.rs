@@ -129,7 +129,11 @@ mod tests {
     fn a_digest_shows_counts_states_and_the_median_change() {
         let m = team_digest(&data(6));
         assert!(m.text.contains("6 of 7 answered"), "{}", m.text);
-        assert!(m.text.contains("building: 4 · sustained ownership: 2"), "{}", m.text);
+        assert!(
+            m.text.contains("building: 4 · sustained ownership: 2"),
+            "{}",
+            m.text
+        );
         assert!(m.text.contains("0.62 (+0.12"), "{}", m.text);
         assert_eq!(m.blocks.len(), 3);
         assert!(m.to_mrkdwn().contains("+0.12"));

@@ -29,8 +29,8 @@ fn week() -> IsoWeek {
 
 /// Every option key the people below answered with.
 const OPTIONS: [&str; 13] = [
-    "6+", "4+", "several", "deciding", "hardly", "same", "yes", "0", "1-2", "2-3", "once",
-    "mixed", "none",
+    "6+", "4+", "several", "deciding", "hardly", "same", "yes", "0", "1-2", "2-3", "once", "mixed",
+    "none",
 ];
 
 struct Team {
@@ -50,9 +50,10 @@ impl Team {
         for file in std::fs::read_dir(&dir).unwrap() {
             std::fs::remove_file(file.unwrap().path()).unwrap();
         }
-        let example =
-            std::fs::read_to_string(crate::helpers::repo().join("schedules/team-digest.toml.example"))
-                .unwrap();
+        let example = std::fs::read_to_string(
+            crate::helpers::repo().join("schedules/team-digest.toml.example"),
+        )
+        .unwrap();
         env.file(
             "schedules/team-digest.toml",
             &example
@@ -163,7 +164,9 @@ fn text_of(call: &Call) -> String {
 async fn a_digest_posts_counts_and_a_median_and_never_a_person() {
     tokio::time::timeout(WAIT * 4, async {
         let mut team = Team::new(5).await;
-        let ids = ["U0DIG01", "U0DIG02", "U0DIG03", "U0DIG04", "U0DIG05", "U0DIG06", "U0DIG07"];
+        let ids = [
+            "U0DIG01", "U0DIG02", "U0DIG03", "U0DIG04", "U0DIG05", "U0DIG06", "U0DIG07",
+        ];
         for id in &ids[..3] {
             team.person(id, &strong_history(id, week(), 8, "yes")).await;
         }
@@ -195,7 +198,11 @@ async fn a_digest_posts_counts_and_a_median_and_never_a_person() {
         }
 
         // Not per person: the due index holds nothing for it.
-        let due = team.store.due_rows(&PersonId::parse(ids[0]).unwrap()).await.unwrap();
+        let due = team
+            .store
+            .due_rows(&PersonId::parse(ids[0]).unwrap())
+            .await
+            .unwrap();
         assert!(due.is_empty(), "{due:?}");
 
         // A minute later, and from a second dispatcher: nothing more.

@@ -312,7 +312,9 @@ fn digest(
     if matches!(zone, ScheduleZone::Person { .. }) {
         return Err(err(
             "timezone",
-            format!("a {kind} schedule posts once for everybody; use an IANA zone, not \"{PERSON_ZONE}\""),
+            format!(
+                "a {kind} schedule posts once for everybody; use an IANA zone, not \"{PERSON_ZONE}\""
+            ),
         ));
     }
     if !questions.is_empty() {
