@@ -447,3 +447,16 @@ fn channel_and_min_group_are_refused_for_other_kinds() {
     assert_eq!(e.key, "min_group");
     assert!(e.to_string().contains("weekly-checkin.toml"), "{e}");
 }
+
+#[test]
+fn the_shipped_team_digest_example_is_valid_and_not_loaded() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("schedules");
+    let list = load_dir(&dir, &default_catalogue()).unwrap_or_else(|e| panic!("{e}"));
+    assert!(list.iter().all(|s| s.kind != ScheduleKind::TeamDigest));
+
+    let example = fs::read_to_string(dir.join("team-digest.toml.example")).unwrap();
+    let s = parse_ok(&example);
+    assert_eq!(s.kind, ScheduleKind::TeamDigest);
+    assert_eq!(s.zone, ScheduleZone::Fixed(chrono_tz::Europe::Berlin));
+    assert_eq!(s.digest.map(|d| d.min_group), Some(5));
+}
