@@ -36,9 +36,9 @@
 //! which changes nothing, and then claims.
 //!
 //! A team digest is not per person and has no due rows: each tick reads its
-//! newest occurrence within the grace period in the schedule's own zone,
-//! and acts on it once, marked as seen under the digest's dedupe key
-//! (`digest:{schedule}:{week}`), which also keys its one outbox row.
+//! newest occurrence within the grace period in the schedule's own zone and
+//! enqueues it under the dedupe key `digest:{schedule}:{week}`, which makes
+//! it one post however many dispatchers act on it.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -165,6 +165,9 @@ pub struct Dispatcher {
     /// Whether this dispatcher has compared the schedule set with the one
     /// the due index was computed for.
     schedule_set_synced: AtomicBool,
+    /// Dedupe keys of the team digests this dispatcher has queued or found
+    /// queued, so the ticks after a run do not gather them again.
+    digests_done: Mutex<HashSet<String>>,
 }
 
 impl Dispatcher {
@@ -175,6 +178,7 @@ impl Dispatcher {
             profiles: None,
             looked_up: Mutex::new(HashSet::new()),
             schedule_set_synced: AtomicBool::new(false),
+            digests_done: Mutex::new(HashSet::new()),
         }
     }
 
@@ -244,13 +248,21 @@ impl Dispatcher {
     }
 
     /// Posts each team digest whose newest occurrence within the grace
-    /// period has not been acted on yet.
+    /// period this dispatcher has not acted on yet.
     async fn team_digests(
         &self,
         now: DateTime<Utc>,
         report: &mut TickReport,
     ) -> anyhow::Result<()> {
-        let grace = self.settings.schedules.grace;
+        // The digest's outbox row is what makes it once: an occurrence is
+        // only acted on while that row is surely still kept (rows are
+        // pruned `retention` after they were written, which was after the
+        // occurrence), so a restart never posts a week twice.
+        let window = self
+            .settings
+            .schedules
+            .grace
+            .min(self.settings.storage.retention);
         for schedule in self
             .settings
             .schedules
@@ -260,14 +272,15 @@ impl Dispatcher {
         {
             // Validation keeps team digests on a fixed zone.
             let zone = schedule.zone_for(None);
-            let Some(run) = schedule::due(schedule, zone, now - grace, now, grace).run else {
+            let Some(run) = schedule::due(schedule, zone, now - window, now, window).run else {
                 continue;
             };
             let today = run.with_timezone(&zone).date_naive();
             let key = digest::dedupe_key(schedule, IsoWeek::of(today));
-            // Marked first, so that the minutes after the run do not gather
-            // the digest again; unmarked when it fails, to retry next tick.
-            if !self.store.mark_seen(&key, now).await? {
+            // Remembered in memory only to spare the ticks after the run
+            // gathering it again; after a restart it is gathered once more
+            // and its enqueue adds nothing.
+            if self.digests_done.lock().expect("lock").contains(&key) {
                 continue;
             }
             let outcome =
@@ -285,10 +298,10 @@ impl Dispatcher {
                 Err(e) => {
                     report.failed += 1;
                     tracing::error!(schedule = %schedule.name, error = %e, "team digest failed; retried on the next tick");
-                    self.store.unmark_seen(&key).await?;
                     continue;
                 }
             };
+            self.digests_done.lock().expect("lock").insert(key);
             metrics::counter!(
                 "nudged_schedule_runs_total",
                 "kind" => schedule.kind.as_str(),
