@@ -34,6 +34,11 @@
 //! dispatchers acting on the same run write one outbox row between them; a
 //! crash between enqueue and claim re-enqueues the same key on the next tick,
 //! which changes nothing, and then claims.
+//!
+//! A team digest is not per person and has no due rows: each tick reads its
+//! newest occurrence within the grace period in the schedule's own zone and
+//! enqueues it under the dedupe key `digest:{schedule}:{week}`, which makes
+//! it one post however many dispatchers act on it.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -53,6 +58,7 @@ use crate::domain::{IsoWeek, PersonId};
 use crate::health::Heartbeat;
 use crate::schedule::{self, Schedule, ScheduleKind, ScheduleZone};
 use crate::service::checkin::{self, Asked};
+use crate::service::digest::{self, Posted};
 use crate::service::readiness;
 use crate::store::{
     DueEntry, DueRow, DueUpdate, NewPerson, PendingDue, PersonRow, ScheduleRun, Store,
@@ -159,6 +165,9 @@ pub struct Dispatcher {
     /// Whether this dispatcher has compared the schedule set with the one
     /// the due index was computed for.
     schedule_set_synced: AtomicBool,
+    /// Dedupe keys of the team digests this dispatcher has queued or found
+    /// queued, so the ticks after a run do not gather them again.
+    digests_done: Mutex<HashSet<String>>,
 }
 
 impl Dispatcher {
@@ -169,6 +178,7 @@ impl Dispatcher {
             profiles: None,
             looked_up: Mutex::new(HashSet::new()),
             schedule_set_synced: AtomicBool::new(false),
+            digests_done: Mutex::new(HashSet::new()),
         }
     }
 
@@ -195,7 +205,11 @@ impl Dispatcher {
                     .schedules
                     .list
                     .iter()
-                    .find(|s| s.name == entry.schedule && s.includes(&entry.person.id))
+                    .find(|s| {
+                        s.name == entry.schedule
+                            && s.kind.is_per_person()
+                            && s.includes(&entry.person.id)
+                    })
                     .map(|schedule| (schedule, entry))
             });
             // Runs are independent (each on its own unique rows), so several
@@ -229,7 +243,73 @@ impl Dispatcher {
             }
             after = page.last().map(DueEntry::cursor);
         }
+        self.team_digests(now, &mut report).await?;
         Ok(report)
+    }
+
+    /// Posts each team digest whose newest occurrence within the grace
+    /// period this dispatcher has not acted on yet.
+    async fn team_digests(
+        &self,
+        now: DateTime<Utc>,
+        report: &mut TickReport,
+    ) -> anyhow::Result<()> {
+        // The digest's outbox row is what makes it once: an occurrence is
+        // only acted on while that row is surely still kept (rows are
+        // pruned `retention` after they were written, which was after the
+        // occurrence), so a restart never posts a week twice.
+        let window = self
+            .settings
+            .schedules
+            .grace
+            .min(self.settings.storage.retention);
+        for schedule in self
+            .settings
+            .schedules
+            .list
+            .iter()
+            .filter(|s| !s.kind.is_per_person())
+        {
+            // Validation keeps team digests on a fixed zone.
+            let zone = schedule.zone_for(None);
+            let Some(run) = schedule::due(schedule, zone, now - window, now, window).run else {
+                continue;
+            };
+            let today = run.with_timezone(&zone).date_naive();
+            let key = digest::dedupe_key(schedule, IsoWeek::of(today));
+            // Remembered in memory only to spare the ticks after the run
+            // gathering it again; after a restart it is gathered once more
+            // and its enqueue adds nothing.
+            if self.digests_done.lock().expect("lock").contains(&key) {
+                continue;
+            }
+            let outcome =
+                digest::post(&self.settings, self.store.as_ref(), schedule, today, now).await;
+            let outcome = match outcome {
+                Ok(Some(Posted::Queued)) => {
+                    report.sent += 1;
+                    tracing::info!(schedule = %schedule.name, kind = %schedule.kind, local = %run.with_timezone(&zone), "team digest");
+                    Outcome::Sent
+                }
+                Ok(_) => {
+                    report.passed += 1;
+                    Outcome::AlreadyDone
+                }
+                Err(e) => {
+                    report.failed += 1;
+                    tracing::error!(schedule = %schedule.name, error = %e, "team digest failed; retried on the next tick");
+                    continue;
+                }
+            };
+            self.digests_done.lock().expect("lock").insert(key);
+            metrics::counter!(
+                "nudged_schedule_runs_total",
+                "kind" => schedule.kind.as_str(),
+                "outcome" => outcome.as_str()
+            )
+            .increment(1);
+        }
+        Ok(())
     }
 
     /// Once per dispatcher: if the schedules differ from those the due
@@ -300,7 +380,7 @@ impl Dispatcher {
             .schedules
             .list
             .iter()
-            .filter(|s| s.includes(&person.id))
+            .filter(|s| s.kind.is_per_person() && s.includes(&person.id))
             .map(|schedule| {
                 let zone = schedule.zone_for(tz);
                 let since = pending
@@ -513,6 +593,8 @@ impl Dispatcher {
                     Asked::NotNeeded => Outcome::NotNeeded,
                 }
             }
+            // Not per person: never in the due index (see `team_digests`).
+            ScheduleKind::TeamDigest => Outcome::NotNeeded,
             ScheduleKind::TrendPost => {
                 // The nudge that may come with it has its own key.
                 let done = readiness::reassess(settings, store, person, now, Some(&key)).await?;

@@ -1,8 +1,9 @@
-//! Messages as data: prompts, reminders, trend posts and the nudge,
-//! rendered to a neutral [`Message`]: plain text for notifications
-//! and consoles, Block Kit blocks for Slack. Pure: no IO.
+//! Messages as data: prompts, reminders, trend posts, the team digest and
+//! the nudge, rendered to a neutral [`Message`]: plain text for
+//! notifications and consoles, Block Kit blocks for Slack. Pure: no IO.
 
 mod chart;
+mod digest;
 mod nudge;
 mod prompt;
 pub mod reasons;
@@ -11,6 +12,7 @@ mod trend;
 mod wording;
 
 pub use chart::{CHART_SIZE, ChartError, chart_png};
+pub use digest::{DigestData, STATE_ORDER, team_digest};
 pub use nudge::{ANSWER_BLOCK, NudgeButton, nudge, with_answer as nudge_with_answer};
 pub use prompt::{ButtonValue, prompt, prompt_progress, reminder};
 pub use trend::{arrow, trend_post};

@@ -44,7 +44,27 @@ pub struct Schedule {
     /// [`ScheduleKind::Reminder`]; may be empty for a trend post.
     pub questions: Vec<QuestionId>,
     pub audience: Audience,
+    /// Where and how a [`ScheduleKind::TeamDigest`] posts; `Some` exactly
+    /// for that kind.
+    pub digest: Option<Digest>,
 }
+
+/// The settings of a team digest (README, "Schedules").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Digest {
+    /// The chat channel the digest is posted to (`C…` on Slack).
+    pub channel: String,
+    /// Fewer people than this answered: the digest says only that the group
+    /// is too small, so no count or median can point at one person.
+    pub min_group: u32,
+}
+
+/// `min_group` when the file sets none.
+pub const DEFAULT_MIN_GROUP: u32 = 5;
+
+/// The smallest `min_group` accepted: with two, each of them could read
+/// the other's answer off the median.
+pub const MIN_GROUP_FLOOR: u32 = 3;
 
 /// The time zone a schedule's `cron` is read in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,19 +86,27 @@ pub enum ScheduleKind {
     Reminder,
     /// Re-assesses each person and posts their weekly trend.
     TrendPost,
+    /// Posts one team digest to a channel: counts and medians only.
+    TeamDigest,
 }
 
 impl ScheduleKind {
     /// Every kind, in the order the file format documents them.
-    pub const ALL: [ScheduleKind; 3] = [Self::Checkin, Self::Reminder, Self::TrendPost];
+    pub const ALL: [ScheduleKind; 4] = [
+        Self::Checkin,
+        Self::Reminder,
+        Self::TrendPost,
+        Self::TeamDigest,
+    ];
 
     /// The name used in schedule files and logs: `checkin`, `reminder`,
-    /// `trend-post`.
+    /// `trend-post`, `team-digest`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Checkin => "checkin",
             Self::Reminder => "reminder",
             Self::TrendPost => "trend-post",
+            Self::TeamDigest => "team-digest",
         }
     }
 
@@ -91,6 +119,12 @@ impl ScheduleKind {
     pub fn needs_questions(self) -> bool {
         matches!(self, Self::Checkin | Self::Reminder)
     }
+
+    /// Whether the kind runs once per person (kept in the due index) rather
+    /// than once for the whole team.
+    pub fn is_per_person(self) -> bool {
+        self != Self::TeamDigest
+    }
 }
 
 impl std::fmt::Display for ScheduleKind {
@@ -99,7 +133,7 @@ impl std::fmt::Display for ScheduleKind {
     }
 }
 
-/// Who a schedule addresses.
+/// Who a schedule addresses (for a team digest: whom it counts).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Audience {
     /// Everyone enrolled, including people who `/pulse join` later.

@@ -7,6 +7,7 @@
 //!   console) — stored with the prompt's redraw and the reply, together.
 //! - [`checkin`]: a check-in or reminder put in the outbox, for the
 //!   scheduler, `/pulse now` and `run --ask-now` alike.
+//! - [`digest`]: the team digest, counts and medians posted to a channel.
 //! - [`pulse`]: the `/pulse` subcommands.
 //! - [`readiness`]: re-assessment, the trend post, the readiness nudge,
 //!   the App Home; and the background re-assessment worker.
@@ -20,6 +21,7 @@
 pub mod answers;
 pub mod checkin;
 pub mod demo;
+pub mod digest;
 pub mod history;
 pub mod nudge;
 pub mod pulse;

@@ -8,6 +8,7 @@ mod crash;
 mod daemon;
 mod delivery;
 mod demo;
+mod digest;
 mod due;
 mod edge;
 mod fake_mattermost;

@@ -20,7 +20,10 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use toml::de::{DeTable, DeValue};
 
-use super::{Audience, Schedule, ScheduleError, ScheduleKind, ScheduleZone};
+use super::{
+    Audience, DEFAULT_MIN_GROUP, Digest, MIN_GROUP_FLOOR, Schedule, ScheduleError, ScheduleKind,
+    ScheduleZone,
+};
 use crate::domain::{Catalogue, PersonId};
 
 /// The `timezone` value meaning "each person's own zone".
@@ -43,6 +46,10 @@ struct RawSchedule {
     questions: Vec<String>,
     audience: RawAudience,
     fallback_timezone: Option<String>,
+    /// Only for `kind = "team-digest"`.
+    channel: Option<String>,
+    /// Only for `kind = "team-digest"`.
+    min_group: Option<i64>,
 }
 
 /// `audience = "all"` or `audience = ["U024BE7LH", …]`.
@@ -236,6 +243,8 @@ fn validate(raw: RawSchedule, catalogue: &Catalogue) -> Result<Schedule, (String
         ));
     }
 
+    let digest = digest(&raw, kind, zone, &questions)?;
+
     let audience = match raw.audience {
         RawAudience::All => Audience::All,
         RawAudience::People(ids) => {
@@ -268,7 +277,80 @@ fn validate(raw: RawSchedule, catalogue: &Catalogue) -> Result<Schedule, (String
         kind,
         questions,
         audience,
+        digest,
     })
+}
+
+/// The team digest's settings: required for that kind, refused for others
+/// (they would silently do nothing).
+fn digest(
+    raw: &RawSchedule,
+    kind: ScheduleKind,
+    zone: ScheduleZone,
+    questions: &[crate::domain::QuestionId],
+) -> Result<Option<Digest>, (String, String)> {
+    let err = |key: &str, problem: String| (key.to_owned(), problem);
+    if kind != ScheduleKind::TeamDigest {
+        for (key, set) in [
+            ("channel", raw.channel.is_some()),
+            ("min_group", raw.min_group.is_some()),
+        ] {
+            if set {
+                return Err(err(
+                    key,
+                    format!(
+                        "only applies to kind = \"{}\"",
+                        ScheduleKind::TeamDigest.as_str()
+                    ),
+                ));
+            }
+        }
+        return Ok(None);
+    }
+    // One post for the whole team has one time: "each person's own" has
+    // no meaning for it.
+    if matches!(zone, ScheduleZone::Person { .. }) {
+        return Err(err(
+            "timezone",
+            format!(
+                "a {kind} schedule posts once for everybody; use an IANA zone, not \"{PERSON_ZONE}\""
+            ),
+        ));
+    }
+    if !questions.is_empty() {
+        return Err(err(
+            "questions",
+            format!("a {kind} schedule asks nothing; remove the key"),
+        ));
+    }
+    let Some(channel) = raw.channel.as_deref().map(str::trim) else {
+        return Err(err(
+            "channel",
+            format!("is required for a {kind} schedule: the channel id it posts to (C…)"),
+        ));
+    };
+    if channel.is_empty() || !channel.chars().all(|c| c.is_ascii_alphanumeric()) {
+        return Err(err(
+            "channel",
+            format!("{channel:?} is not a channel id; use the id (C…), not the name"),
+        ));
+    }
+    let min_group = match raw.min_group {
+        None => DEFAULT_MIN_GROUP,
+        Some(n) if n < i64::from(MIN_GROUP_FLOOR) => {
+            return Err(err(
+                "min_group",
+                format!(
+                    "is {n}; must be at least {MIN_GROUP_FLOOR}, so no count or median points at one person"
+                ),
+            ));
+        }
+        Some(n) => u32::try_from(n).map_err(|_| err("min_group", format!("{n} is too large")))?,
+    };
+    Ok(Some(Digest {
+        channel: channel.to_owned(),
+        min_group,
+    }))
 }
 
 /// Parses a croner expression: 6 fields with seconds or 5 without. A year

@@ -210,7 +210,7 @@ fn an_unknown_kind_lists_the_kinds() {
     assert_eq!(e.key, "kind");
     assert_eq!(
         e.problem,
-        r#"unknown kind "check-in"; use one of checkin, reminder, trend-post"#
+        r#"unknown kind "check-in"; use one of checkin, reminder, trend-post, team-digest"#
     );
 }
 
@@ -383,4 +383,80 @@ fn the_shipped_schedules_load_and_fire_on_the_right_local_day_and_hour() {
             }
         }
     }
+}
+
+const DIGEST: &str = r#"
+name = "team-digest"
+cron = "0 0 9 * * MON"
+timezone = "Europe/Berlin"
+kind = "team-digest"
+channel = "C0123TEAM"
+audience = "all"
+"#;
+
+#[test]
+fn a_team_digest_reads_its_channel_and_min_group() {
+    let s = parse_ok(DIGEST);
+    assert_eq!(s.kind, ScheduleKind::TeamDigest);
+    assert!(!s.kind.is_per_person());
+    assert_eq!(
+        s.digest,
+        Some(Digest {
+            channel: "C0123TEAM".into(),
+            min_group: DEFAULT_MIN_GROUP
+        })
+    );
+    let s = parse_ok(&format!("{DIGEST}min_group = 3\n"));
+    assert_eq!(s.digest.map(|d| d.min_group), Some(3));
+    assert_eq!(parse_ok(VALID).digest, None);
+}
+
+#[test]
+fn a_team_digest_without_a_channel_or_with_a_small_group_is_rejected() {
+    let e = parse_err(&without_in(DIGEST, "channel"));
+    assert_eq!(e.key, "channel");
+    assert!(e.problem.contains("is required"), "{e}");
+
+    let e = parse_err(&with_in(DIGEST, "channel", r##"channel = "#team""##));
+    assert_eq!(e.key, "channel");
+    assert!(e.problem.contains("not a channel id"), "{e}");
+
+    for n in ["2", "0", "-1"] {
+        let e = parse_err(&format!("{DIGEST}min_group = {n}\n"));
+        assert_eq!(e.key, "min_group");
+        assert!(e.problem.contains("at least 3"), "{e}");
+    }
+}
+
+#[test]
+fn a_team_digest_in_each_persons_zone_or_with_questions_is_rejected() {
+    let e = parse_err(&with_in(DIGEST, "timezone", r#"timezone = "person""#));
+    assert_eq!(e.key, "timezone");
+    assert!(e.problem.contains("posts once for everybody"), "{e}");
+
+    let e = parse_err(&format!("{DIGEST}questions = [\"decisions\"]\n"));
+    assert_eq!(e.key, "questions");
+}
+
+#[test]
+fn channel_and_min_group_are_refused_for_other_kinds() {
+    let e = parse_err(&format!("{VALID}channel = \"C0123TEAM\"\n"));
+    assert_eq!(e.key, "channel");
+    assert!(e.problem.contains("team-digest"), "{e}");
+    let e = parse_err(&format!("{VALID}min_group = 5\n"));
+    assert_eq!(e.key, "min_group");
+    assert!(e.to_string().contains("weekly-checkin.toml"), "{e}");
+}
+
+#[test]
+fn the_shipped_team_digest_example_is_valid_and_not_loaded() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("schedules");
+    let list = load_dir(&dir, &default_catalogue()).unwrap_or_else(|e| panic!("{e}"));
+    assert!(list.iter().all(|s| s.kind != ScheduleKind::TeamDigest));
+
+    let example = fs::read_to_string(dir.join("team-digest.toml.example")).unwrap();
+    let s = parse_ok(&example);
+    assert_eq!(s.kind, ScheduleKind::TeamDigest);
+    assert_eq!(s.zone, ScheduleZone::Fixed(chrono_tz::Europe::Berlin));
+    assert_eq!(s.digest.map(|d| d.min_group), Some(5));
 }
