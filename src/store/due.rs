@@ -104,3 +104,14 @@ pub(super) fn distinct_people(people: &[super::NewPerson]) -> Vec<&super::NewPer
         .map(|(_, p)| p)
         .collect()
 }
+
+/// Which of `updates` still carry their mark, by the marks stored now.
+pub(super) fn current<'u>(
+    updates: &'u [DueUpdate],
+    marks: &std::collections::HashMap<String, i64>,
+) -> Vec<&'u DueUpdate> {
+    updates
+        .iter()
+        .filter(|u| marks.get(u.person.as_str()) == Some(&u.stamp))
+        .collect()
+}

@@ -8,20 +8,9 @@
 
 use std::collections::HashMap;
 
-use sqlx::postgres::PgRow;
-
 use super::*;
-use crate::store::due::distinct_people;
+use crate::store::due::{current, distinct_people};
 use crate::store::shared::Fields;
-
-fn due_row(row: &PgRow) -> StoreResult<DueRow> {
-    let f = Fields::<Postgres>::of("schedule_due", row);
-    Ok(DueRow {
-        schedule: f.get("schedule")?,
-        zone: f.get("zone")?,
-        due_at: f.opt_time("due_at")?,
-    })
-}
 
 impl PgStore {
     pub(super) async fn upsert_people_rows(
@@ -163,10 +152,7 @@ impl PgStore {
         .await?
         .into_iter()
         .collect();
-        let current: Vec<&DueUpdate> = updates
-            .iter()
-            .filter(|u| marks.get(u.person.as_str()) == Some(&u.stamp))
-            .collect();
+        let current = current(updates, &marks);
         if current.is_empty() {
             return Ok(0);
         }
@@ -214,74 +200,5 @@ impl PgStore {
         .await?;
         tx.commit().await?;
         Ok(current.len())
-    }
-
-    pub(super) async fn due_by_rows(
-        &self,
-        now: DateTime<Utc>,
-        after: Option<&DueCursor>,
-        limit: u32,
-    ) -> StoreResult<Vec<DueEntry>> {
-        let (at, person, schedule) = match after {
-            Some(c) => (millis(c.due_at), c.person.as_str(), c.schedule.as_str()),
-            None => (i64::MIN, "", ""),
-        };
-        sqlx::query(concat!(
-            "SELECT ",
-            columns!(people),
-            ", schedule, zone, due_at FROM schedule_due JOIN people ON people.id = schedule_due.person \
-             WHERE due_at <= $1 AND (due_at, person, schedule) > ($2, $3, $4) AND enrolled \
-             ORDER BY due_at, person, schedule LIMIT $5"
-        ))
-        .bind(millis(now))
-        .bind(at)
-        .bind(person)
-        .bind(schedule)
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(|row| {
-            let f = Fields::<Postgres>::of("schedule_due", row);
-            Ok(DueEntry {
-                person: Fields::<Postgres>::person_row(row)?,
-                schedule: f.get("schedule")?,
-                zone: f.get("zone")?,
-                due_at: f.time("due_at")?,
-            })
-        })
-        .collect()
-    }
-
-    pub(super) async fn advance_due_row(
-        &self,
-        person: &PersonId,
-        row: &DueRow,
-        from: DateTime<Utc>,
-    ) -> StoreResult<bool> {
-        let done = sqlx::query(
-            "UPDATE schedule_due SET due_at = $1 \
-             WHERE person = $2 AND schedule = $3 AND due_at = $4 AND zone = $5",
-        )
-        .bind(row.due_at.map(millis))
-        .bind(person.as_str())
-        .bind(&row.schedule)
-        .bind(millis(from))
-        .bind(&row.zone)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() > 0)
-    }
-
-    pub(super) async fn due_rows_of(&self, person: &PersonId) -> StoreResult<Vec<DueRow>> {
-        sqlx::query(
-            "SELECT schedule, zone, due_at FROM schedule_due WHERE person = $1 ORDER BY schedule",
-        )
-        .bind(person.as_str())
-        .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(due_row)
-        .collect()
     }
 }

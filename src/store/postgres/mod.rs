@@ -544,7 +544,7 @@ impl Store for PgStore {
         after: Option<&DueCursor>,
         limit: u32,
     ) -> StoreResult<Vec<DueEntry>> {
-        self.due_by_rows(now, after, limit).await
+        Sql::due_by(&self.pool, now, after, limit).await
     }
 
     async fn advance_due(
@@ -553,11 +553,11 @@ impl Store for PgStore {
         row: &DueRow,
         from: DateTime<Utc>,
     ) -> StoreResult<bool> {
-        self.advance_due_row(person, row, from).await
+        Sql::advance_due(&self.pool, person, row, from).await
     }
 
     async fn due_rows(&self, person: &PersonId) -> StoreResult<Vec<DueRow>> {
-        self.due_rows_of(person).await
+        Sql::due_rows(&self.pool, person).await
     }
 }
 

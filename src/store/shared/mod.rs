@@ -128,7 +128,38 @@ macro_rules! locking_statements {
     };
 }
 
+/// `impl<DB> Sql<DB> { … }` with the bounds every shared statement needs
+/// of the engine: that its driver encodes and decodes the values nudged
+/// stores, and that a connection runs queries. A macro because Rust cannot
+/// name a list of bounds on types other than the engine (a trait's
+/// `where` clauses are not implied where it is used), and each file of
+/// shared statements would otherwise spell the list again.
+macro_rules! shared_statements {
+    ($($item:item)*) => {
+        impl<DB> $crate::store::shared::Sql<DB>
+        where
+            DB: $crate::store::shared::Engine,
+            DB::Arguments: ::sqlx::IntoArguments<DB>,
+            for<'c> &'c mut DB::Connection: ::sqlx::Executor<'c, Database = DB>,
+            for<'c> &'c str: ::sqlx::ColumnIndex<DB::Row>,
+            usize: ::sqlx::ColumnIndex<DB::Row>,
+            for<'r> &'r str: ::sqlx::Decode<'r, DB> + ::sqlx::Encode<'r, DB> + ::sqlx::Type<DB>,
+            for<'r> String: ::sqlx::Decode<'r, DB> + ::sqlx::Encode<'r, DB> + ::sqlx::Type<DB>,
+            for<'r> i64: ::sqlx::Decode<'r, DB> + ::sqlx::Encode<'r, DB> + ::sqlx::Type<DB>,
+            for<'r> i32: ::sqlx::Decode<'r, DB> + ::sqlx::Encode<'r, DB> + ::sqlx::Type<DB>,
+            for<'r> f64: ::sqlx::Decode<'r, DB> + ::sqlx::Encode<'r, DB> + ::sqlx::Type<DB>,
+            for<'r> bool: ::sqlx::Decode<'r, DB> + ::sqlx::Encode<'r, DB> + ::sqlx::Type<DB>,
+            for<'r> Option<&'r str>: ::sqlx::Encode<'r, DB>,
+            for<'r> Option<i64>: ::sqlx::Encode<'r, DB>,
+            for<'r> Option<f64>: ::sqlx::Encode<'r, DB>,
+        {
+            $($item)*
+        }
+    };
+}
+
 mod decode;
+mod due;
 mod outbox;
 mod statements;
 

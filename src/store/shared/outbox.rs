@@ -1,34 +1,18 @@
 //! The shared statements of the outbox, of forgetting a person and of
-//! health and retention: the second half of [`Sql`], split from
+//! health and retention: more of [`Sql`](super::Sql), split from
 //! `statements.rs` only to keep each file short.
 
 use chrono::{DateTime, Utc};
-use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, Type};
+use sqlx::Executor;
 
-use super::{Engine, Fields, Sql, millis};
+use super::{Fields, millis};
 use crate::domain::PersonId;
 use crate::store::{
     DemoForgetReport, ForgetReport, NewOutbox, OutboxCounts, OutboxRow, OutboxStatus, StoreResult,
     action_seen_prefix, bind,
 };
 
-impl<DB> Sql<DB>
-where
-    DB: Engine,
-    DB::Arguments: IntoArguments<DB>,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    for<'c> &'c str: ColumnIndex<DB::Row>,
-    usize: ColumnIndex<DB::Row>,
-    for<'r> &'r str: Decode<'r, DB> + Encode<'r, DB> + Type<DB>,
-    for<'r> String: Decode<'r, DB> + Encode<'r, DB> + Type<DB>,
-    for<'r> i64: Decode<'r, DB> + Encode<'r, DB> + Type<DB>,
-    for<'r> i32: Decode<'r, DB> + Encode<'r, DB> + Type<DB>,
-    for<'r> f64: Decode<'r, DB> + Encode<'r, DB> + Type<DB>,
-    for<'r> bool: Decode<'r, DB> + Encode<'r, DB> + Type<DB>,
-    for<'r> Option<&'r str>: Encode<'r, DB>,
-    for<'r> Option<i64>: Encode<'r, DB>,
-    for<'r> Option<f64>: Encode<'r, DB>,
-{
+shared_statements! {
     // ---- outbox -------------------------------------------------------
 
     /// [`Store::enqueue`](crate::store::Store::enqueue). Keys left NULL

@@ -8,9 +8,9 @@ use std::collections::{BTreeSet, HashSet};
 use std::marker::PhantomData;
 
 use chrono::{DateTime, Utc};
-use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, QueryBuilder, Type};
+use sqlx::{Executor, QueryBuilder};
 
-use super::{Engine, Fields, millis, outcome_of, unknown_person};
+use super::{Fields, millis, outcome_of, unknown_person};
 use crate::domain::{Answer, IsoWeek, NudgeResponse, OptionKey, PersonId, QuestionId};
 use crate::store::{
     AnswerRow, AnswerSource, AssessmentRow, CheckinRow, ImportOutcome, NewOutbox, NewPerson,
@@ -19,30 +19,12 @@ use crate::store::{
 };
 
 /// The shared statements of engine `DB`; never built, only named
-/// (`Sql::<Sqlite>::person(…)`). The bounds of its `impl` blocks (this
-/// file's and `outbox.rs`'s, the same list) are what each statement needs
-/// of the engine: that its driver encodes and decodes the values nudged
-/// stores, and that a connection runs queries. Rust has no way to name a
-/// list of bounds on other types than the engine, so each block spells it.
+/// (`Sql::<Sqlite>::person(…)`). Its `impl` blocks (this file's,
+/// `outbox.rs`'s and `due.rs`'s) are written with `shared_statements!`,
+/// which carries the bounds each statement needs of the engine.
 pub(in crate::store) struct Sql<DB>(PhantomData<DB>);
 
-impl<DB> Sql<DB>
-where
-    DB: Engine,
-    DB::Arguments: IntoArguments<DB>,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    for<'c> &'c str: ColumnIndex<DB::Row>,
-    usize: ColumnIndex<DB::Row>,
-    for<'r> &'r str: Decode<'r, DB> + Encode<'r, DB> + Type<DB>,
-    for<'r> String: Decode<'r, DB> + Encode<'r, DB> + Type<DB>,
-    for<'r> i64: Decode<'r, DB> + Encode<'r, DB> + Type<DB>,
-    for<'r> i32: Decode<'r, DB> + Encode<'r, DB> + Type<DB>,
-    for<'r> f64: Decode<'r, DB> + Encode<'r, DB> + Type<DB>,
-    for<'r> bool: Decode<'r, DB> + Encode<'r, DB> + Type<DB>,
-    for<'r> Option<&'r str>: Encode<'r, DB>,
-    for<'r> Option<i64>: Encode<'r, DB>,
-    for<'r> Option<f64>: Encode<'r, DB>,
-{
+shared_statements! {
     // ---- people -------------------------------------------------------
 
     /// [`Store::upsert_person`](crate::store::Store::upsert_person): one

@@ -5,20 +5,11 @@
 
 use std::collections::HashMap;
 
-use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
 use super::*;
-use crate::store::due::distinct_people;
+use crate::store::due::{current, distinct_people};
 use crate::store::shared::Fields;
-
-/// Which of `updates` still carry their mark, by the marks stored now.
-fn current<'u>(updates: &'u [DueUpdate], marks: &HashMap<String, i64>) -> Vec<&'u DueUpdate> {
-    updates
-        .iter()
-        .filter(|u| marks.get(u.person.as_str()) == Some(&u.stamp))
-        .collect()
-}
 
 /// Pushes `(?, ?, …)` binding each of `ids`.
 fn push_ids<'a>(query: &mut QueryBuilder<Sqlite>, ids: impl IntoIterator<Item = &'a str>) {
@@ -153,15 +144,6 @@ async fn set_due_rows(conn: &mut SqliteConnection, updates: &[DueUpdate]) -> Sto
     Ok(applied)
 }
 
-fn due_row(row: &SqliteRow) -> StoreResult<DueRow> {
-    let f = Fields::<Sqlite>::of("schedule_due", row);
-    Ok(DueRow {
-        schedule: f.get("schedule")?,
-        zone: f.get("zone")?,
-        due_at: f.opt_time("due_at")?,
-    })
-}
-
 impl SqliteStore {
     pub(super) async fn upsert_people_rows(
         &self,
@@ -257,80 +239,5 @@ impl SqliteStore {
             })
         })
         .await
-    }
-
-    pub(super) async fn due_by_rows(
-        &self,
-        now: DateTime<Utc>,
-        after: Option<&DueCursor>,
-        limit: u32,
-    ) -> StoreResult<Vec<DueEntry>> {
-        let (at, person, schedule) = match after {
-            Some(c) => (millis(c.due_at), c.person.as_str(), c.schedule.as_str()),
-            None => (i64::MIN, "", ""),
-        };
-        sqlx::query(concat!(
-            "SELECT ",
-            columns!(people),
-            ", schedule, zone, due_at FROM schedule_due JOIN people ON people.id = schedule_due.person \
-             WHERE due_at <= ? AND (due_at, person, schedule) > (?, ?, ?) AND enrolled \
-             ORDER BY due_at, person, schedule LIMIT ?"
-        ))
-        .bind(millis(now))
-        .bind(at)
-        .bind(person)
-        .bind(schedule)
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(|row| {
-            let f = Fields::<Sqlite>::of("schedule_due", row);
-            Ok(DueEntry {
-                person: Fields::<Sqlite>::person_row(row)?,
-                schedule: f.get("schedule")?,
-                zone: f.get("zone")?,
-                due_at: f.time("due_at")?,
-            })
-        })
-        .collect()
-    }
-
-    pub(super) async fn advance_due_row(
-        &self,
-        person: &PersonId,
-        row: &DueRow,
-        from: DateTime<Utc>,
-    ) -> StoreResult<bool> {
-        let (person, row) = (person.clone(), row.clone());
-        self.write(move |conn| {
-            Box::pin(async move {
-                let done = sqlx::query(
-                    "UPDATE schedule_due SET due_at = ? \
-                     WHERE person = ? AND schedule = ? AND due_at = ? AND zone = ?",
-                )
-                .bind(row.due_at.map(millis))
-                .bind(person.as_str())
-                .bind(&row.schedule)
-                .bind(millis(from))
-                .bind(&row.zone)
-                .execute(conn)
-                .await?;
-                Ok(done.rows_affected() > 0)
-            })
-        })
-        .await
-    }
-
-    pub(super) async fn due_rows_of(&self, person: &PersonId) -> StoreResult<Vec<DueRow>> {
-        sqlx::query(
-            "SELECT schedule, zone, due_at FROM schedule_due WHERE person = ? ORDER BY schedule",
-        )
-        .bind(person.as_str())
-        .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(due_row)
-        .collect()
     }
 }

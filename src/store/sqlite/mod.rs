@@ -629,7 +629,7 @@ impl Store for SqliteStore {
         after: Option<&DueCursor>,
         limit: u32,
     ) -> StoreResult<Vec<DueEntry>> {
-        self.due_by_rows(now, after, limit).await
+        Sql::due_by(&self.pool, now, after, limit).await
     }
 
     async fn advance_due(
@@ -638,11 +638,13 @@ impl Store for SqliteStore {
         row: &DueRow,
         from: DateTime<Utc>,
     ) -> StoreResult<bool> {
-        self.advance_due_row(person, row, from).await
+        let (person, row) = (person.clone(), row.clone());
+        on_writer!(self, |conn| Sql::advance_due(conn, &person, &row, from)
+            .await)
     }
 
     async fn due_rows(&self, person: &PersonId) -> StoreResult<Vec<DueRow>> {
-        self.due_rows_of(person).await
+        Sql::due_rows(&self.pool, person).await
     }
 }
 

@@ -1,0 +1,105 @@
+//! The due index's statements both engines run alike (ARCHITECTURE.md,
+//! "Scheduling"): reading due rows and moving one on. The batch writes,
+//! which bind lists the engines' own ways (`IN (…)` on SQLite, arrays on
+//! PostgreSQL), stay in each engine's `due.rs`.
+
+use chrono::{DateTime, Utc};
+use sqlx::Executor;
+
+use super::{Fields, millis};
+use crate::domain::PersonId;
+use crate::store::{DueCursor, DueEntry, DueRow, StoreResult};
+
+shared_statements! {
+    /// One `schedule_due` row.
+    pub fn due_row(row: &DB::Row) -> StoreResult<DueRow> {
+        let f = Fields::<DB>::of("schedule_due", row);
+        Ok(DueRow {
+            schedule: f.get("schedule")?,
+            zone: f.get("zone")?,
+            due_at: f.opt_time("due_at")?,
+        })
+    }
+
+    /// [`Store::due_by`](crate::store::Store::due_by).
+    pub async fn due_by<'c, E>(
+        exec: E,
+        now: DateTime<Utc>,
+        after: Option<&DueCursor>,
+        limit: u32,
+    ) -> StoreResult<Vec<DueEntry>>
+    where
+        E: Executor<'c, Database = DB>,
+    {
+        let (at, person, schedule) = match after {
+            Some(c) => (millis(c.due_at), c.person.as_str(), c.schedule.as_str()),
+            None => (i64::MIN, "", ""),
+        };
+        sqlx::query(concat!(
+            "SELECT ",
+            columns!(people),
+            ", schedule, zone, due_at FROM schedule_due JOIN people ON people.id = schedule_due.person \
+             WHERE due_at <= $1 AND (due_at, person, schedule) > ($2, $3, $4) AND enrolled \
+             ORDER BY due_at, person, schedule LIMIT $5"
+        ))
+        .bind(millis(now))
+        .bind(at)
+        .bind(person)
+        .bind(schedule)
+        .bind(i64::from(limit))
+        .fetch_all(exec)
+        .await?
+        .iter()
+        .map(|row| {
+            let f = Fields::<DB>::of("schedule_due", row);
+            Ok(DueEntry {
+                person: Fields::<DB>::person_row(row)?,
+                schedule: f.get("schedule")?,
+                zone: f.get("zone")?,
+                due_at: f.time("due_at")?,
+            })
+        })
+        .collect()
+    }
+
+    /// [`Store::advance_due`](crate::store::Store::advance_due): only from
+    /// the time and zone the tick read.
+    pub async fn advance_due<'c, E>(
+        exec: E,
+        person: &PersonId,
+        row: &DueRow,
+        from: DateTime<Utc>,
+    ) -> StoreResult<bool>
+    where
+        E: Executor<'c, Database = DB>,
+    {
+        let done = sqlx::query(
+            "UPDATE schedule_due SET due_at = $1 \
+             WHERE person = $2 AND schedule = $3 AND due_at = $4 AND zone = $5",
+        )
+        .bind(row.due_at.map(millis))
+        .bind(person.as_str())
+        .bind(row.schedule.as_str())
+        .bind(millis(from))
+        .bind(row.zone.as_str())
+        .execute(exec)
+        .await?;
+        Ok(DB::rows_affected(&done) > 0)
+    }
+
+    /// [`Store::due_rows`](crate::store::Store::due_rows).
+    pub async fn due_rows<'c, E>(exec: E, person: &PersonId) -> StoreResult<Vec<DueRow>>
+    where
+        E: Executor<'c, Database = DB>,
+    {
+        sqlx::query(
+            "SELECT schedule, zone, due_at FROM schedule_due WHERE person = $1 ORDER BY schedule",
+        )
+        .bind(person.as_str())
+        .fetch_all(exec)
+        .await?
+        .iter()
+        .map(Self::due_row)
+        .collect()
+    }
+}
