@@ -156,9 +156,8 @@ async fn webhook(settings: &Settings, found: &mut String) -> Vec<String> {
     }
     // A request to the host's root: it posts nothing, and any answer shows
     // that the host speaks HTTP (over TLS, for https).
-    crate::chat::ensure_tls_provider();
     let origin = format!("{}://{host}:{port}/", parsed.scheme());
-    let client = match reqwest::Client::builder().timeout(WEBHOOK_TIMEOUT).build() {
+    let client = match crate::chat::http_client(WEBHOOK_TIMEOUT).build() {
         Ok(client) => client,
         Err(e) => return vec![format!("webhook: cannot build an HTTP client: {e}")],
     };

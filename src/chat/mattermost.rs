@@ -275,11 +275,8 @@ impl MattermostChat {
                 )
             })?;
         auth.set_sensitive(true);
-        super::ensure_tls_provider();
-        let client = reqwest::Client::builder()
-            .timeout(CALL_TIMEOUT)
+        let client = super::http_client(CALL_TIMEOUT)
             .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("nudged/", env!("CARGO_PKG_VERSION")))
             .build()?;
         Ok(Self {
             client,

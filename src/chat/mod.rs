@@ -44,6 +44,16 @@ pub(crate) fn ensure_tls_provider() {
     }
 }
 
+/// An HTTP client for a chat platform's API: the rustls provider in
+/// place, each call cut off after `timeout`, and nudged's user agent. The
+/// caller adds what is its own (a redirect policy) and builds it.
+pub(crate) fn http_client(timeout: Duration) -> reqwest::ClientBuilder {
+    ensure_tls_provider();
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .user_agent(concat!("nudged/", env!("CARGO_PKG_VERSION")))
+}
+
 /// Where a delivered message landed.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Delivered {

@@ -173,11 +173,7 @@ impl SlackChat {
                 anyhow::anyhow!("the Slack token contains characters not allowed in a header")
             })?;
         auth.set_sensitive(true);
-        super::ensure_tls_provider();
-        let client = reqwest::Client::builder()
-            .timeout(CALL_TIMEOUT)
-            .user_agent(concat!("nudged/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+        let client = super::http_client(CALL_TIMEOUT).build()?;
         Ok(Self {
             client,
             base_url: base_url.trim_end_matches('/').to_owned(),

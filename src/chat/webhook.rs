@@ -63,11 +63,8 @@ impl WebhookChat {
         // not come through the config.
         reqwest::Url::parse(url.expose_secret())
             .map_err(|_| anyhow::anyhow!("chat.webhook.url is not a valid URL"))?;
-        super::ensure_tls_provider();
-        let client = reqwest::Client::builder()
-            .timeout(CALL_TIMEOUT)
+        let client = super::http_client(CALL_TIMEOUT)
             .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("nudged/", env!("CARGO_PKG_VERSION")))
             .build()?;
         Ok(Self {
             client,
