@@ -10,7 +10,6 @@ use std::collections::HashMap;
 
 use super::*;
 use crate::store::due::{current, distinct_people};
-use crate::store::shared::Fields;
 
 impl PgStore {
     pub(super) async fn upsert_people_rows(
@@ -91,26 +90,7 @@ impl PgStore {
         after: Option<&PersonId>,
         limit: u32,
     ) -> StoreResult<Vec<PendingDue>> {
-        let rows = sqlx::query(concat!(
-            "SELECT ",
-            columns!(people),
-            ", stamp FROM due_pending JOIN people ON people.id = due_pending.person \
-             WHERE due_pending.person > $1 ORDER BY due_pending.person LIMIT $2"
-        ))
-        .bind(after.map_or("", PersonId::as_str))
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
-        let mut pending = rows
-            .iter()
-            .map(|row| {
-                Ok(PendingDue {
-                    person: Fields::<Postgres>::person_row(row)?,
-                    stamp: Fields::<Postgres>::of("due_pending", row).get("stamp")?,
-                    last_runs: Vec::new(),
-                })
-            })
-            .collect::<StoreResult<Vec<_>>>()?;
+        let mut pending = Sql::pending_marks(&self.pool, after, limit).await?;
         if pending.is_empty() {
             return Ok(pending);
         }
@@ -122,16 +102,7 @@ impl PgStore {
         .bind(ids)
         .fetch_all(&self.pool)
         .await?;
-        let mut last: HashMap<String, Vec<(String, DateTime<Utc>)>> = HashMap::new();
-        for row in &runs {
-            let f = Fields::<Postgres>::of("schedule_runs", row);
-            last.entry(f.get("person")?)
-                .or_default()
-                .push((f.get("schedule")?, f.time("period")?));
-        }
-        for p in &mut pending {
-            p.last_runs = last.remove(p.person.id.as_str()).unwrap_or_default();
-        }
+        Sql::with_last_runs(&mut pending, &runs)?;
         Ok(pending)
     }
 

@@ -3,12 +3,14 @@
 //! which bind lists the engines' own ways (`IN (…)` on SQLite, arrays on
 //! PostgreSQL), stay in each engine's `due.rs`.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use sqlx::Executor;
 
 use super::{Fields, millis};
 use crate::domain::PersonId;
-use crate::store::{DueCursor, DueEntry, DueRow, StoreResult};
+use crate::store::{DueCursor, DueEntry, DueRow, PendingDue, StoreResult};
 
 shared_statements! {
     /// One `schedule_due` row.
@@ -19,6 +21,54 @@ shared_statements! {
             zone: f.get("zone")?,
             due_at: f.opt_time("due_at")?,
         })
+    }
+
+    /// The first page of [`Store::pending_due`](crate::store::Store::pending_due)
+    /// after `after`, without their last runs ([`Sql::with_last_runs`]
+    /// adds those, from the rows each engine reads its own way).
+    pub async fn pending_marks<'c, E>(
+        exec: E,
+        after: Option<&PersonId>,
+        limit: u32,
+    ) -> StoreResult<Vec<PendingDue>>
+    where
+        E: Executor<'c, Database = DB>,
+    {
+        sqlx::query(concat!(
+            "SELECT ",
+            columns!(people),
+            ", stamp FROM due_pending JOIN people ON people.id = due_pending.person \
+             WHERE due_pending.person > $1 ORDER BY due_pending.person LIMIT $2"
+        ))
+        .bind(after.map_or("", PersonId::as_str))
+        .bind(i64::from(limit))
+        .fetch_all(exec)
+        .await?
+        .iter()
+        .map(|row| {
+            Ok(PendingDue {
+                person: Fields::<DB>::person_row(row)?,
+                stamp: Fields::<DB>::of("due_pending", row).get("stamp")?,
+                last_runs: Vec::new(),
+            })
+        })
+        .collect()
+    }
+
+    /// Gives each of `pending` its last run of each schedule, from `runs`:
+    /// rows of `person, schedule, MAX(period) AS period`.
+    pub fn with_last_runs(pending: &mut [PendingDue], runs: &[DB::Row]) -> StoreResult<()> {
+        let mut last: HashMap<String, Vec<(String, DateTime<Utc>)>> = HashMap::new();
+        for row in runs {
+            let f = Fields::<DB>::of("schedule_runs", row);
+            last.entry(f.get("person")?)
+                .or_default()
+                .push((f.get("schedule")?, f.time("period")?));
+        }
+        for p in pending {
+            p.last_runs = last.remove(p.person.id.as_str()).unwrap_or_default();
+        }
+        Ok(())
     }
 
     /// [`Store::due_by`](crate::store::Store::due_by).

@@ -9,7 +9,6 @@ use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
 use super::*;
 use crate::store::due::{current, distinct_people};
-use crate::store::shared::Fields;
 
 /// Pushes `(?, ?, …)` binding each of `ids`.
 fn push_ids<'a>(query: &mut QueryBuilder<Sqlite>, ids: impl IntoIterator<Item = &'a str>) {
@@ -185,26 +184,7 @@ impl SqliteStore {
         after: Option<&PersonId>,
         limit: u32,
     ) -> StoreResult<Vec<PendingDue>> {
-        let rows = sqlx::query(concat!(
-            "SELECT ",
-            columns!(people),
-            ", stamp FROM due_pending JOIN people ON people.id = due_pending.person \
-             WHERE due_pending.person > ? ORDER BY due_pending.person LIMIT ?"
-        ))
-        .bind(after.map_or("", PersonId::as_str))
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
-        let mut pending = rows
-            .iter()
-            .map(|row| {
-                Ok(PendingDue {
-                    person: Fields::<Sqlite>::person_row(row)?,
-                    stamp: Fields::<Sqlite>::of("due_pending", row).get("stamp")?,
-                    last_runs: Vec::new(),
-                })
-            })
-            .collect::<StoreResult<Vec<_>>>()?;
+        let mut pending = Sql::pending_marks(&self.pool, after, limit).await?;
         if pending.is_empty() {
             return Ok(pending);
         }
@@ -213,16 +193,8 @@ impl SqliteStore {
         );
         push_ids(&mut runs, pending.iter().map(|p| p.person.id.as_str()));
         runs.push(" GROUP BY person, schedule");
-        let mut last: HashMap<String, Vec<(String, DateTime<Utc>)>> = HashMap::new();
-        for row in runs.build().fetch_all(&self.pool).await? {
-            let f = Fields::<Sqlite>::of("schedule_runs", &row);
-            last.entry(f.get("person")?)
-                .or_default()
-                .push((f.get("schedule")?, f.time("period")?));
-        }
-        for p in &mut pending {
-            p.last_runs = last.remove(p.person.id.as_str()).unwrap_or_default();
-        }
+        let runs = runs.build().fetch_all(&self.pool).await?;
+        Sql::with_last_runs(&mut pending, &runs)?;
         Ok(pending)
     }
 
