@@ -21,17 +21,23 @@ async fn spawn_socket_app(people: &[&str]) -> (TestApp, FakeConnection) {
     spawn_socket_app_with(people, &[]).await
 }
 
-/// [`spawn_socket_app`] with more `NUDGED__…` settings.
-async fn spawn_socket_app_with(
-    people: &[&str],
-    more: &[(&str, &str)],
-) -> (TestApp, FakeConnection) {
+/// An app with Socket Mode on and more `NUDGED__…` settings, before its
+/// first connection.
+async fn spawn_socket_mode(people: &[&str], more: &[(&str, &str)]) -> TestApp {
     let mut settings = vec![
         ("NUDGED__CHAT__SLACK__SOCKET_MODE", "true"),
         ("NUDGED__CHAT__SLACK__APP_TOKEN", APP_TOKEN),
     ];
     settings.extend_from_slice(more);
-    let mut app = spawn_app_with(people, &settings, false).await;
+    spawn_app_with(people, &settings, false).await
+}
+
+/// [`spawn_socket_app`] with more `NUDGED__…` settings.
+async fn spawn_socket_app_with(
+    people: &[&str],
+    more: &[(&str, &str)],
+) -> (TestApp, FakeConnection) {
+    let mut app = spawn_socket_mode(people, more).await;
     let mut connection = app.slack.next_connection().await;
     connection.hello().await;
     app.supervisor
@@ -336,15 +342,7 @@ async fn replicas_each_holding_a_connection_store_an_envelope_sent_to_both_once(
 #[tokio::test]
 async fn a_connection_that_fails_before_hello_is_tried_again_after_a_back_off() {
     tokio::time::timeout(WAIT, async {
-        let mut app = spawn_app_with(
-            &["U0001"],
-            &[
-                ("NUDGED__CHAT__SLACK__SOCKET_MODE", "true"),
-                ("NUDGED__CHAT__SLACK__APP_TOKEN", APP_TOKEN),
-            ],
-            false,
-        )
-        .await;
+        let mut app = spawn_socket_mode(&["U0001"], &[]).await;
         let mut refused = app.slack.next_connection().await;
         let failed = std::time::Instant::now();
         refused.disconnect("link_disabled").await;
@@ -372,17 +370,9 @@ async fn a_connection_that_fails_before_hello_is_tried_again_after_a_back_off() 
 #[tokio::test]
 async fn readyz_reports_socket_mode_down_until_a_connection_is_open_and_http_takes_nothing() {
     tokio::time::timeout(WAIT, async {
-        let mut app = spawn_app_with(
-            &["U0001"],
-            &[
-                ("NUDGED__CHAT__SLACK__SOCKET_MODE", "true"),
-                ("NUDGED__CHAT__SLACK__APP_TOKEN", APP_TOKEN),
-                // No signing secret: the HTTP routes take nothing.
-                ("NUDGED__CHAT__SLACK__SIGNING_SECRET", ""),
-            ],
-            false,
-        )
-        .await;
+        // No signing secret: the HTTP routes take nothing.
+        let mut app =
+            spawn_socket_mode(&["U0001"], &[("NUDGED__CHAT__SLACK__SIGNING_SECRET", "")]).await;
         let mut connection = app.slack.next_connection().await;
         let over_http = app.event(&fixture("message_im.json")).await;
         assert_eq!(over_http.status(), 401);
