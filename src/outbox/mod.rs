@@ -20,7 +20,7 @@ mod worker;
 
 use std::time::Duration;
 
-pub use queued::{Op, Queued, Redraw, enqueue, refresh_nudge, refresh_prompt, row};
+pub use queued::{Op, PromptRow, Queued, Redraw, enqueue, refresh_nudge, refresh_prompt, row};
 pub use worker::{DeliveryOutcome, Worker, backoff, stall_limit};
 
 /// How often the worker looks for new rows when nothing is due sooner.

@@ -145,6 +145,52 @@ pub fn row(
     }
 }
 
+/// A prompt's outbox row, drawn and serialized once before its check-in
+/// is recorded, with the check-in's id filled in once known
+/// ([`PromptRow::linked`]). A scheduled fan-out holds a page of these
+/// until the page is written: a serialized message is a few kilobytes, its
+/// JSON tree many times that.
+#[derive(Debug, Clone)]
+pub struct PromptRow {
+    /// The row with no check-in: its payload is the JSON object of
+    /// [`Queued`] without `checkin`, which is serialized last when set.
+    row: NewOutbox,
+}
+
+impl PromptRow {
+    pub fn new(
+        message: Outgoing,
+        person: &PersonId,
+        dedupe_key: Option<String>,
+        now: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            row: row(
+                &Queued::prompt(message, None),
+                Some(person),
+                dedupe_key,
+                now,
+            ),
+        }
+    }
+
+    /// The row linked to check-in `checkin` (`None`: unlinked). The same
+    /// text as serializing [`Queued::prompt`] with it: `checkin` is the
+    /// object's last field, so it goes in before the closing brace.
+    pub fn linked(&self, checkin: Option<i64>) -> NewOutbox {
+        let mut row = self.row.clone();
+        if let Some(id) = checkin
+            && row.payload.ends_with('}')
+        {
+            row.payload.pop();
+            row.payload.push_str(",\"checkin\":");
+            row.payload.push_str(&id.to_string());
+            row.payload.push('}');
+        }
+        row
+    }
+}
+
 /// The outbox row that redraws `person`'s prompt for `week` (posted as
 /// `ts` in `channel`) once sent: while one waits, another adds nothing.
 pub fn refresh_prompt(
@@ -201,6 +247,33 @@ fn redraw_row(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A prompt drawn before its check-in is known reads back as the same
+    /// row serializing it with its check-in gives, linked or not.
+    #[test]
+    fn a_prompt_row_linked_later_is_the_prompt_serialized_with_its_checkin() {
+        let person = PersonId::parse("U1").unwrap();
+        let message = Outgoing::Post {
+            channel: "U1".into(),
+            thread_ts: None,
+            text: "Two questions, \"checkin\": 20 seconds }".into(),
+            blocks: vec![serde_json::json!({"type": "section", "checkin": 3})],
+        };
+        let now = chrono::Utc::now();
+        let drawn = PromptRow::new(message.clone(), &person, Some("run:k".into()), now);
+        for checkin in [None, Some(0), Some(42), Some(i64::MAX)] {
+            let expected = row(
+                &Queued::prompt(message.clone(), checkin),
+                Some(&person),
+                Some("run:k".into()),
+                now,
+            );
+            let linked = drawn.linked(checkin);
+            assert_eq!(linked, expected, "{checkin:?}");
+            let back: Queued = serde_json::from_str(&linked.payload).unwrap();
+            assert_eq!(back.checkin, checkin);
+        }
+    }
 
     fn samples() -> Vec<Queued> {
         vec![

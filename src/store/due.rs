@@ -68,6 +68,9 @@ pub struct DueEntry {
     pub schedule: String,
     pub zone: String,
     pub due_at: DateTime<Utc>,
+    /// The newest run of this schedule claimed for this person when the
+    /// row was read; `None` before the first.
+    pub last_run: Option<DateTime<Utc>>,
 }
 
 /// Where a page of [`Store::due_by`](super::Store::due_by) resumes: after

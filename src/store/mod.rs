@@ -16,6 +16,7 @@
 mod bind;
 mod due;
 mod migrations;
+mod run;
 #[macro_use]
 mod shared;
 pub mod postgres;
@@ -32,6 +33,7 @@ use crate::domain::{Answer, IsoWeek, OptionKey, PersonId, QuestionId};
 
 pub use due::{DUE_BATCH_ROWS, DueCursor, DueEntry, DueRow, DueUpdate, PendingDue};
 pub use rows::*;
+pub use run::{DrawPrompt, DueAdvance, PromptWrite, RunRecorded, RunWrite};
 
 /// What can go wrong in the store.
 #[derive(Debug, thiserror::Error)]
@@ -213,6 +215,15 @@ pub trait Store: Send + Sync + 'static {
     /// Answers, of one person or everyone, ordered by person, week, question.
     async fn answers(&self, person: Option<&PersonId>) -> StoreResult<Vec<AnswerRow>>;
 
+    /// The answers of each of `people` for one week, by person then
+    /// question: a scheduled fan-out reads a page of people at once.
+    /// At most [`DUE_BATCH_ROWS`] people per call.
+    async fn answers_of_week(
+        &self,
+        people: &[PersonId],
+        week: IsoWeek,
+    ) -> StoreResult<Vec<(PersonId, QuestionId, OptionKey)>>;
+
     /// One person's answers for one week, by question.
     async fn week_answers(
         &self,
@@ -241,6 +252,19 @@ pub trait Store: Send + Sync + 'static {
         person: &PersonId,
         schedule: &str,
     ) -> StoreResult<Option<DateTime<Utc>>>;
+
+    /// Writes what scheduled runs (or a prompt asked now) store, all or
+    /// nothing, one result per run in order. Of each run, in
+    /// [`RunWrite`]'s order: the check-in and its prompt's outbox row, the
+    /// claim, the due row moved on, each as [`Store::record_checkin`] then
+    /// [`Store::enqueue`], [`Store::claim_run`] and [`Store::advance_due`]
+    /// would write it. A failure fails every run: the caller may write
+    /// them again one by one, so one bad run fails alone.
+    async fn record_runs(
+        &self,
+        runs: &[RunWrite],
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<RunRecorded>>;
 
     /// Records a prompt about to be posted, so a click or thread reply on
     /// it can be traced back to its person and week. Unique per

@@ -1,6 +1,7 @@
 //! The due index's part of the store contract ([`Store::upsert_people`],
 //! [`Store::pending_due`], [`Store::set_due`], [`Store::due_by`],
-//! [`Store::advance_due`], [`Store::sync_schedule_set`]), run on a fresh
+//! [`Store::advance_due`], [`Store::record_runs`],
+//! [`Store::sync_schedule_set`]), run on a fresh
 //! real SQLite file and a fresh PostgreSQL database per test, as
 //! `store.rs` runs the rest.
 
@@ -28,6 +29,8 @@ macro_rules! due_tests {
             a_different_schedule_set_marks_everyone_once_and_drops_gone_schedules,
             a_roster_of_ten_thousand_is_upserted_in_bulk_keeping_what_people_chose,
             forgetting_a_person_removes_their_due_rows_and_mark,
+            a_page_of_runs_is_written_together_and_says_what_each_did,
+            a_page_of_runs_with_one_for_an_unknown_person_writes_nothing,
         );
         due_tests!(@many $db;
             of_concurrent_recomputations_of_one_mark_one_applies,
@@ -74,7 +77,10 @@ mod contract {
     use chrono::{DateTime, Duration, Utc};
     use chrono_tz::Tz;
     use nudged::domain::PersonId;
-    use nudged::store::{DueRow, DueUpdate, NewPerson, PendingDue, ScheduleRun, Store};
+    use nudged::store::{
+        CheckinRow, DueAdvance, DueRow, DueUpdate, NewOutbox, NewPerson, PendingDue, PromptWrite,
+        RunRecorded, RunWrite, ScheduleRun, Store,
+    };
 
     use crate::helpers::test_now;
 
@@ -581,5 +587,147 @@ mod contract {
         for p in &marked {
             assert_eq!(handles[1].due_rows(&p.person.id).await.unwrap().len(), 1);
         }
+    }
+
+    /// A scheduled check-in's run for `id` at `period`: its check-in, a
+    /// prompt whose payload names the check-in's id, the claim and the
+    /// due row moved on a week from `from`.
+    fn checkin_run(id: &str, period: DateTime<Utc>, from: DateTime<Utc>) -> RunWrite {
+        let key = format!("run:checkin:{id}:{}", period.timestamp_millis());
+        let person = pid(id);
+        RunWrite {
+            prompt: Some(PromptWrite {
+                checkin: CheckinRow {
+                    id: 0,
+                    person: person.clone(),
+                    schedule: "checkin".into(),
+                    period,
+                    week: nudged::domain::IsoWeek::of(period.date_naive()),
+                    channel: None,
+                    message_ts: None,
+                    created_at: period,
+                },
+                draw: Arc::new(move |checkin| NewOutbox {
+                    dedupe_key: Some(key.clone()),
+                    coalesce_key: None,
+                    person: Some(person.clone()),
+                    kind: "post".into(),
+                    channel: person.to_string(),
+                    payload: format!("{{\"checkin\":{}}}", checkin.map_or(-1, |c| c)),
+                    not_before: period,
+                    created_at: period,
+                }),
+            }),
+            claim: Some(ScheduleRun {
+                person: pid(id),
+                schedule: "checkin".into(),
+                period,
+            }),
+            advance: Some(DueAdvance {
+                person: pid(id),
+                row: row("checkin", "UTC", Some(period + Duration::weeks(1))),
+                from,
+            }),
+        }
+    }
+
+    pub async fn a_page_of_runs_is_written_together_and_says_what_each_did(store: Arc<dyn Store>) {
+        let now = test_now();
+        for id in ["U1", "U2", "U3"] {
+            store.upsert_person(&person(id, None), now).await.unwrap();
+        }
+        settle_all(store.as_ref(), &[row("checkin", "UTC", Some(now))]).await;
+        // U1's prompt was queued by an earlier attempt; U2's run was
+        // claimed by another dispatcher; U3's row was read before it moved.
+        let u1 = checkin_run("U1", now, now);
+        let earlier = (u1.prompt.as_ref().unwrap().draw)(None);
+        store.enqueue(&earlier).await.unwrap().unwrap();
+        let u2 = checkin_run("U2", now, now);
+        assert!(
+            store
+                .claim_run(u2.claim.as_ref().unwrap(), now)
+                .await
+                .unwrap()
+        );
+        let u3 = checkin_run("U3", now, now - Duration::weeks(1));
+
+        let recorded = store.record_runs(&[u1, u2, u3], now).await.unwrap();
+        let did = |queued, claimed, advanced| RunRecorded {
+            queued,
+            claimed,
+            advanced,
+        };
+        assert_eq!(
+            recorded,
+            [
+                did(false, true, true),
+                did(true, false, true),
+                did(true, true, false)
+            ]
+        );
+
+        // Every check-in is recorded once; the new prompts name theirs.
+        for id in ["U1", "U2", "U3"] {
+            let again = checkin_run(id, now, now);
+            let checkin = &again.prompt.as_ref().unwrap().checkin;
+            assert_eq!(store.record_checkin(checkin).await.unwrap(), None, "{id}");
+        }
+        let queued = store
+            .claim_outbox(now, now + Duration::minutes(1), 10)
+            .await
+            .unwrap();
+        let payloads: Vec<(String, String)> = queued
+            .iter()
+            .map(|r| (r.channel.clone(), r.payload.clone()))
+            .collect();
+        assert_eq!(payloads.len(), 3, "{payloads:?}");
+        assert_eq!(payloads[0], ("U1".into(), r#"{"checkin":-1}"#.into()));
+        for (channel, payload) in &payloads[1..] {
+            assert!(!payload.contains("-1"), "{channel}: {payload}");
+        }
+        let next = Some(now + Duration::weeks(1));
+        assert_eq!(
+            store.due_rows(&pid("U1")).await.unwrap(),
+            [row("checkin", "UTC", next)]
+        );
+        assert_eq!(
+            store.due_rows(&pid("U2")).await.unwrap(),
+            [row("checkin", "UTC", next)]
+        );
+        assert_eq!(
+            store.due_rows(&pid("U3")).await.unwrap(),
+            [row("checkin", "UTC", Some(now))]
+        );
+        for id in ["U1", "U2", "U3"] {
+            assert_eq!(
+                store.last_run(&pid(id), "checkin").await.unwrap(),
+                Some(now)
+            );
+        }
+    }
+
+    pub async fn a_page_of_runs_with_one_for_an_unknown_person_writes_nothing(
+        store: Arc<dyn Store>,
+    ) {
+        let now = test_now();
+        store.upsert_person(&person("U1", None), now).await.unwrap();
+        settle_all(store.as_ref(), &[row("checkin", "UTC", Some(now))]).await;
+        let runs = [checkin_run("U1", now, now), checkin_run("U404", now, now)];
+        assert!(store.record_runs(&runs, now).await.is_err());
+        assert!(
+            store
+                .claim_outbox(now, now + Duration::minutes(1), 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(store.last_run(&pid("U1"), "checkin").await.unwrap(), None);
+        assert_eq!(
+            store.due_rows(&pid("U1")).await.unwrap(),
+            [row("checkin", "UTC", Some(now))]
+        );
+        // Written alone, U1's run goes through.
+        let recorded = store.record_runs(&runs[..1], now).await.unwrap();
+        assert!(recorded[0].queued && recorded[0].claimed && recorded[0].advanced);
     }
 }

@@ -238,6 +238,14 @@ impl Store for PgStore {
         Sql::answers(&self.pool, person).await
     }
 
+    async fn answers_of_week(
+        &self,
+        people: &[PersonId],
+        week: IsoWeek,
+    ) -> StoreResult<Vec<(PersonId, QuestionId, OptionKey)>> {
+        Sql::answers_of_week(&self.pool, people, week).await
+    }
+
     async fn week_answers(
         &self,
         person: &PersonId,
@@ -264,6 +272,18 @@ impl Store for PgStore {
         schedule: &str,
     ) -> StoreResult<Option<DateTime<Utc>>> {
         Sql::last_run(&self.pool, person, schedule).await
+    }
+
+    async fn record_runs(
+        &self,
+        runs: &[RunWrite],
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<RunRecorded>> {
+        // Dropping the transaction on any error rolls everything back.
+        let mut tx = self.pool.begin().await?;
+        let recorded = Sql::record_runs(&mut tx, runs, now).await?;
+        tx.commit().await?;
+        Ok(recorded)
     }
 
     async fn record_checkin(&self, checkin: &CheckinRow) -> StoreResult<Option<i64>> {

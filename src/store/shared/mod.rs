@@ -7,6 +7,11 @@
 //! savepoints; PostgreSQL's `SKIP LOCKED`, advisory-locked migrations and
 //! single-statement batches.
 //!
+//! Statements built at run time for a list of rows are not kept prepared
+//! (`persistent(false)`): their text changes with the number of rows, and
+//! each one kept would hold the engine's compiled plan for that size on
+//! every connection that ran it (on SQLite, a program as long as its rows).
+//!
 //! Statements use numbered placeholders (`$1`, `$2`, …): PostgreSQL's own,
 //! and understood by sqlx's SQLite driver as the parameter of that number
 //! (SQLite reads `$1` as a named parameter; sqlx binds it by its number),
@@ -138,7 +143,7 @@ macro_rules! shared_statements {
     ($($item:item)*) => {
         impl<DB> $crate::store::shared::Sql<DB>
         where
-            DB: $crate::store::shared::Engine,
+            DB: $crate::store::shared::Engine + ::sqlx::database::HasStatementCache,
             DB::Arguments: ::sqlx::IntoArguments<DB>,
             for<'c> &'c mut DB::Connection: ::sqlx::Executor<'c, Database = DB>,
             for<'c> &'c str: ::sqlx::ColumnIndex<DB::Row>,
@@ -150,6 +155,7 @@ macro_rules! shared_statements {
             for<'r> f64: ::sqlx::Decode<'r, DB> + ::sqlx::Encode<'r, DB> + ::sqlx::Type<DB>,
             for<'r> bool: ::sqlx::Decode<'r, DB> + ::sqlx::Encode<'r, DB> + ::sqlx::Type<DB>,
             for<'r> Option<&'r str>: ::sqlx::Encode<'r, DB>,
+            for<'r> Option<String>: ::sqlx::Encode<'r, DB>,
             for<'r> Option<i64>: ::sqlx::Encode<'r, DB>,
             for<'r> Option<f64>: ::sqlx::Encode<'r, DB>,
         {

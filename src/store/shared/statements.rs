@@ -192,7 +192,7 @@ shared_statements! {
                     .push_bind(now);
             });
             insert.push(" ON CONFLICT (id) DO NOTHING");
-            let done = insert.build().execute(&mut *conn).await?;
+            let done = insert.build().persistent(false).execute(&mut *conn).await?;
             outcome.new_people += DB::rows_affected(&done);
         }
         for batch in import_batches(answers, DB::IMPORT_BATCH_ROWS) {
@@ -207,7 +207,7 @@ shared_statements! {
                     .push("1");
             });
             upsert.push(upsert_answers!(on_conflict));
-            let written: Vec<i32> = upsert.build_query_scalar().fetch_all(&mut *conn).await?;
+            let written: Vec<i32> = upsert.build_query_scalar().persistent(false).fetch_all(&mut *conn).await?;
             for revision in &written {
                 match outcome_of(Some(*revision)) {
                     RecordOutcome::Inserted => outcome.inserted += 1,
@@ -268,6 +268,43 @@ shared_statements! {
             ))
         })
         .collect()
+    }
+
+    /// [`Store::answers_of_week`](crate::store::Store::answers_of_week):
+    /// `people` in one statement.
+    pub async fn answers_of_week<'c, E>(
+        exec: E,
+        people: &[PersonId],
+        week: IsoWeek,
+    ) -> StoreResult<Vec<(PersonId, QuestionId, OptionKey)>>
+    where
+        E: Executor<'c, Database = DB>,
+    {
+        if people.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut query = QueryBuilder::<DB>::new("SELECT person, question, option FROM answers WHERE week = ");
+        query.push_bind(week.to_string()).push(" AND person IN (");
+        let mut list = query.separated(", ");
+        for person in people {
+            list.push_bind(person.to_string());
+        }
+        query.push(") ORDER BY person, question");
+        query
+            .build()
+            .persistent(false)
+            .fetch_all(exec)
+            .await?
+            .iter()
+            .map(|row| {
+                let f = Fields::<DB>::of("answers", row);
+                Ok((
+                    f.parsed("person", PersonId::parse)?,
+                    f.parsed("question", QuestionId::parse)?,
+                    f.parsed("option", OptionKey::parse)?,
+                ))
+            })
+            .collect()
     }
 
     /// Records an inbound event or action id; true the first time only.

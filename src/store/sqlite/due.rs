@@ -47,7 +47,7 @@ async fn upsert_rows(
              WHERE people.name IS NOT COALESCE(excluded.name, people.name) \
                 OR people.tz IS NOT COALESCE(excluded.tz, people.tz)",
         );
-        query.build().execute(&mut *conn).await?;
+        query.build().persistent(false).execute(&mut *conn).await?;
     }
     Ok(())
 }
@@ -76,7 +76,7 @@ async fn schedule_set_rows(
         gone.push(" WHERE schedule NOT IN ");
         push_ids(&mut gone, schedules.iter().map(String::as_str));
     }
-    gone.build().execute(&mut *conn).await?;
+    gone.build().persistent(false).execute(&mut *conn).await?;
     sqlx::query(
         "INSERT INTO due_pending (person, stamp) \
          SELECT id, random() FROM people \
@@ -96,6 +96,7 @@ async fn set_due_rows(conn: &mut SqliteConnection, updates: &[DueUpdate]) -> Sto
         push_ids(&mut read, chunk.iter().map(|u| u.person.as_str()));
         let marks: HashMap<String, i64> = read
             .build_query_as::<(String, i64)>()
+            .persistent(false)
             .fetch_all(&mut *conn)
             .await?
             .into_iter()
@@ -113,11 +114,11 @@ async fn set_due_rows(conn: &mut SqliteConnection, updates: &[DueUpdate]) -> Sto
             let mut settle =
                 QueryBuilder::<Sqlite>::new("DELETE FROM due_pending WHERE person IN ");
             push_ids(&mut settle, settled);
-            settle.build().execute(&mut *conn).await?;
+            settle.build().persistent(false).execute(&mut *conn).await?;
         }
         let mut clear = QueryBuilder::<Sqlite>::new("DELETE FROM schedule_due WHERE person IN ");
         push_ids(&mut clear, current.iter().map(|u| u.person.as_str()));
-        clear.build().execute(&mut *conn).await?;
+        clear.build().persistent(false).execute(&mut *conn).await?;
         let rows: Vec<(&PersonId, &DueRow)> = current
             .iter()
             .flat_map(|u| u.rows.iter().map(move |r| (&u.person, r)))
@@ -136,7 +137,7 @@ async fn set_due_rows(conn: &mut SqliteConnection, updates: &[DueUpdate]) -> Sto
                 " ON CONFLICT (person, schedule) DO UPDATE SET \
                  zone = excluded.zone, due_at = excluded.due_at",
             );
-            insert.build().execute(&mut *conn).await?;
+            insert.build().persistent(false).execute(&mut *conn).await?;
         }
         applied += current.len();
     }
@@ -193,7 +194,7 @@ impl SqliteStore {
         );
         push_ids(&mut runs, pending.iter().map(|p| p.person.id.as_str()));
         runs.push(" GROUP BY person, schedule");
-        let runs = runs.build().fetch_all(&self.pool).await?;
+        let runs = runs.build().persistent(false).fetch_all(&self.pool).await?;
         Sql::with_last_runs(&mut pending, &runs)?;
         Ok(pending)
     }

@@ -325,6 +325,14 @@ impl Store for SqliteStore {
         Sql::answers(&self.pool, person).await
     }
 
+    async fn answers_of_week(
+        &self,
+        people: &[PersonId],
+        week: IsoWeek,
+    ) -> StoreResult<Vec<(PersonId, QuestionId, OptionKey)>> {
+        Sql::answers_of_week(&self.pool, people, week).await
+    }
+
     async fn week_answers(
         &self,
         person: &PersonId,
@@ -354,6 +362,19 @@ impl Store for SqliteStore {
         schedule: &str,
     ) -> StoreResult<Option<DateTime<Utc>>> {
         Sql::last_run(&self.pool, person, schedule).await
+    }
+
+    async fn record_runs(
+        &self,
+        runs: &[RunWrite],
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<RunRecorded>> {
+        let runs = runs.to_vec();
+        on_writer!(self, |conn| {
+            writer::savepoint(conn).await?;
+            let recorded = Sql::record_runs(&mut *conn, &runs, now).await;
+            writer::end_savepoint(conn, recorded).await
+        })
     }
 
     async fn record_checkin(&self, checkin: &CheckinRow) -> StoreResult<Option<i64>> {
