@@ -213,6 +213,12 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     if let Some(i) = args.iter().position(|a| a == "--roster") {
         let people: usize = args[i + 1].parse().expect("--roster N");
+        // What the daemon logs, to standard error, as `RUST_LOG` asks (none
+        // by default).
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .init();
         tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()

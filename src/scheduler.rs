@@ -30,17 +30,20 @@
 //!
 //! Exactly once per (person, schedule, period), across restarts and
 //! replicas, without locks: the outgoing message is enqueued under a dedupe
-//! key made of that triple, and the run is then claimed as a unique row. Two
-//! dispatchers acting on the same run write one outbox row between them; a
-//! crash between enqueue and claim re-enqueues the same key on the next tick,
-//! which changes nothing, and then claims.
+//! key made of that triple, and the run is claimed as a unique row. A
+//! check-in's prompt, the claim and the due row's move are one write
+//! ([`Store::record_run`]); a trend post is enqueued by the readiness use
+//! case before its claim is written. Two dispatchers acting on the same run
+//! write one outbox row between them; a crash between a trend post's
+//! enqueue and its claim re-enqueues the same key on the next tick, which
+//! changes nothing, and then claims.
 //!
 //! A team digest is not per person and has no due rows: each tick reads its
 //! newest occurrence within the grace period in the schedule's own zone and
 //! enqueues it under the dedupe key `digest:{schedule}:{week}`, which makes
 //! it one post however many dispatchers act on it.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -54,14 +57,15 @@ use tokio_util::sync::CancellationToken;
 use crate::chat::{ChatApi, ChatError};
 use crate::clock::Clock;
 use crate::config::Settings;
-use crate::domain::{IsoWeek, PersonId};
+use crate::domain::{IsoWeek, OptionKey, PersonId, QuestionId};
 use crate::health::Heartbeat;
 use crate::schedule::{self, Schedule, ScheduleKind, ScheduleZone};
-use crate::service::checkin::{self, Asked};
+use crate::service::checkin;
 use crate::service::digest::{self, Posted};
 use crate::service::readiness;
 use crate::store::{
-    DueEntry, DueRow, DueUpdate, NewPerson, PendingDue, PersonRow, ScheduleRun, Store,
+    DueAdvance, DueEntry, DueRow, DueUpdate, NewPerson, PendingDue, PersonRow, PromptWrite,
+    RunRecorded, RunWrite, ScheduleRun, Store,
 };
 
 /// The heartbeat: second 0 of every minute, UTC.
@@ -112,13 +116,6 @@ impl TickReport {
     fn is_quiet(&self) -> bool {
         *self == Self::default()
     }
-
-    fn add(&mut self, other: Self) {
-        self.sent += other.sent;
-        self.passed += other.passed;
-        self.skipped += other.skipped;
-        self.failed += other.failed;
-    }
 }
 
 /// Profile lookups per tick at most: Slack's `users.info` allows about
@@ -129,10 +126,15 @@ const LOOKUPS_PER_TICK: usize = 50;
 /// reads, and a page of people in memory stays well under a megabyte.
 const DUE_PAGE: u32 = 500;
 
-/// Due runs acted on at once: enough for the store's group commit to
-/// batch their writes, few enough to stay within a PostgreSQL replica's
-/// pool of 10 connections.
+/// Due runs planned at once (each reads the person's answers for the
+/// week): few enough to stay within a PostgreSQL replica's pool of 10
+/// connections.
 const RUNS_AT_ONCE: usize = 8;
+
+/// Due runs written together ([`Store::record_runs`]): four statements and
+/// one commit for this many people. Each holds its drawn prompt until the
+/// write, so this also bounds the memory a fan-out takes.
+const RUNS_PER_WRITE: usize = 100;
 
 /// Marked people recomputed per page: one read and one write of the store
 /// for each thousand.
@@ -142,15 +144,9 @@ const PENDING_PAGE: u32 = 1000;
 /// of a new version recomputes every row even with the same schedules.
 const DUE_INDEX_VERSION: &str = "due-index-1";
 
-/// One due run being acted on, and what it came to.
-type RunFuture<'a> = std::pin::Pin<
-    Box<
-        dyn std::future::Future<
-                Output = (&'a Schedule, &'a DueEntry, TickReport, anyhow::Result<()>),
-            > + Send
-            + 'a,
-    >,
->;
+/// One due run being planned.
+type PlanFuture<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<Planned>> + Send + 'a>>;
 
 /// Decides what is due and puts it in the outbox.
 pub struct Dispatcher {
@@ -212,31 +208,9 @@ impl Dispatcher {
                     })
                     .map(|schedule| (schedule, entry))
             });
-            // Runs are independent (each on its own unique rows), so several
-            // go at once: their writes share the store's commits.
-            // Boxed with their lifetime spelled out: the compiler cannot
-            // prove an unboxed closure's future `Send` for every lifetime.
-            let runs: Vec<RunFuture<'_>> = runs
-                .map(|(schedule, entry)| -> RunFuture<'_> {
-                    Box::pin(async move {
-                        let mut run = TickReport::default();
-                        let outcome = self.run_for(schedule, entry, now, &mut run).await;
-                        (schedule, entry, run, outcome)
-                    })
-                })
-                .collect();
-            let mut done = futures_util::stream::iter(runs).buffer_unordered(RUNS_AT_ONCE);
-            while let Some((schedule, entry, run, outcome)) = done.next().await {
-                report.add(run);
-                if let Err(e) = outcome {
-                    report.failed += 1;
-                    tracing::error!(
-                        schedule = %schedule.name,
-                        person = %entry.person.id,
-                        error = %e,
-                        "scheduled run failed; retried on the next tick"
-                    );
-                }
+            let runs: Vec<_> = runs.collect();
+            for chunk in runs.chunks(RUNS_PER_WRITE) {
+                self.run_chunk(chunk, now, &mut report).await;
             }
             if page.len() < DUE_PAGE as usize {
                 break;
@@ -245,6 +219,92 @@ impl Dispatcher {
         }
         self.team_digests(now, &mut report).await?;
         Ok(report)
+    }
+
+    /// Plans a chunk of due runs, writes them together, and reports each.
+    /// The chunk's check-ins read their people's answers in one statement
+    /// per week asked about; trend posts (which read a person's history)
+    /// are planned several at once.
+    async fn run_chunk(
+        &self,
+        chunk: &[(&Schedule, &DueEntry)],
+        now: DateTime<Utc>,
+        report: &mut TickReport,
+    ) {
+        let dues: Vec<DueOf> = chunk
+            .iter()
+            .map(|(schedule, entry)| self.due_of(schedule, entry, now))
+            .collect();
+        let mut asked: BTreeMap<IsoWeek, Vec<PersonId>> = BTreeMap::new();
+        for ((schedule, entry), due) in chunk.iter().zip(&dues) {
+            if let Some(week) = Self::asks_about(schedule, entry, due) {
+                asked.entry(week).or_default().push(entry.person.id.clone());
+            }
+        }
+        let mut answers = Answers::new();
+        let mut unread = None;
+        for (week, people) in asked {
+            match self.store.answers_of_week(&people, week).await {
+                Ok(rows) => {
+                    for (person, question, option) in rows {
+                        answers
+                            .entry((person, week))
+                            .or_default()
+                            .insert(question, option);
+                    }
+                }
+                Err(e) => unread = Some(e),
+            }
+        }
+        if let Some(e) = unread {
+            // Asking without them would show answers as missing: retried
+            // on the next tick, as a failed run is.
+            report.failed += chunk.len();
+            tracing::error!(error = %e, runs = chunk.len(), "cannot read answers for due check-ins; retried on the next tick");
+            return;
+        }
+        let answers = &answers;
+        // Boxed with their lifetime spelled out: the compiler cannot prove
+        // an unboxed closure's future `Send` for every lifetime.
+        let plans: Vec<PlanFuture<'_>> = chunk
+            .iter()
+            .zip(dues)
+            .map(|(&(schedule, entry), due)| -> PlanFuture<'_> {
+                Box::pin(async move { self.plan(schedule, entry, due, answers, now).await })
+            })
+            .collect();
+        let plans: Vec<anyhow::Result<Planned>> = futures_util::stream::iter(plans)
+            .buffered(RUNS_AT_ONCE)
+            .collect()
+            .await;
+        let ready: Vec<&Planned> = plans.iter().filter_map(|p| p.as_ref().ok()).collect();
+        let mut written = self.write(&ready, now).await.into_iter();
+        for (&(schedule, entry), plan) in chunk.iter().zip(&plans) {
+            let outcome = match plan {
+                Ok(planned) => match written.next() {
+                    Some(Ok(recorded)) => {
+                        if let Some(run) = &planned.run {
+                            Self::finish(schedule, entry, run, recorded, report);
+                        }
+                        Ok(())
+                    }
+                    Some(Err(e)) => Err(e),
+                    None => Err(anyhow::anyhow!(
+                        "the store answered for fewer runs than written"
+                    )),
+                },
+                Err(e) => Err(anyhow::anyhow!("{e:#}")),
+            };
+            if let Err(e) = outcome {
+                report.failed += 1;
+                tracing::error!(
+                    schedule = %schedule.name,
+                    person = %entry.person.id,
+                    error = %e,
+                    "scheduled run failed; retried on the next tick"
+                );
+            }
+        }
     }
 
     /// Posts each team digest whose newest occurrence within the grace
@@ -472,40 +532,67 @@ impl Dispatcher {
         unsettled
     }
 
-    /// One schedule for one person, whose due row says it is due.
-    async fn run_for(
-        &self,
-        schedule: &Schedule,
-        entry: &DueEntry,
-        now: DateTime<Utc>,
-        report: &mut TickReport,
-    ) -> anyhow::Result<()> {
+    /// What is due of one schedule for one person, computed without the
+    /// store.
+    fn due_of(&self, schedule: &Schedule, entry: &DueEntry, now: DateTime<Utc>) -> DueOf {
         let person = &entry.person;
         let zone = schedule.zone_for(person.tz);
         // A person with no run of this schedule starts from when they were
-        // added: nothing from before is caught up.
-        let since = self
-            .store
-            .last_run(&person.id, &schedule.name)
-            .await?
-            .unwrap_or(person.created_at);
+        // added: nothing from before is caught up. The last run was read
+        // with the row; one claimed since by another dispatcher makes this
+        // run's enqueue and claim no-ops, and its row has moved on.
+        let since = entry.last_run.unwrap_or(person.created_at);
         let due = schedule::due(schedule, zone, since, now, self.settings.schedules.grace);
+        DueOf { zone, since, due }
+    }
+
+    /// The week a check-in or reminder due now asks about, in the person's
+    /// zone; `None` if nothing is to be asked.
+    fn asks_about(schedule: &Schedule, entry: &DueEntry, due: &DueOf) -> Option<IsoWeek> {
+        let run = due.due.run?;
+        let asks = matches!(
+            schedule.kind,
+            ScheduleKind::Checkin | ScheduleKind::Reminder
+        );
+        let paused = entry.person.paused_until.is_some_and(|until| until > run);
+        (asks && !paused).then(|| IsoWeek::of(run.with_timezone(&due.zone).date_naive()))
+    }
+
+    /// What one schedule's due run for one person writes, and what it
+    /// came to unless that depends on the write. `answers` holds the
+    /// person's answers for the week a check-in asks about.
+    async fn plan(
+        &self,
+        schedule: &Schedule,
+        entry: &DueEntry,
+        due: DueOf,
+        answers: &Answers,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Planned> {
+        let person = &entry.person;
+        let DueOf { zone, since, due } = due;
         // The row moves on to the first occurrence after what is now done:
         // after the run claimed below, or after `since` if the row was
         // early (nothing fell due).
-        let advance = DueRow {
-            schedule: schedule.name.clone(),
-            zone: zone.name().to_owned(),
-            due_at: next_after(schedule, zone, due.latest.unwrap_or(since)),
+        let advance = DueAdvance {
+            person: person.id.clone(),
+            row: DueRow {
+                schedule: schedule.name.clone(),
+                zone: zone.name().to_owned(),
+                due_at: next_after(schedule, zone, due.latest.unwrap_or(since)),
+            },
+            from: entry.due_at,
         };
         let Some(latest) = due.latest else {
-            self.store
-                .advance_due(&person.id, &advance, entry.due_at)
-                .await?;
-            return Ok(());
+            return Ok(Planned {
+                write: RunWrite {
+                    advance: Some(advance),
+                    ..RunWrite::default()
+                },
+                run: None,
+            });
         };
         if due.skipped > 0 {
-            report.skipped += due.skipped;
             metrics::counter!("nudged_schedule_runs_skipped_total", "schedule" => schedule.name.clone())
                 .increment(due.skipped as u64);
             tracing::info!(
@@ -517,32 +604,95 @@ impl Dispatcher {
                 "skipped runs missed while nudged was down"
             );
         }
-        let outcome = match due.run {
-            None => Outcome::TooLate,
-            Some(run) if person.paused_until.is_some_and(|until| until > run) => Outcome::Paused,
-            Some(run) => self.act(schedule, person, zone, run, now).await?,
+        let acted = match due.run {
+            None => Acted::Done(Outcome::TooLate),
+            Some(run) if person.paused_until.is_some_and(|until| until > run) => {
+                Acted::Done(Outcome::Paused)
+            }
+            Some(run) => self.act(schedule, person, zone, run, answers, now).await?,
         };
-        // Claimed after acting: see the module doc for why that order loses
-        // nothing and sends nothing twice.
-        let run = ScheduleRun {
-            person: person.id.clone(),
-            schedule: schedule.name.clone(),
-            period: latest,
+        // The prompt (if any), the claim and the row's move commit
+        // together. Losing the claim to another dispatcher is fine:
+        // whichever of the two enqueued first sent the one message, the
+        // other's enqueue was a no-op (see the module doc).
+        let (prompt, outcome) = match acted {
+            Acted::Prompt(prompt) => (Some(prompt), None),
+            Acted::Done(outcome) => (None, Some(outcome)),
         };
-        // Losing the claim to another dispatcher is fine: whichever of the
-        // two enqueued first sent the one message, the other's was a no-op.
-        self.store.claim_run(&run, now).await?;
-        self.store
-            .advance_due(&person.id, &advance, entry.due_at)
-            .await?;
+        Ok(Planned {
+            write: RunWrite {
+                prompt,
+                claim: Some(ScheduleRun {
+                    person: person.id.clone(),
+                    schedule: schedule.name.clone(),
+                    period: latest,
+                }),
+                advance: Some(advance),
+            },
+            run: Some(PlannedRun {
+                local: latest.with_timezone(&zone),
+                skipped: due.skipped,
+                outcome,
+            }),
+        })
+    }
+
+    /// Writes the planned runs of a page together; if that fails, each
+    /// alone, so one bad run (its person just removed, say) fails only
+    /// itself.
+    async fn write(
+        &self,
+        planned: &[&Planned],
+        now: DateTime<Utc>,
+    ) -> Vec<anyhow::Result<RunRecorded>> {
+        let writes: Vec<RunWrite> = planned.iter().map(|p| p.write.clone()).collect();
+        if writes.is_empty() {
+            return Vec::new();
+        }
+        match self.store.record_runs(&writes, now).await {
+            Ok(recorded) => return recorded.into_iter().map(Ok).collect(),
+            Err(e) if writes.len() > 1 => {
+                tracing::warn!(error = %e, runs = writes.len(), "writing a page of runs failed; writing them one by one");
+            }
+            Err(e) => return vec![Err(e.into())],
+        }
+        let mut recorded = Vec::with_capacity(writes.len());
+        for write in writes {
+            let one = self
+                .store
+                .record_runs(std::slice::from_ref(&write), now)
+                .await;
+            recorded.push(one.map_err(anyhow::Error::from).and_then(|r| {
+                r.first()
+                    .copied()
+                    .ok_or_else(|| anyhow::anyhow!("no result"))
+            }));
+        }
+        recorded
+    }
+
+    /// Reports what a written run came to.
+    fn finish(
+        schedule: &Schedule,
+        entry: &DueEntry,
+        run: &PlannedRun,
+        recorded: RunRecorded,
+        report: &mut TickReport,
+    ) {
+        report.skipped += run.skipped;
+        let outcome = run.outcome.unwrap_or(if recorded.queued {
+            Outcome::Sent
+        } else {
+            Outcome::AlreadyDone
+        });
         match outcome {
             Outcome::Sent => {
                 report.sent += 1;
                 tracing::info!(
                     schedule = %schedule.name,
                     kind = %schedule.kind,
-                    person = %person.id,
-                    local = %latest.with_timezone(&zone),
+                    person = %entry.person.id,
+                    local = %run.local,
                     "scheduled run"
                 );
             }
@@ -557,18 +707,19 @@ impl Dispatcher {
             )
             .increment(1);
         }
-        Ok(())
     }
 
-    /// Puts the run's message in the outbox under the run's dedupe key.
+    /// What the run does: a check-in's prompt to write with its claim, or
+    /// what it came to (a trend post is queued by the readiness use case).
     async fn act(
         &self,
         schedule: &Schedule,
         person: &PersonRow,
         zone: Tz,
         run: DateTime<Utc>,
+        answers: &Answers,
         now: DateTime<Utc>,
-    ) -> anyhow::Result<Outcome> {
+    ) -> anyhow::Result<Acted> {
         let key = format!(
             "run:{}:{}:{}",
             schedule.name,
@@ -587,25 +738,68 @@ impl Dispatcher {
                     period: run,
                     dedupe_key: Some(key),
                 };
-                match checkin::ask(settings, store, ask, now).await? {
-                    Asked::Queued => Outcome::Sent,
-                    Asked::AlreadyQueued => Outcome::AlreadyDone,
-                    Asked::NotNeeded => Outcome::NotNeeded,
+                let answered = answers
+                    .get(&(person.id.clone(), week))
+                    .unwrap_or(&NO_ANSWERS);
+                match checkin::prompt(settings, ask, answered, now) {
+                    Some(prompt) => Acted::Prompt(prompt),
+                    None => Acted::Done(Outcome::NotNeeded),
                 }
             }
             // Not per person: never in the due index (see `team_digests`).
-            ScheduleKind::TeamDigest => Outcome::NotNeeded,
+            ScheduleKind::TeamDigest => Acted::Done(Outcome::NotNeeded),
             ScheduleKind::TrendPost => {
                 // The nudge that may come with it has its own key.
                 let done = readiness::reassess(settings, store, person, now, Some(&key)).await?;
-                if done.trend_posted {
+                Acted::Done(if done.trend_posted {
                     Outcome::Sent
                 } else {
                     Outcome::AlreadyDone
-                }
+                })
             }
         })
     }
+}
+
+/// What acting on a due run came to before its claim is written.
+enum Acted {
+    /// A check-in's prompt, written with the claim; sent if its dedupe key
+    /// was new.
+    Prompt(PromptWrite),
+    /// Nothing left to write but the claim.
+    Done(Outcome),
+}
+
+/// What is due of one schedule for one person at a tick.
+struct DueOf {
+    /// The zone the schedule is read in for them.
+    zone: Tz,
+    /// What the occurrences are counted from.
+    since: DateTime<Utc>,
+    due: schedule::Due,
+}
+
+/// Answers for the week asked about, by person and week.
+type Answers = HashMap<(PersonId, IsoWeek), BTreeMap<QuestionId, OptionKey>>;
+
+/// What someone who has answered nothing has answered.
+static NO_ANSWERS: BTreeMap<QuestionId, OptionKey> = BTreeMap::new();
+
+/// What a due run writes, and what is known of it before the write.
+struct Planned {
+    write: RunWrite,
+    /// `None` when nothing fell due: the row only moves on.
+    run: Option<PlannedRun>,
+}
+
+struct PlannedRun {
+    /// The occurrence claimed, in the zone it was read in.
+    local: DateTime<Tz>,
+    /// Occurrences before it missed while the daemon was down.
+    skipped: usize,
+    /// What it came to; `None` if a prompt that is sent only if its
+    /// dedupe key was new.
+    outcome: Option<Outcome>,
 }
 
 /// The first occurrence of `schedule` strictly after `after`, read in

@@ -2,15 +2,18 @@
 //! One use case for the scheduler's runs, `/pulse now` and
 //! `run --ask-now`, so a prompt is recorded, drawn and linked one way.
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 
 use crate::chat::Outgoing;
 use crate::config::Settings;
-use crate::domain::{IsoWeek, PersonId};
-use crate::outbox::{self, Queued};
+use crate::domain::{IsoWeek, OptionKey, PersonId, QuestionId};
+use crate::outbox::PromptRow;
 use crate::render;
 use crate::schedule::{Schedule, ScheduleKind};
-use crate::store::{CheckinRow, PersonRow, Store};
+use crate::store::{CheckinRow, PersonRow, PromptWrite, RunWrite, Store};
 
 use super::{Result, current_week, history};
 
@@ -50,6 +53,32 @@ pub async fn ask(
     ask: Ask<'_>,
     now: DateTime<Utc>,
 ) -> Result<Asked> {
+    let answered = history::week_answers(store, ask.person, ask.week).await?;
+    let Some(prompt) = prompt(settings, ask, &answered, now) else {
+        return Ok(Asked::NotNeeded);
+    };
+    let run = RunWrite {
+        prompt: Some(prompt),
+        ..RunWrite::default()
+    };
+    let recorded = store.record_runs(&[run], now).await?;
+    Ok(if recorded.first().is_some_and(|r| r.queued) {
+        Asked::Queued
+    } else {
+        Asked::AlreadyQueued
+    })
+}
+
+/// What [`ask`] writes, given what the person has `answered` that week,
+/// for a caller that reads answers and commits writes for many people at
+/// once (the scheduler, with each run's claim: [`Store::record_runs`]);
+/// `None` for a reminder to someone who has answered.
+pub fn prompt(
+    settings: &Settings,
+    ask: Ask<'_>,
+    answered: &BTreeMap<QuestionId, OptionKey>,
+    now: DateTime<Utc>,
+) -> Option<PromptWrite> {
     let Ask {
         person,
         schedule,
@@ -57,25 +86,10 @@ pub async fn ask(
         period,
         dedupe_key,
     } = ask;
-    let answered = history::week_answers(store, person, week).await?;
     let reminder = schedule.kind == ScheduleKind::Reminder;
     if reminder && !answered.is_empty() {
-        return Ok(Asked::NotNeeded);
+        return None;
     }
-    // `None` when an earlier attempt recorded it: the prompt then goes out
-    // unlinked (its buttons still work; they carry the week).
-    let checkin = store
-        .record_checkin(&CheckinRow {
-            id: 0,
-            person: person.clone(),
-            schedule: schedule.name.clone(),
-            period,
-            week,
-            channel: None,
-            message_ts: None,
-            created_at: now,
-        })
-        .await?;
     let draw = if reminder {
         render::reminder
     } else {
@@ -87,14 +101,29 @@ pub async fn ask(
         person,
         week,
         &schedule.name,
-        &answered,
+        answered,
     );
-    let post = Queued::prompt(Outgoing::post(person.as_str(), None, message), checkin);
-    let queued = outbox::enqueue(store, &post, Some(person), dedupe_key, now).await?;
-    Ok(if queued.is_some() {
-        Asked::Queued
-    } else {
-        Asked::AlreadyQueued
+    let row = PromptRow::new(
+        Outgoing::post(person.as_str(), None, message),
+        person,
+        dedupe_key,
+        now,
+    );
+    Some(PromptWrite {
+        checkin: CheckinRow {
+            id: 0,
+            person: person.clone(),
+            schedule: schedule.name.clone(),
+            period,
+            week,
+            channel: None,
+            message_ts: None,
+            created_at: now,
+        },
+        // The check-in's id is `None` when an earlier attempt recorded it:
+        // the prompt then goes out unlinked (its buttons still work; they
+        // carry the week).
+        draw: Arc::new(move |checkin| row.linked(checkin)),
     })
 }
 
