@@ -82,7 +82,10 @@ impl Slots {
 
     fn live(&self, now: DateTime<Utc>) -> impl Iterator<Item = DateTime<Utc>> + '_ {
         let oldest = now - self.late;
-        self.stock.iter().copied().skip_while(move |at| *at < oldest)
+        self.stock
+            .iter()
+            .copied()
+            .skip_while(move |at| *at < oldest)
     }
 
     /// Slots that may be used at `now`.

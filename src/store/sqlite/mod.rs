@@ -567,7 +567,8 @@ impl Store for SqliteStore {
         count: u32,
         step: std::time::Duration,
     ) -> StoreResult<DateTime<Utc>> {
-        on_writer!(self, |conn| Sql::take_send_slots(conn, now, count, step).await)
+        on_writer!(self, |conn| Sql::take_send_slots(conn, now, count, step)
+            .await)
     }
 
     async fn pause_sends(&self, until: DateTime<Utc>) -> StoreResult<()> {
