@@ -1937,7 +1937,8 @@ mod on_sqlite_only {
                 (3, true),
                 (4, true),
                 (5, true),
-                (7, true)
+                (7, true),
+                (8, true)
             ]
         );
     }
@@ -2165,7 +2166,8 @@ mod on_postgres_only {
                 (3, true),
                 (4, true),
                 (5, true),
-                (7, true)
+                (7, true),
+                (8, true)
             ]
         );
     }
