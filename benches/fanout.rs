@@ -3,6 +3,12 @@
 //! loopback. `cargo bench --bench fanout`; `FANOUT_MESSAGES=2000` for a
 //! quicker run.
 //!
+//! `NUDGED__STORAGE__URL=postgres://…` (an empty database) runs it on
+//! PostgreSQL instead, and `FANOUT_REPLICAS=2` with it runs two daemons
+//! (two `App`s, each with its own pool and delivery worker) on that one
+//! database, as two replicas would: they share the workspace rate through
+//! the store, so the limit and the bound below are the same as for one.
+//!
 //! The fake answers each call after 20 ms and enforces Slack's rules
 //! strictly: one message per second per channel, and at most
 //! [`WORKSPACE_PER_SEC`] accepted in any one-second window across the
@@ -151,8 +157,14 @@ async fn main() {
         .with_state(fake.clone());
     tokio::spawn(async move { axum::serve(listener, router).await });
 
+    let replicas: usize = std::env::var("FANOUT_REPLICAS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1)
+        .max(1);
     let dir = tempfile::tempdir().unwrap();
     let config = installation(dir.path(), messages);
+    let storage = std::env::vars().filter(|(key, _)| key == "NUDGED__STORAGE__URL");
     let settings = Settings::load_with_env(
         &config,
         [
@@ -164,24 +176,51 @@ async fn main() {
             ),
             ("NUDGED__CHAT__SLACK__API_BASE_URL", base_url.as_str()),
         ]
-        .map(|(k, v)| (k.to_owned(), v.to_owned())),
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .into_iter()
+        .chain(storage),
     )
     .unwrap();
+    let engine = if settings.storage.url.starts_with("sqlite:") {
+        "SQLite"
+    } else {
+        "PostgreSQL"
+    };
+    assert!(
+        replicas == 1 || engine == "PostgreSQL",
+        "FANOUT_REPLICAS needs NUDGED__STORAGE__URL=postgres://… (replicas share a database)"
+    );
 
-    let app = App::build(settings, Arc::new(SystemClock)).await.unwrap();
+    let mut apps = Vec::new();
+    for _ in 0..replicas {
+        apps.push(
+            App::build(settings.clone(), Arc::new(SystemClock))
+                .await
+                .unwrap(),
+        );
+    }
     let enqueue = Instant::now();
-    app.ask_roster_now().await.unwrap();
+    apps[0].ask_roster_now().await.unwrap();
     let enqueued = enqueue.elapsed();
 
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let mut running = Vec::new();
+    let mut stops = Vec::new();
     let started = Instant::now();
-    let running = tokio::spawn(app.run_until(async {
-        let _ = stopped.await;
-    }));
+    for app in apps {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        stops.push(stop);
+        running.push(tokio::spawn(app.run_until(async {
+            let _ = stopped.await;
+        })));
+    }
     fake.done.notified().await;
     let drain = started.elapsed();
-    let _ = stop.send(());
-    running.await.unwrap().unwrap();
+    for stop in stops {
+        let _ = stop.send(());
+    }
+    for replica in running {
+        replica.await.unwrap().unwrap();
+    }
 
     let (accepted, refused) = {
         let limits = fake.limits.lock().unwrap();
@@ -194,7 +233,8 @@ async fn main() {
         LATENCY.as_millis()
     );
     println!(
-        "daemon: delivery.global_per_sec = {GLOBAL_PER_SEC}, delivery.concurrency = {CONCURRENCY}"
+        "daemon: {replicas} replica(s) on {engine}, delivery.global_per_sec = {GLOBAL_PER_SEC}, \
+         delivery.concurrency = {CONCURRENCY}"
     );
     println!("enqueued in {:.1} s", enqueued.as_secs_f64());
     println!(

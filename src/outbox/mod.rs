@@ -16,6 +16,7 @@
 pub mod pacing;
 mod queued;
 pub mod redraw;
+pub mod slots;
 mod worker;
 
 use std::time::Duration;

@@ -29,6 +29,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Duration, Utc};
 
+use super::slots::Slots;
+
 /// A 429 on a channel that carried another message within this long is
 /// blamed on the channel's own rate; otherwise the channel's rate cannot
 /// explain it, so it is the workspace's limit and every channel pauses.
@@ -117,6 +119,10 @@ pub struct Pacer {
     /// interval further per send.
     global_tat: Option<DateTime<Utc>>,
     global_paused_until: Option<DateTime<Utc>>,
+    /// With several processes on one database, the workspace rate is the
+    /// store's, and this worker sends only in the slots it took from it
+    /// (`global_tat` is then unused).
+    shared: Option<Slots>,
     /// Rows parked by this worker.
     parked: HashMap<i64, Parked>,
     /// Their slots, ordered, to know when the next one falls due.
@@ -150,12 +156,58 @@ impl Pacer {
             channels: HashMap::new(),
             global_tat: None,
             global_paused_until: None,
+            shared: None,
             parked: HashMap::new(),
             slots: BTreeSet::new(),
             back: 0,
             front: -1,
             last_prune: None,
         }
+    }
+
+    /// As [`Pacer::new`], but the workspace rate is shared with other
+    /// processes through the store: a message goes only in a slot given by
+    /// [`Pacer::add_slots`] (see [`Slots`]).
+    pub fn shared(
+        per_channel: std::time::Duration,
+        global: std::time::Duration,
+        burst: u32,
+    ) -> Self {
+        let mut pacer = Self::new(per_channel, global, burst);
+        pacer.shared = Some(Slots::new(pacer.global, pacer.burst));
+        pacer
+    }
+
+    /// How many slots to take from the store now, if the workspace rate
+    /// is shared and this worker holds none it could still use (and is
+    /// not paused): a batch.
+    pub fn slots_wanted(&self, now: DateTime<Utc>) -> Option<u32> {
+        let slots = self.shared.as_ref()?;
+        let paused = self.global_paused_until.is_some_and(|until| until > now);
+        (!paused && slots.next(now).is_none()).then(|| slots.batch())
+    }
+
+    /// The interval between two slots of the shared workspace rate.
+    pub fn slot_step(&self) -> std::time::Duration {
+        self.global.to_std().unwrap_or_default()
+    }
+
+    /// Adds `count` slots of the shared workspace rate, taken from the
+    /// store, the first at `first`. Ignored if the rate is not shared.
+    pub fn add_slots(&mut self, first: DateTime<Utc>, count: u32) {
+        if let Some(slots) = &mut self.shared {
+            slots.add(first, count);
+        }
+    }
+
+    /// Until when Slack asked the whole workspace to wait, if it did.
+    pub fn workspace_paused_until(&self) -> Option<DateTime<Utc>> {
+        self.global_paused_until
+    }
+
+    /// Whether the workspace rate is shared through the store.
+    pub fn is_shared(&self) -> bool {
+        self.shared.is_some()
     }
 
     fn tolerance(&self) -> Duration {
@@ -167,6 +219,9 @@ impl Pacer {
     pub fn global_budget(&self, now: DateTime<Utc>) -> usize {
         if self.global_paused_until.is_some_and(|until| until > now) {
             return 0;
+        }
+        if let Some(slots) = &self.shared {
+            return slots.usable(now).min(self.burst as usize);
         }
         let tolerance = self.tolerance();
         let tat = self.global_tat.map_or(now, |tat| tat.max(now));
@@ -181,9 +236,13 @@ impl Pacer {
             .min(self.burst as usize)
     }
 
-    /// The earliest instant the workspace rate lets one message go.
+    /// The earliest instant the workspace rate lets one message go. With
+    /// a shared rate and no slot left, `now`: slots are to be taken.
     pub fn global_ready_at(&self, now: DateTime<Utc>) -> DateTime<Utc> {
-        let by_rate = self.global_tat.map_or(now, |tat| tat - self.tolerance());
+        let by_rate = match &self.shared {
+            Some(slots) => slots.next(now).unwrap_or(now),
+            None => self.global_tat.map_or(now, |tat| tat - self.tolerance()),
+        };
         by_rate
             .max(now)
             .max(self.global_paused_until.unwrap_or(now))
@@ -206,7 +265,14 @@ impl Pacer {
     pub fn admit(&mut self, id: i64, channel: &str, now: DateTime<Utc>) -> Admission {
         self.prune(now);
         let per_channel = self.per_channel;
-        let global_ready = self.global_ready_at(now);
+        let global_ready = match &self.shared {
+            // No slot left: the next batch starts one interval on at the
+            // earliest.
+            Some(slots) if slots.next(now).is_none() => {
+                plus(self.global_ready_at(now), self.global)
+            }
+            _ => self.global_ready_at(now),
+        };
         let held = self.parked.get(&id).map(|p| (p.seq, p.slot));
         let state = self
             .channels
@@ -239,10 +305,17 @@ impl Pacer {
             state.sent_before = state.last_sent;
             state.last_sent = Some(now);
             state.tail = state.tail.max(plus(now, per_channel));
-            self.global_tat = Some(plus(
-                self.global_tat.map_or(now, |tat| tat.max(now)),
-                self.global,
-            ));
+            match &mut self.shared {
+                Some(slots) => {
+                    slots.take(now);
+                }
+                None => {
+                    self.global_tat = Some(plus(
+                        self.global_tat.map_or(now, |tat| tat.max(now)),
+                        self.global,
+                    ));
+                }
+            }
             self.release(id);
             Admission::Send
         } else {
@@ -354,6 +427,49 @@ mod tests {
 
     fn ms(n: i64) -> Duration {
         Duration::milliseconds(n)
+    }
+
+    #[test]
+    fn a_shared_rate_sends_only_in_the_slots_taken_from_the_store() {
+        let mut p = Pacer::shared(
+            std::time::Duration::from_secs(1),
+            std::time::Duration::from_millis(100),
+            2,
+        );
+        assert!(p.is_shared());
+        assert_eq!(p.global_budget(t0()), 0, "no slot yet");
+        assert_eq!(p.slots_wanted(t0()), Some(2));
+        assert!(matches!(p.admit(1, "C1", t0()), Admission::Park(_)));
+        p.add_slots(t0() + ms(50), 2);
+        assert_eq!(p.slots_wanted(t0()), None, "slots still to come");
+        assert_eq!(p.global_ready_at(t0()), t0() + ms(50));
+        assert_eq!(p.global_budget(t0() + ms(50)), 1);
+        assert_eq!(p.admit(2, "C2", t0() + ms(50)), Admission::Send);
+        // A channel's pace holds as before: C2 is busy for a second.
+        assert_eq!(
+            p.admit(3, "C2", t0() + ms(150)),
+            Admission::Park(t0() + ms(1050))
+        );
+        assert_eq!(p.admit(4, "C3", t0() + ms(150)), Admission::Send);
+        assert_eq!(p.global_budget(t0() + ms(150)), 0);
+        assert_eq!(p.slots_wanted(t0() + ms(150)), Some(2));
+        // A 429 that pauses the workspace: no slot is wanted meanwhile.
+        p.rate_limited(4, "C3", t0() + ms(200), std::time::Duration::from_secs(1));
+        assert_eq!(p.slots_wanted(t0() + ms(500)), None);
+        assert_eq!(p.slots_wanted(t0() + ms(1200)), Some(2));
+    }
+
+    #[test]
+    fn an_unused_shared_slot_is_dropped_once_too_late() {
+        let mut p = Pacer::shared(
+            std::time::Duration::from_secs(1),
+            std::time::Duration::from_millis(100),
+            2,
+        );
+        p.add_slots(t0(), 1);
+        assert_eq!(p.global_budget(t0() + ms(100)), 1, "one step late: usable");
+        assert_eq!(p.global_budget(t0() + ms(101)), 0);
+        assert_eq!(p.slots_wanted(t0() + ms(101)), Some(2));
     }
 
     fn pacer(per_channel_ms: u64, global_ms: u64, burst: u32) -> Pacer {

@@ -153,15 +153,26 @@ impl Worker {
     pub fn new(store: Arc<dyn Store>, chat: Arc<dyn ChatApi>, config: Arc<Settings>) -> Self {
         let settings = config.delivery;
         let burst = u32::try_from(settings.concurrency).unwrap_or(u32::MAX);
+        // Several processes may deliver from the store: the workspace rate
+        // is then shared through it (ARCHITECTURE.md, "Outbox").
+        let pacer = if store.shares_send_rate() {
+            Pacer::shared(
+                settings.per_channel_interval,
+                settings.global_interval,
+                burst,
+            )
+        } else {
+            Pacer::new(
+                settings.per_channel_interval,
+                settings.global_interval,
+                burst,
+            )
+        };
         Self {
             store,
             chat,
             config,
-            pacer: Pacer::new(
-                settings.per_channel_interval,
-                settings.global_interval,
-                burst,
-            ),
+            pacer,
             settings,
             in_flight: JoinSet::new(),
             backlog: false,
@@ -203,17 +214,24 @@ impl Worker {
     /// written back (counted as deferred), unreadable ones marked failed.
     async fn start_due(&mut self, now: DateTime<Utc>) -> StoreResult<DeliveryOutcome> {
         let mut outcome = DeliveryOutcome::default();
-        let budget = self.pacer.global_budget(now).min(self.free_permits());
-        if budget == 0 {
-            self.backlog = true;
-            return Ok(outcome);
-        }
-        let limit = u32::try_from(budget).unwrap_or(u32::MAX);
-        let mut rows = self
-            .store
-            .claim_outbox(now, plus(now, to_chrono(self.settings.lease)), limit)
-            .await?;
-        self.backlog = rows.len() >= budget;
+        let mut rows = match self.pacer.slots_wanted(now) {
+            Some(batch) => {
+                let Some(rows) = self.claim_with_slots(now, batch).await? else {
+                    return Ok(outcome);
+                };
+                rows
+            }
+            None => {
+                let budget = self.pacer.global_budget(now).min(self.free_permits());
+                if budget == 0 {
+                    self.backlog = true;
+                    return Ok(outcome);
+                }
+                let rows = self.claim(now, budget).await?;
+                self.backlog = rows.len() >= budget;
+                rows
+            }
+        };
         // Parked rows first, in the order they queued; the sort is stable,
         // so new rows keep the store's oldest-first order.
         rows.sort_by_key(|row| self.pacer.queue_position(row.id));
@@ -244,6 +262,54 @@ impl Worker {
         outcome.deferred = deferrals.len();
         metrics::counter!("nudged_outbox_deferred_total").increment(deferrals.len() as u64);
         Ok(outcome)
+    }
+
+    /// Claims up to `limit` rows due at `now`.
+    async fn claim(&self, now: DateTime<Utc>, limit: usize) -> StoreResult<Vec<OutboxRow>> {
+        let limit = u32::try_from(limit).unwrap_or(u32::MAX);
+        self.store
+            .claim_outbox(now, plus(now, to_chrono(self.settings.lease)), limit)
+            .await
+    }
+
+    /// With the workspace rate shared and no slot in hand: takes `batch`
+    /// slots from the store and claims the rows they let go, or, when no
+    /// backlog is known, claims first and takes slots only for what was
+    /// found, so an idle worker's polls spend none of the rate. Rows
+    /// claimed beyond the slots due now are parked at their slots by
+    /// [`Pacer::admit`]. `None` when nothing is to be sent now.
+    async fn claim_with_slots(
+        &mut self,
+        now: DateTime<Utc>,
+        batch: u32,
+    ) -> StoreResult<Option<Vec<OutboxRow>>> {
+        let step = self.pacer.slot_step();
+        let permits = self.free_permits();
+        if !self.backlog {
+            let rows = self.claim(now, permits).await?;
+            if rows.is_empty() {
+                return Ok(None);
+            }
+            self.backlog = rows.len() >= permits;
+            let wanted = if self.backlog {
+                batch.max(u32::try_from(rows.len()).unwrap_or(u32::MAX))
+            } else {
+                u32::try_from(rows.len()).unwrap_or(u32::MAX)
+            };
+            let first = self.store.take_send_slots(now, wanted, step).await?;
+            self.pacer.add_slots(first, wanted);
+            return Ok(Some(rows));
+        }
+        let first = self.store.take_send_slots(now, batch, step).await?;
+        self.pacer.add_slots(first, batch);
+        let budget = self.pacer.global_budget(now).min(permits);
+        if budget == 0 {
+            // The slots start later: another worker holds those before.
+            return Ok(None);
+        }
+        let rows = self.claim(now, budget).await?;
+        self.backlog = rows.len() >= budget;
+        Ok(Some(rows))
     }
 
     /// Starts one send, bounded by half the lease so the row is still this
@@ -349,11 +415,22 @@ impl Worker {
         now: DateTime<Utc>,
         outcome: &mut DeliveryOutcome,
     ) -> StoreResult<()> {
+        let paused_before = self.pacer.workspace_paused_until();
         let results: Vec<OutboxResult> = finished
             .into_iter()
             .map(|(row, message, result)| self.result(&row, &message, result, now, outcome))
             .collect();
-        self.store.outbox_record(&results).await
+        self.store.outbox_record(&results).await?;
+        // A pause of the whole workspace holds every process sharing the
+        // rate, not only this one.
+        let paused = self.pacer.workspace_paused_until();
+        if let Some(until) = paused
+            && self.pacer.is_shared()
+            && paused != paused_before
+        {
+            self.store.pause_sends(until).await?;
+        }
+        Ok(())
     }
 
     /// What to record for one send, with its log line and metrics.

@@ -58,6 +58,11 @@ pub(super) const SQLITE: &[Embedded] = &[
         description: "schedule due",
         sql: include_str!("../../migrations/sqlite/0007_schedule_due.sql"),
     },
+    Embedded {
+        version: 8,
+        description: "delivery rate",
+        sql: include_str!("../../migrations/sqlite/0008_delivery_rate.sql"),
+    },
 ];
 
 /// The PostgreSQL schema, oldest first: the same versions as [`SQLITE`],
@@ -92,6 +97,11 @@ pub(super) const POSTGRES: &[Embedded] = &[
         version: 7,
         description: "schedule due",
         sql: include_str!("../../migrations/postgres/0007_schedule_due.sql"),
+    },
+    Embedded {
+        version: 8,
+        description: "delivery rate",
+        sql: include_str!("../../migrations/postgres/0008_delivery_rate.sql"),
     },
 ];
 

@@ -367,6 +367,31 @@ pub trait Store: Send + Sync + 'static {
     /// How many rows are in each status.
     async fn outbox_counts(&self) -> StoreResult<OutboxCounts>;
 
+    // ---- the shared send rate -------------------------------------------
+
+    /// Whether several processes may deliver from this store at once
+    /// (PostgreSQL), so the workspace's send rate is shared through
+    /// [`Store::take_send_slots`]; if not (SQLite: one process), the
+    /// outbox paces in memory (ARCHITECTURE.md, "Outbox").
+    fn shares_send_rate(&self) -> bool;
+
+    /// Takes `count` consecutive send slots of the workspace's rate, `step`
+    /// apart, for this process alone, and returns the first: the later of
+    /// `now` and the first slot not handed out yet, which moves on past the
+    /// last one taken, in one statement. Slots are handed out once, whoever
+    /// asks; a slot its taker never uses is lost, so a process that dies
+    /// holds back nobody.
+    async fn take_send_slots(
+        &self,
+        now: DateTime<Utc>,
+        count: u32,
+        step: Duration,
+    ) -> StoreResult<DateTime<Utc>>;
+
+    /// Hands out no send slot before `until`: the platform asked the
+    /// whole workspace to wait (a 429's `Retry-After`).
+    async fn pause_sends(&self, until: DateTime<Utc>) -> StoreResult<()>;
+
     // ---- privacy --------------------------------------------------------
 
     /// Removes every row about `person` in every table, in one transaction,

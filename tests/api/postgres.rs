@@ -354,12 +354,16 @@ mod replicas {
     use std::sync::Arc;
 
     use chrono::{DateTime, Duration, Utc};
+    use nudged::chat::Outgoing;
     use nudged::config::Settings;
     use nudged::domain::PersonId;
+    use nudged::outbox;
+    use nudged::render::Message;
     use nudged::scheduler::Dispatcher;
     use nudged::store::{self, NewPerson, Store};
 
-    use crate::helpers::{TestEnv, WAIT};
+    use crate::fake_slack::FakeSlack;
+    use crate::helpers::{TestEnv, WAIT, slack_chat};
     use crate::store::TestDb;
 
     fn at(rfc3339: &str) -> DateTime<Utc> {
@@ -431,6 +435,134 @@ mod replicas {
             assert!(per_person.values().all(|n| *n == 1), "{per_person:?}");
         };
         tokio::time::timeout(WAIT * 2, test)
+            .await
+            .expect("the replicas did not finish in time");
+    }
+
+    /// The most sends among `sends` (instants, sorted) in any one-second
+    /// window.
+    fn busiest_second(sends: &[DateTime<Utc>]) -> usize {
+        sends
+            .iter()
+            .enumerate()
+            .map(|(i, start)| {
+                sends[i..]
+                    .iter()
+                    .take_while(|at| **at < *start + Duration::seconds(1))
+                    .count()
+            })
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Two replicas' delivery workers on one database, stepped through
+    /// time together by a manual clock, with a backlog to a channel per
+    /// message: between them they never send more in any one second than
+    /// `delivery.global_per_sec` (and the `delivery.concurrency` sends one
+    /// instant may carry, as for one process), yet drain at close to that
+    /// rate; once one of them stops, the other alone sends at the whole
+    /// rate.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn two_replicas_share_the_workspace_rate_and_one_takes_it_all_when_the_other_stops() {
+        const RATE: usize = 20;
+        const CONCURRENCY: usize = 2;
+        const MESSAGES: usize = 400;
+        const SECONDS: i64 = 8;
+        let Some(db) = TestDb::postgres().await else {
+            return;
+        };
+        let env = TestEnv::new();
+        let settings = Settings::load_with_env(
+            &env.config(),
+            [
+                ("NUDGED__STORAGE__URL", db.url.as_str()),
+                ("NUDGED__DELIVERY__GLOBAL_PER_SEC", &RATE.to_string()),
+                ("NUDGED__DELIVERY__CONCURRENCY", &CONCURRENCY.to_string()),
+            ]
+            .map(|(k, v)| (k.to_owned(), v.to_owned())),
+        )
+        .unwrap();
+        let settings = Arc::new(settings);
+        let slack = FakeSlack::start().await;
+        let test = async {
+            let open = || store::open_with(&settings.storage.url, &settings.storage.options);
+            let (a, b): (Arc<dyn Store>, Arc<dyn Store>) =
+                (open().await.unwrap(), open().await.unwrap());
+            let start = at("2026-11-19T16:00:00Z");
+            for i in 0..MESSAGES {
+                let message = Outgoing::post(
+                    format!("D{i:04}"),
+                    None,
+                    Message {
+                        text: format!("message {i}"),
+                        blocks: vec![],
+                    },
+                );
+                outbox::enqueue(a.as_ref(), &message.into(), None, None, start)
+                    .await
+                    .unwrap();
+            }
+            let mut ours = outbox::Worker::new(a.clone(), slack_chat(&slack), settings.clone());
+            let mut theirs = outbox::Worker::new(b.clone(), slack_chat(&slack), settings.clone());
+
+            // Both replicas, every 10 ms, in turn.
+            let (mut both, mut by_theirs) = (Vec::new(), 0);
+            let tick = Duration::milliseconds(10);
+            let mut now = start;
+            while now < start + Duration::seconds(SECONDS) {
+                let sent = ours.deliver_due(now).await.unwrap().sent;
+                both.extend(std::iter::repeat_n(now, sent));
+                let sent = theirs.deliver_due(now).await.unwrap().sent;
+                both.extend(std::iter::repeat_n(now, sent));
+                by_theirs += sent;
+                now += tick;
+            }
+            let most = busiest_second(&both);
+            assert!(
+                most <= RATE + CONCURRENCY,
+                "{most} sends in one second by two replicas"
+            );
+            // After the first second's burst, at the rate.
+            let steady = both
+                .iter()
+                .filter(|at| **at >= start + Duration::seconds(1))
+                .count();
+            let allowed = RATE * (SECONDS as usize - 1);
+            assert!(
+                steady * 100 >= allowed * 95,
+                "{steady} sent in {} s by two replicas sharing {RATE}/s",
+                SECONDS - 1
+            );
+            assert!(
+                by_theirs > 0 && by_theirs < both.len(),
+                "both replicas sent: {by_theirs} of {}",
+                both.len()
+            );
+
+            // One replica stops: the other alone takes the whole rate.
+            drop(theirs);
+            let stopped = now;
+            let mut alone = Vec::new();
+            while now < stopped + Duration::seconds(SECONDS) {
+                let sent = ours.deliver_due(now).await.unwrap().sent;
+                alone.extend(std::iter::repeat_n(now, sent));
+                now += tick;
+            }
+            let mut all = both.clone();
+            all.extend(&alone);
+            let most = busiest_second(&all);
+            assert!(most <= RATE + CONCURRENCY, "{most} sends in one second");
+            let steady = alone
+                .iter()
+                .filter(|at| **at >= stopped + Duration::seconds(1))
+                .count();
+            assert!(
+                steady * 100 >= allowed * 95,
+                "{steady} sent in {} s by the replica left",
+                SECONDS - 1
+            );
+        };
+        tokio::time::timeout(WAIT * 4, test)
             .await
             .expect("the replicas did not finish in time");
     }

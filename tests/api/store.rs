@@ -91,6 +91,7 @@ macro_rules! contract_tests {
             a_leased_outbox_row_is_claimed_again_only_after_its_lease_expires,
             every_delivery_attempt_is_counted_and_clears_the_lease,
             a_paced_outbox_row_is_deferred_without_counting_an_attempt,
+            send_slots_are_handed_out_once_from_now_and_after_a_pause,
             a_late_report_does_not_reopen_a_finished_row,
             a_batch_of_send_results_is_recorded_as_each_would_be_alone,
             forget_removes_every_row_of_one_person_and_nothing_of_another,
@@ -99,6 +100,7 @@ macro_rules! contract_tests {
         contract_tests!(@many $db;
             fifty_concurrent_claims_of_one_run_succeed_once,
             concurrent_outbox_claimers_never_share_a_row,
+            concurrent_takers_of_send_slots_never_share_one,
         );
         contract_tests!(@db $db;
             data_survives_closing_and_reopening,
@@ -1467,6 +1469,44 @@ mod contract {
         );
     }
 
+    pub async fn send_slots_are_handed_out_once_from_now_and_after_a_pause(store: Arc<dyn Store>) {
+        let step = std::time::Duration::from_millis(10);
+        let now = test_now();
+        assert_eq!(store.take_send_slots(now, 3, step).await.unwrap(), now);
+        // The next three follow the first three, though asked at the same
+        // instant.
+        let next = store.take_send_slots(now, 3, step).await.unwrap();
+        assert_eq!(next, now + Duration::milliseconds(30));
+        // Later than every slot handed out: from now.
+        let later = now + Duration::seconds(5);
+        assert_eq!(store.take_send_slots(later, 1, step).await.unwrap(), later);
+        // A pause: nothing before its end; an earlier pause changes nothing.
+        let until = later + Duration::seconds(2);
+        store.pause_sends(until).await.unwrap();
+        store.pause_sends(later).await.unwrap();
+        assert_eq!(store.take_send_slots(later, 1, step).await.unwrap(), until);
+    }
+
+    pub async fn concurrent_takers_of_send_slots_never_share_one(handles: Vec<Arc<dyn Store>>) {
+        let step = std::time::Duration::from_millis(1);
+        let now = test_now();
+        let takes: Vec<_> = (0..40)
+            .map(|i| {
+                let store = handles[i % handles.len()].clone();
+                tokio::spawn(async move { store.take_send_slots(now, 5, step).await.unwrap() })
+            })
+            .collect();
+        let mut firsts = Vec::new();
+        for take in takes {
+            firsts.push(take.await.unwrap());
+        }
+        firsts.sort();
+        let expected: Vec<_> = (0..40)
+            .map(|i| now + Duration::milliseconds(5 * i))
+            .collect();
+        assert_eq!(firsts, expected, "40 batches of 5 slots, back to back");
+    }
+
     pub async fn concurrent_outbox_claimers_never_share_a_row(handles: Vec<Arc<dyn Store>>) {
         let now = test_now();
         for _ in 0..200 {
@@ -1897,7 +1937,8 @@ mod on_sqlite_only {
                 (3, true),
                 (4, true),
                 (5, true),
-                (7, true)
+                (7, true),
+                (8, true)
             ]
         );
     }
@@ -2125,7 +2166,8 @@ mod on_postgres_only {
                 (3, true),
                 (4, true),
                 (5, true),
-                (7, true)
+                (7, true),
+                (8, true)
             ]
         );
     }

@@ -512,6 +512,23 @@ impl Store for PgStore {
         Sql::clear_opt_out(&self.pool, person).await
     }
 
+    fn shares_send_rate(&self) -> bool {
+        true
+    }
+
+    async fn take_send_slots(
+        &self,
+        now: DateTime<Utc>,
+        count: u32,
+        step: std::time::Duration,
+    ) -> StoreResult<DateTime<Utc>> {
+        Sql::take_send_slots(&self.pool, now, count, step).await
+    }
+
+    async fn pause_sends(&self, until: DateTime<Utc>) -> StoreResult<()> {
+        Sql::pause_sends(&self.pool, until).await
+    }
+
     async fn probe_write(&self, now: DateTime<Utc>) -> StoreResult<()> {
         Sql::probe_write(&self.pool, now).await
     }

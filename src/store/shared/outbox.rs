@@ -5,7 +5,9 @@
 use chrono::{DateTime, Utc};
 use sqlx::Executor;
 
-use super::{Fields, millis};
+use sqlx::Row;
+
+use super::{Fields, corrupt, millis};
 use crate::domain::PersonId;
 use crate::store::{
     DemoForgetReport, ForgetReport, NewOutbox, OutboxCounts, OutboxRow, OutboxStatus, StoreResult,
@@ -268,6 +270,53 @@ shared_statements! {
             .execute(exec)
             .await?;
         Ok(DB::rows_affected(&done) > 0)
+    }
+
+    // ---- the shared send rate (delivery_rate) ----------------------------
+
+    /// [`Store::take_send_slots`](crate::store::Store::take_send_slots):
+    /// one upsert, so workers taking slots at once are served one after
+    /// the other by the row's lock and never get the same slot.
+    pub async fn take_send_slots<'c, E>(
+        exec: E,
+        now: DateTime<Utc>,
+        count: u32,
+        step: std::time::Duration,
+    ) -> StoreResult<DateTime<Utc>>
+    where
+        E: Executor<'c, Database = DB>,
+    {
+        let step = i64::try_from(step.as_micros()).unwrap_or(i64::MAX);
+        let span = step.saturating_mul(i64::from(count));
+        let row = sqlx::query(
+            "INSERT INTO delivery_rate (scope, next_free) VALUES ('workspace', $1 + $2) \
+             ON CONFLICT (scope) DO UPDATE SET next_free = \
+               CASE WHEN delivery_rate.next_free > $1 THEN delivery_rate.next_free ELSE $1 END + $2 \
+             RETURNING next_free - $2 AS first",
+        )
+        .bind(now.timestamp_micros())
+        .bind(span)
+        .fetch_one(exec)
+        .await?;
+        let first: i64 = row.try_get("first")?;
+        DateTime::from_timestamp_micros(first)
+            .ok_or_else(|| corrupt("delivery_rate", format!("next_free {first} out of range")))
+    }
+
+    /// [`Store::pause_sends`](crate::store::Store::pause_sends).
+    pub async fn pause_sends<'c, E>(exec: E, until: DateTime<Utc>) -> StoreResult<()>
+    where
+        E: Executor<'c, Database = DB>,
+    {
+        sqlx::query(
+            "INSERT INTO delivery_rate (scope, next_free) VALUES ('workspace', $1) \
+             ON CONFLICT (scope) DO UPDATE SET next_free = \
+               CASE WHEN delivery_rate.next_free > $1 THEN delivery_rate.next_free ELSE $1 END",
+        )
+        .bind(until.timestamp_micros())
+        .execute(exec)
+        .await?;
+        Ok(())
     }
 
     // ---- health and retention -------------------------------------------

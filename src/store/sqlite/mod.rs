@@ -575,6 +575,27 @@ impl Store for SqliteStore {
         on_writer!(self, |conn| Sql::clear_opt_out(conn, &person).await)
     }
 
+    fn shares_send_rate(&self) -> bool {
+        false
+    }
+
+    // The outbox paces in memory on SQLite (one process); these work all
+    // the same, through the writer, so both engines keep one contract.
+
+    async fn take_send_slots(
+        &self,
+        now: DateTime<Utc>,
+        count: u32,
+        step: std::time::Duration,
+    ) -> StoreResult<DateTime<Utc>> {
+        on_writer!(self, |conn| Sql::take_send_slots(conn, now, count, step)
+            .await)
+    }
+
+    async fn pause_sends(&self, until: DateTime<Utc>) -> StoreResult<()> {
+        on_writer!(self, |conn| Sql::pause_sends(conn, until).await)
+    }
+
     async fn probe_write(&self, now: DateTime<Utc>) -> StoreResult<()> {
         // Through the write task, as every write: a probe that passes
         // means writes are being committed.
