@@ -230,6 +230,11 @@ impl App {
                 self.assessor.clone(),
             )?;
         }
+        if let Some(handle) = state.metrics.clone() {
+            supervisor.spawn("metrics", None, move |heartbeat, stop| {
+                metrics_upkeep(handle.clone(), stop, heartbeat)
+            });
+        }
         let (store, clock) = (self.store.clone(), self.clock.clone());
         let retention_period = self.settings.storage.retention;
         supervisor.spawn("pruning", None, move |heartbeat, stop| {
@@ -284,6 +289,26 @@ pub fn metrics_handle() -> Option<PrometheusHandle> {
                 .ok()
         })
         .clone()
+}
+
+/// How often the recorder's histograms are folded into their buckets.
+const METRICS_UPKEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Folds the latency samples recorded since the last upkeep into the
+/// histograms' buckets. The recorder keeps every sample until then, so
+/// without it a daemon nobody scrapes would hold one per request forever.
+async fn metrics_upkeep(
+    handle: PrometheusHandle,
+    stop: tokio_util::sync::CancellationToken,
+    heartbeat: crate::health::Heartbeat,
+) -> anyhow::Result<()> {
+    loop {
+        heartbeat.beat();
+        tokio::select! {
+            () = stop.cancelled() => return Ok(()),
+            () = tokio::time::sleep(METRICS_UPKEEP_EVERY) => handle.run_upkeep(),
+        }
+    }
 }
 
 /// Histogram buckets for request latency, in seconds: fine below Slack's

@@ -70,7 +70,7 @@ impl Default for RawServer {
 #[serde(deny_unknown_fields, default)]
 pub(super) struct RawStorage {
     pub url: String,
-    /// Unset: the engine's default (SQLite 4, PostgreSQL 10).
+    /// Unset: the engine's default (SQLite 2 readers beside its one writer, PostgreSQL 10).
     pub max_connections: Option<u32>,
     pub connect_timeout_secs: u64,
     pub retention_days: u32,

@@ -71,7 +71,7 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 /// the engine's own default.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct StorageOptions {
-    /// Connections in the pool at most (SQLite 4: one writer at a time;
+    /// Connections in the pool at most (SQLite 2 readers beside its one writer;
     /// PostgreSQL 10 per replica).
     pub max_connections: Option<u32>,
     /// Limit on opening a connection or waiting for a free one

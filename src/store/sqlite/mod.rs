@@ -48,9 +48,17 @@ use crate::domain::{Answer, IsoWeek, OptionKey, PersonId, QuestionId};
 /// this is only reached when something holds the lock far too long.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Connections in the pool. SQLite has one writer at a time; a few readers
-/// beside it is all concurrency buys.
-const MAX_CONNECTIONS: u32 = 4;
+/// Connections in the read pool. Every write goes through the writer's own
+/// connection, and the hot paths (a click, a reply) read little or
+/// nothing: two readers keep a slow read from holding up the others. Each
+/// connection is a thread of sqlx's and a page cache of up to
+/// [`CACHE_KIB`] (see the README, "Memory").
+const MAX_CONNECTIONS: u32 = 2;
+
+/// Each connection's page cache, in KiB (SQLite's default is 2,000): the
+/// pages of the indexes a click writes fit, and the file's pages are in the
+/// OS's cache anyway.
+const CACHE_KIB: u32 = 1024;
 
 mod checkpoint;
 mod due;
@@ -98,7 +106,9 @@ impl SqliteStore {
             // the last few commits, never corrupt the file.
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
-            .busy_timeout(BUSY_TIMEOUT);
+            .busy_timeout(BUSY_TIMEOUT)
+            // Negative: a size in KiB rather than in pages.
+            .pragma("cache_size", format!("-{CACHE_KIB}"));
         // A new connection sets `journal_mode = WAL`, and SQLite may answer
         // that (or a first read that must recover the WAL index) with
         // "database is locked" at once, without waiting on the busy timeout,
@@ -108,6 +118,10 @@ impl SqliteStore {
             let pool = SqlitePoolOptions::new()
                 .max_connections(options.max_connections.unwrap_or(MAX_CONNECTIONS))
                 .acquire_timeout(options.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT))
+                // A connection to a local file does not go stale; a ping
+                // before each read would be one more round trip to its
+                // thread.
+                .test_before_acquire(false)
                 .connect_with(connect.clone())
                 .await?;
             migrate(&pool).await?;
