@@ -2361,6 +2361,135 @@ mod on_postgres_only {
         .await;
     }
 
+    /// A click by `person` with its own id `key`, and the redraw it asks for.
+    fn keyed_click(person: &str, key: &str) -> InboundWrite {
+        InboundWrite {
+            seen_key: Some(key.to_owned()),
+            on_change: Some(NewOutbox {
+                coalesce_key: Some(format!("prompt:D:{person}")),
+                ..prompt(person, test_now())
+            }),
+            ..InboundWrite::answers(
+                vec![contract::answer(person, "2026-W47", "focus", "deciding")],
+                AnswerSource::Button,
+            )
+        }
+    }
+
+    /// Sends every write at once through `store` and returns their outcomes
+    /// in order. On the test's single-threaded runtime the writes are queued
+    /// faster than the store's writers commit them, so they are committed in
+    /// batches.
+    async fn all_at_once(
+        store: &Arc<dyn Store>,
+        writes: Vec<InboundWrite>,
+    ) -> Vec<Result<InboundOutcome, StoreError>> {
+        let tasks: Vec<_> = writes
+            .into_iter()
+            .map(|write| {
+                let store = store.clone();
+                tokio::spawn(async move { store.record_inbound(&write, test_now()).await })
+            })
+            .collect();
+        let mut outcomes = Vec::with_capacity(tasks.len());
+        for task in tasks {
+            outcomes.push(task.await.unwrap());
+        }
+        outcomes
+    }
+
+    /// Many clicks arriving together are each stored and acknowledged, a
+    /// click for an unknown person among them is refused alone with the
+    /// error it gets on its own, and a click replayed among them counts
+    /// once (whichever of the two commits first).
+    #[tokio::test]
+    async fn clicks_committed_together_succeed_or_fail_each_on_its_own() {
+        let db = postgres_db!();
+        within_time(async {
+            let store = db.open().await;
+            for i in 0..30 {
+                contract::add(store.as_ref(), &format!("U{i}")).await;
+            }
+            // Every third click is by nobody; the last ten replay the first
+            // ten's ids.
+            let mut writes: Vec<InboundWrite> = (0..30)
+                .map(|i| match i % 3 {
+                    2 => keyed_click(&format!("X{i}"), &format!("action:X{i}")),
+                    _ => keyed_click(&format!("U{i}"), &format!("action:U{i}")),
+                })
+                .collect();
+            writes.extend(writes[..10].to_vec());
+            let outcomes = all_at_once(&store, writes).await;
+            let (firsts, replays) = outcomes.split_at(30);
+            for (i, outcome) in firsts.iter().enumerate() {
+                // The replays race the first ten: of each pair, whichever
+                // commits first counts, the other is a duplicate.
+                let replay = replays.get(i);
+                match (outcome, replay) {
+                    (Err(StoreError::NotFound(_)), None) if i % 3 == 2 => {}
+                    (Err(StoreError::NotFound(_)), Some(Err(StoreError::NotFound(_))))
+                        if i % 3 == 2 => {}
+                    (Ok(InboundOutcome::Recorded { changed: 1, .. }), None) if i % 3 != 2 => {}
+                    (
+                        Ok(InboundOutcome::Recorded { changed: 1, .. }),
+                        Some(Ok(InboundOutcome::Duplicate)),
+                    )
+                    | (
+                        Ok(InboundOutcome::Duplicate),
+                        Some(Ok(InboundOutcome::Recorded { changed: 1, .. })),
+                    ) if i % 3 != 2 => {}
+                    other => panic!("write {i} and its replay: {other:?}"),
+                }
+            }
+            assert_eq!(store.answers(None).await.unwrap().len(), 20);
+            assert_eq!(store.outbox_counts().await.unwrap().pending, 20);
+        })
+        .await;
+    }
+
+    /// Two replicas taking the same click ids in opposite orders, in
+    /// batches, may wait on each other's keys until PostgreSQL aborts one
+    /// transaction as a deadlock; its clicks are then applied again rather
+    /// than failed. Either way every click is acknowledged and each id
+    /// counts once.
+    #[tokio::test]
+    async fn replicas_batching_the_same_clicks_in_opposite_orders_store_each_once() {
+        const CLICKS: usize = 40;
+        const ROUNDS: usize = 10;
+        let db = postgres_db!();
+        within_time(async {
+            let (a, b) = (db.open().await, db.open().await);
+            let people: Vec<String> = (0..CLICKS).map(|i| format!("U{i}")).collect();
+            for id in &people {
+                contract::add(a.as_ref(), id).await;
+            }
+            // Each round's ids are new, so both replicas race for every one.
+            for round in 0..ROUNDS {
+                let clicks: Vec<InboundWrite> = people
+                    .iter()
+                    .map(|id| keyed_click(id, &format!("action:{id}:{round}")))
+                    .collect();
+                let reversed = clicks.iter().rev().cloned().collect();
+                let (by_a, mut by_b) =
+                    tokio::join!(all_at_once(&a, clicks), all_at_once(&b, reversed));
+                by_b.reverse();
+                for (i, (by_a, by_b)) in by_a.into_iter().zip(by_b).enumerate() {
+                    let recorded = [by_a, by_b]
+                        .into_iter()
+                        .map(|outcome| match outcome {
+                            Ok(InboundOutcome::Recorded { .. }) => 1,
+                            Ok(InboundOutcome::Duplicate) => 0,
+                            Err(e) => panic!("round {round}, click {i} not acknowledged: {e}"),
+                        })
+                        .sum::<usize>();
+                    assert_eq!(recorded, 1, "round {round}, click {i}");
+                }
+            }
+            assert_eq!(a.answers(None).await.unwrap().len(), CLICKS);
+        })
+        .await;
+    }
+
     /// The daemon's own commands, unchanged, on PostgreSQL: the URL (with
     /// its password) comes from the environment.
     #[test]

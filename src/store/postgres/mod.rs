@@ -27,7 +27,7 @@ use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgQueryResult};
 use sqlx::{Postgres, QueryBuilder};
 
-use super::shared::{Engine, millis, unknown_person};
+use super::shared::{Engine, millis};
 use super::*;
 use super::{bind, migrations};
 use crate::domain::{Answer, IsoWeek, OptionKey, PersonId, QuestionId};
@@ -48,11 +48,14 @@ pub fn is_postgres_url(url: &str) -> bool {
 }
 
 mod due;
+mod writer;
 
 /// A PostgreSQL-backed [`Store`].
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: PgPool,
+    /// Inbound writes (clicks, events), committed in groups.
+    writer: writer::Writer,
 }
 
 impl PgStore {
@@ -81,7 +84,8 @@ impl PgStore {
             .connect_with(connect)
             .await?;
         migrate(&pool).await?;
-        Ok(Self { pool })
+        let writer = writer::Writer::start(pool.clone());
+        Ok(Self { pool, writer })
     }
 
     /// The connection pool, for tests that inspect or tamper with tables.
@@ -185,24 +189,7 @@ impl Store for PgStore {
         write: &InboundWrite,
         now: DateTime<Utc>,
     ) -> StoreResult<InboundOutcome> {
-        let answers = write.distinct_answers();
-        let mut query = inbound_statement(write, &answers, now);
-        let (fresh, changed): (i64, i64) = query
-            .build_query_as()
-            .fetch_one(&self.pool)
-            .await
-            .map_err(|e| match answers.first() {
-                Some(answer) => unknown_person(&answer.person)(e),
-                None => StoreError::Database(e),
-            })?;
-        if fresh == 0 {
-            return Ok(InboundOutcome::Duplicate);
-        }
-        let changed = usize::try_from(changed).unwrap_or_default();
-        Ok(InboundOutcome::Recorded {
-            changed,
-            unchanged: answers.len().saturating_sub(changed),
-        })
+        self.writer.record(write.clone(), now).await
     }
 
     async fn import_answers(
@@ -596,6 +583,26 @@ impl Store for PgStore {
     async fn due_rows(&self, person: &PersonId) -> StoreResult<Vec<DueRow>> {
         Sql::due_rows(&self.pool, person).await
     }
+}
+
+/// Runs [`inbound_statement`] on `conn`, in whatever transaction is open
+/// there. Errors are sqlx's own, for the caller to classify (see `writer`).
+async fn apply_inbound(
+    conn: &mut sqlx::PgConnection,
+    write: &InboundWrite,
+    now: DateTime<Utc>,
+) -> Result<InboundOutcome, sqlx::Error> {
+    let answers = write.distinct_answers();
+    let mut query = inbound_statement(write, &answers, now);
+    let (fresh, changed): (i64, i64) = query.build_query_as().fetch_one(conn).await?;
+    if fresh == 0 {
+        return Ok(InboundOutcome::Duplicate);
+    }
+    let changed = usize::try_from(changed).unwrap_or_default();
+    Ok(InboundOutcome::Recorded {
+        changed,
+        unchanged: answers.len().saturating_sub(changed),
+    })
 }
 
 /// The one statement of [`Store::record_inbound`]: data-modifying `WITH`
