@@ -9,7 +9,7 @@
 //! time that is too early costs one look at the person and is corrected
 //! then; one that is too late would lose a run, so every write that could
 //! race a newer change is conditional (see [`DueUpdate::stamp`] and
-//! [`Store::advance_due`](super::Store::advance_due)).
+//! [`Store::record_runs`](super::Store::record_runs)).
 
 use chrono::{DateTime, Utc};
 

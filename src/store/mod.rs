@@ -229,7 +229,12 @@ pub trait Store: Send + Sync + 'static {
         &self,
         person: &PersonId,
         week: IsoWeek,
-    ) -> StoreResult<Vec<(QuestionId, OptionKey)>>;
+    ) -> StoreResult<Vec<(QuestionId, OptionKey)>> {
+        let answers = self
+            .answers_of_week(std::slice::from_ref(person), week)
+            .await?;
+        Ok(answers.into_iter().map(|(_, q, o)| (q, o)).collect())
+    }
 
     /// Records that an inbound chat event or action (`key`, e.g. Slack's
     /// `event_id`) was handled. Returns true the first time only.
@@ -257,8 +262,10 @@ pub trait Store: Send + Sync + 'static {
     /// nothing, one result per run in order. Of each run, in
     /// [`RunWrite`]'s order: the check-in and its prompt's outbox row, the
     /// claim, the due row moved on, each as [`Store::record_checkin`] then
-    /// [`Store::enqueue`], [`Store::claim_run`] and [`Store::advance_due`]
-    /// would write it. A failure fails every run: the caller may write
+    /// [`Store::enqueue`] and [`Store::claim_run`] would write it, and the
+    /// due row only if it still reads the time and zone the tick read (a
+    /// row rewritten meanwhile, by a changed zone recomputed or another
+    /// replica, is left alone). A failure fails every run: the caller may write
     /// them again one by one, so one bad run fails alone.
     async fn record_runs(
         &self,
@@ -479,17 +486,6 @@ pub trait Store: Send + Sync + 'static {
         after: Option<&DueCursor>,
         limit: u32,
     ) -> StoreResult<Vec<DueEntry>>;
-
-    /// Moves the due row of (`person`, `row.schedule`) on to `row.due_at`
-    /// after its run was claimed, only if it still reads `from` in
-    /// `row.zone`: a row rewritten meanwhile (a changed zone recomputed,
-    /// another replica's advance) is left alone. Returns whether it moved.
-    async fn advance_due(
-        &self,
-        person: &PersonId,
-        row: &DueRow,
-        from: DateTime<Utc>,
-    ) -> StoreResult<bool>;
 
     /// One person's due rows, by schedule (diagnostics, tests).
     async fn due_rows(&self, person: &PersonId) -> StoreResult<Vec<DueRow>>;

@@ -34,8 +34,8 @@ impl std::fmt::Debug for PromptWrite {
     }
 }
 
-/// A due row moved on from the time a tick read
-/// ([`Store::advance_due`](super::Store::advance_due)).
+/// A due row moved on from the time (and zone) a tick read, and only
+/// from that ([`Store::record_runs`](super::Store::record_runs)).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DueAdvance {
     pub person: PersonId,

@@ -233,14 +233,6 @@ impl Store for PgStore {
         Sql::answers_of_week(&self.pool, people, week).await
     }
 
-    async fn week_answers(
-        &self,
-        person: &PersonId,
-        week: IsoWeek,
-    ) -> StoreResult<Vec<(QuestionId, OptionKey)>> {
-        Sql::week_answers(&self.pool, person, week).await
-    }
-
     async fn mark_seen(&self, key: &str, now: DateTime<Utc>) -> StoreResult<bool> {
         Sql::mark_seen(&self.pool, key, now).await
     }
@@ -569,15 +561,6 @@ impl Store for PgStore {
         limit: u32,
     ) -> StoreResult<Vec<DueEntry>> {
         Sql::due_by(&self.pool, now, after, limit).await
-    }
-
-    async fn advance_due(
-        &self,
-        person: &PersonId,
-        row: &DueRow,
-        from: DateTime<Utc>,
-    ) -> StoreResult<bool> {
-        Sql::advance_due(&self.pool, person, row, from).await
     }
 
     async fn due_rows(&self, person: &PersonId) -> StoreResult<Vec<DueRow>> {

@@ -121,31 +121,6 @@ shared_statements! {
         .collect()
     }
 
-    /// [`Store::advance_due`](crate::store::Store::advance_due): only from
-    /// the time and zone the tick read.
-    pub async fn advance_due<'c, E>(
-        exec: E,
-        person: &PersonId,
-        row: &DueRow,
-        from: DateTime<Utc>,
-    ) -> StoreResult<bool>
-    where
-        E: Executor<'c, Database = DB>,
-    {
-        let done = sqlx::query(
-            "UPDATE schedule_due SET due_at = $1 \
-             WHERE person = $2 AND schedule = $3 AND due_at = $4 AND zone = $5",
-        )
-        .bind(row.due_at.map(millis))
-        .bind(person.as_str())
-        .bind(row.schedule.as_str())
-        .bind(millis(from))
-        .bind(row.zone.as_str())
-        .execute(exec)
-        .await?;
-        Ok(DB::rows_affected(&done) > 0)
-    }
-
     /// [`Store::record_runs`](crate::store::Store::record_runs), in the
     /// caller's transaction or savepoint: one multi-row statement for each
     /// kind of write, each saying by `RETURNING` which of its rows it wrote.
@@ -278,8 +253,8 @@ shared_statements! {
         Ok(claimed)
     }
 
-    /// The runs' due rows moved on, each only from the time and zone the
-    /// tick read; returns those moved, by (person, schedule).
+    /// The runs' due rows moved on, each only if it still reads the time
+    /// and zone the tick read; returns those moved, by (person, schedule).
     async fn advance_rows(
         conn: &mut DB::Connection,
         runs: &[RunWrite],

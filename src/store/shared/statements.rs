@@ -244,32 +244,6 @@ shared_statements! {
             .collect()
     }
 
-    pub async fn week_answers<'c, E>(
-        exec: E,
-        person: &PersonId,
-        week: IsoWeek,
-    ) -> StoreResult<Vec<(QuestionId, OptionKey)>>
-    where
-        E: Executor<'c, Database = DB>,
-    {
-        sqlx::query(
-            "SELECT question, option FROM answers WHERE person = $1 AND week = $2 ORDER BY question",
-        )
-        .bind(person.as_str())
-        .bind(week.to_string())
-        .fetch_all(exec)
-        .await?
-        .iter()
-        .map(|row| {
-            let f = Fields::<DB>::of("answers", row);
-            Ok((
-                f.parsed("question", QuestionId::parse)?,
-                f.parsed("option", OptionKey::parse)?,
-            ))
-        })
-        .collect()
-    }
-
     /// [`Store::answers_of_week`](crate::store::Store::answers_of_week):
     /// `people` in one statement.
     pub async fn answers_of_week<'c, E>(

@@ -347,14 +347,6 @@ impl Store for SqliteStore {
         Sql::answers_of_week(&self.pool, people, week).await
     }
 
-    async fn week_answers(
-        &self,
-        person: &PersonId,
-        week: IsoWeek,
-    ) -> StoreResult<Vec<(QuestionId, OptionKey)>> {
-        Sql::week_answers(&self.pool, person, week).await
-    }
-
     async fn mark_seen(&self, key: &str, now: DateTime<Utc>) -> StoreResult<bool> {
         let key = key.to_owned();
         on_writer!(self, |conn| Sql::mark_seen(conn, &key, now).await)
@@ -686,17 +678,6 @@ impl Store for SqliteStore {
         limit: u32,
     ) -> StoreResult<Vec<DueEntry>> {
         Sql::due_by(&self.pool, now, after, limit).await
-    }
-
-    async fn advance_due(
-        &self,
-        person: &PersonId,
-        row: &DueRow,
-        from: DateTime<Utc>,
-    ) -> StoreResult<bool> {
-        let (person, row) = (person.clone(), row.clone());
-        on_writer!(self, |conn| Sql::advance_due(conn, &person, &row, from)
-            .await)
     }
 
     async fn due_rows(&self, person: &PersonId) -> StoreResult<Vec<DueRow>> {
