@@ -31,7 +31,7 @@ use sqlx::Acquire;
 use sqlx::postgres::{PgConnection, PgPool};
 use tokio::sync::{Mutex, mpsc, oneshot};
 
-use crate::store::shared::unknown_person;
+use crate::store::shared::{not_committed, unknown_person, writer_stopped};
 use crate::store::{InboundOutcome, InboundWrite, StoreError, StoreResult};
 
 /// Batches applied at once, each on its own pooled connection: while one
@@ -258,15 +258,4 @@ fn failure(e: &sqlx::Error) -> Failure {
         | sqlx::Error::Decode(_) => Failure::Own,
         _ => Failure::Other,
     }
-}
-
-fn writer_stopped() -> StoreError {
-    StoreError::Database(sqlx::Error::WorkerCrashed)
-}
-
-/// A failed batch's error, for each write in it.
-fn not_committed(e: &sqlx::Error) -> StoreError {
-    StoreError::Database(sqlx::Error::Io(std::io::Error::other(format!(
-        "not committed: {e}"
-    ))))
 }

@@ -210,6 +210,18 @@ pub(super) fn corrupt(table: &'static str, problem: impl std::fmt::Display) -> S
     }
 }
 
+/// A group-commit writer's task is gone: its queue or answer was dropped.
+pub(super) fn writer_stopped() -> StoreError {
+    StoreError::Database(sqlx::Error::WorkerCrashed)
+}
+
+/// The error each write of a batch gets when the batch failed as a whole.
+pub(super) fn not_committed(e: &impl std::fmt::Display) -> StoreError {
+    StoreError::Database(sqlx::Error::Io(std::io::Error::other(format!(
+        "not committed: {e}"
+    ))))
+}
+
 /// A foreign-key failure means the person a row refers to is unknown.
 pub(super) fn unknown_person(person: &PersonId) -> impl FnOnce(sqlx::Error) -> StoreError + '_ {
     move |e| match &e {

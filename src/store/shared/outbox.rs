@@ -3,9 +3,7 @@
 //! `statements.rs` only to keep each file short.
 
 use chrono::{DateTime, Utc};
-use sqlx::Executor;
-
-use sqlx::Row;
+use sqlx::{Executor, Row};
 
 use super::{Fields, corrupt, millis};
 use crate::domain::PersonId;
@@ -303,19 +301,13 @@ shared_statements! {
             .ok_or_else(|| corrupt("delivery_rate", format!("next_free {first} out of range")))
     }
 
-    /// [`Store::pause_sends`](crate::store::Store::pause_sends).
+    /// [`Store::pause_sends`](crate::store::Store::pause_sends): no slot
+    /// taken, the next free one moved to `until` if it is earlier.
     pub async fn pause_sends<'c, E>(exec: E, until: DateTime<Utc>) -> StoreResult<()>
     where
         E: Executor<'c, Database = DB>,
     {
-        sqlx::query(
-            "INSERT INTO delivery_rate (scope, next_free) VALUES ('workspace', $1) \
-             ON CONFLICT (scope) DO UPDATE SET next_free = \
-               CASE WHEN delivery_rate.next_free > $1 THEN delivery_rate.next_free ELSE $1 END",
-        )
-        .bind(until.timestamp_micros())
-        .execute(exec)
-        .await?;
+        Self::take_send_slots(exec, until, 0, std::time::Duration::ZERO).await?;
         Ok(())
     }
 

@@ -32,6 +32,7 @@ use sqlx::error::ErrorKind;
 use tokio::sync::{mpsc, oneshot};
 
 use super::checkpoint::Checkpointer;
+use crate::store::shared::{not_committed, writer_stopped};
 use crate::store::{StoreError, StoreResult};
 
 /// A boxed, sendable future borrowing for `'a`.
@@ -184,17 +185,6 @@ async fn commit_batch(conn: &mut SqliteConnection, batch: &mut Vec<Box<dyn Job>>
 /// already have rolled back after an I/O error): nothing to do.
 async fn rollback(conn: &mut SqliteConnection) {
     let _ = execute(conn, "ROLLBACK").await;
-}
-
-fn writer_stopped() -> StoreError {
-    StoreError::Database(sqlx::Error::WorkerCrashed)
-}
-
-/// A failed batch's error, for each write in it.
-fn not_committed(e: &StoreError) -> StoreError {
-    StoreError::Database(sqlx::Error::Io(std::io::Error::other(format!(
-        "not committed: {e}"
-    ))))
 }
 
 /// Whether `e` may have ended the transaction. SQLite undoes only the
