@@ -18,7 +18,7 @@
 //! with croner and written by the store:
 //!
 //! - a claimed run moves its row on to the next occurrence after it
-//!   ([`Store::advance_due`], only if the row is unchanged since read);
+//!   ([`Store::record_runs`], only if the row is unchanged since read);
 //! - people the database marked (added; zone, enrolment or pause changed)
 //!   are recomputed from their last claimed runs at the start of the next
 //!   tick, before anything due is read ([`Store::pending_due`]);
@@ -277,24 +277,30 @@ impl Dispatcher {
             .buffered(RUNS_AT_ONCE)
             .collect()
             .await;
-        let ready: Vec<&Planned> = plans.iter().filter_map(|p| p.as_ref().ok()).collect();
-        let mut written = self.write(&ready, now).await.into_iter();
-        for (&(schedule, entry), plan) in chunk.iter().zip(&plans) {
-            let outcome = match plan {
-                Ok(planned) => match written.next() {
-                    Some(Ok(recorded)) => {
-                        if let Some(run) = &planned.run {
-                            Self::finish(schedule, entry, run, recorded, report);
-                        }
-                        Ok(())
-                    }
-                    Some(Err(e)) => Err(e),
-                    None => Err(anyhow::anyhow!(
-                        "the store answered for fewer runs than written"
-                    )),
-                },
-                Err(e) => Err(anyhow::anyhow!("{e:#}")),
-            };
+        // The planned runs' writes, moved out for the store; what each
+        // came to stays with its entry.
+        let mut writes = Vec::with_capacity(plans.len());
+        let plans: Vec<anyhow::Result<Option<PlannedRun>>> = plans
+            .into_iter()
+            .map(|plan| {
+                plan.map(|planned| {
+                    writes.push(planned.write);
+                    planned.run
+                })
+            })
+            .collect();
+        let mut written = self.write(&writes, now).await.into_iter();
+        for (&(schedule, entry), plan) in chunk.iter().zip(plans) {
+            let outcome = plan.and_then(|run| {
+                // `write` answers once per write, in order.
+                let recorded = written
+                    .next()
+                    .unwrap_or_else(|| Err(anyhow::anyhow!("no result for this run")))?;
+                if let Some(run) = &run {
+                    Self::finish(schedule, entry, run, recorded, report);
+                }
+                Ok(())
+            });
             if let Err(e) = outcome {
                 report.failed += 1;
                 tracing::error!(
@@ -642,14 +648,13 @@ impl Dispatcher {
     /// itself.
     async fn write(
         &self,
-        planned: &[&Planned],
+        writes: &[RunWrite],
         now: DateTime<Utc>,
     ) -> Vec<anyhow::Result<RunRecorded>> {
-        let writes: Vec<RunWrite> = planned.iter().map(|p| p.write.clone()).collect();
         if writes.is_empty() {
             return Vec::new();
         }
-        match self.store.record_runs(&writes, now).await {
+        match self.store.record_runs(writes, now).await {
             Ok(recorded) => return recorded.into_iter().map(Ok).collect(),
             Err(e) if writes.len() > 1 => {
                 tracing::warn!(error = %e, runs = writes.len(), "writing a page of runs failed; writing them one by one");
@@ -660,7 +665,7 @@ impl Dispatcher {
         for write in writes {
             let one = self
                 .store
-                .record_runs(std::slice::from_ref(&write), now)
+                .record_runs(std::slice::from_ref(write), now)
                 .await;
             recorded.push(one.map_err(anyhow::Error::from).and_then(|r| {
                 r.first()
