@@ -156,18 +156,15 @@ impl Worker {
         // Several processes may deliver from the store: the workspace rate
         // is then shared through it (ARCHITECTURE.md, "Outbox").
         let pacer = if store.shares_send_rate() {
-            Pacer::shared(
-                settings.per_channel_interval,
-                settings.global_interval,
-                burst,
-            )
+            Pacer::shared
         } else {
-            Pacer::new(
-                settings.per_channel_interval,
-                settings.global_interval,
-                burst,
-            )
+            Pacer::new
         };
+        let pacer = pacer(
+            settings.per_channel_interval,
+            settings.global_interval,
+            burst,
+        );
         Self {
             store,
             chat,
