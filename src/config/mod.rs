@@ -22,6 +22,7 @@ mod error;
 mod mattermost;
 mod messages;
 mod raw;
+mod roster;
 mod validate;
 
 use std::net::SocketAddr;

@@ -279,8 +279,13 @@ pub(super) fn read(
         ));
     }
     let from_env: Vec<&str> = env.keys().map(|k| &k[prefix.len()..]).collect();
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError::new(path, "", format!("cannot read the file: {e}")))?;
+    // The roster is read table by table (see `roster`), the rest as a whole.
+    let split = super::roster::split(path, &text)?;
+    drop(text);
     let built = Config::builder()
-        .add_source(File::from(path).format(FileFormat::Toml))
+        .add_source(File::from_str(&split.rest, FileFormat::Toml))
         .add_source(
             // Values stay strings (no `try_parsing`): serde converts them to
             // the type each key needs, so a token of digits stays a string.
@@ -291,9 +296,20 @@ pub(super) fn read(
         )
         .build()
         .map_err(|e| from_config_error(path, e, &from_env))?;
-    built
+    let mut raw: RawSettings = built
         .try_deserialize()
-        .map_err(|e| from_config_error(path, e, &from_env))
+        .map_err(|e| from_config_error(path, e, &from_env))?;
+    if !split.people.is_empty() {
+        if !raw.people.is_empty() {
+            return Err(ConfigError::new(
+                path,
+                "people",
+                "given both as [[people]] tables and as a value; keep one",
+            ));
+        }
+        raw.people = split.people;
+    }
+    Ok(raw)
 }
 
 /// Turns the `config` crate's error into our one-line `file: key: problem`.

@@ -130,6 +130,42 @@ fn duplicate_and_malformed_people_are_rejected() {
 
     let e = error("[[people]]\nid = \"U 1\"\n");
     assert_eq!(e.key, "people[0].id");
+
+    let e = error("[[people]]\nid = \"U1\"\nzone = \"Europe/Berlin\"\n");
+    assert_eq!(e.key, "people[0].zone");
+    assert!(e.problem.starts_with("unknown key"), "{e}");
+
+    let e = error("people = [{ id = \"U1\" }]\n[[people]]\nid = \"U2\"\n");
+    assert_eq!(e.key, "people");
+}
+
+#[test]
+fn a_roster_written_inline_or_between_other_tables_is_read_in_order() {
+    let inline =
+        load("people = [{ id = \"U1\" }, { id = \"U2\", tz = \"Asia/Tokyo\" }]\n").unwrap();
+    let ids: Vec<_> = inline.people.iter().map(|p| p.id.as_str()).collect();
+    assert_eq!(ids, ["U1", "U2"]);
+
+    let between = load(
+        "[[people]]\nid = \"U1\"\n[server]\nbind = \"127.0.0.1:4000\"\n\
+         [[people]]\nid = \"U2\"\n[model]\nalpha = 0.5\n",
+    )
+    .unwrap();
+    let ids: Vec<_> = between.people.iter().map(|p| p.id.as_str()).collect();
+    assert_eq!(ids, ["U1", "U2"]);
+    assert_eq!(between.server.bind.port(), 4000);
+    assert_eq!(between.model.alpha, 0.5);
+}
+
+#[test]
+fn a_toml_error_after_the_roster_names_the_files_own_line() {
+    // Well formed to the parser, so the roster is cut out; the duplicate key
+    // is found afterwards, in what is left, on the file's line 8.
+    let e = error(
+        "[[people]]\nid = \"U1\"\n\n[[people]]\nid = \"U2\"\n[server]\n\
+         bind = \"127.0.0.1:1\"\nbind = \"127.0.0.1:2\"\n",
+    );
+    assert!(e.problem.contains("line 8"), "{e}");
 }
 
 #[test]
