@@ -16,7 +16,14 @@ const LAYERS: &[(&str, &[&str])] = &[
     ),
     (
         "beside",
-        &["clock", "config", "store", "health", "supervisor"],
+        &[
+            "clock",
+            "config",
+            "store",
+            "health",
+            "supervisor",
+            "allocator",
+        ],
     ),
     ("chat adapters", &["chat"]),
     ("outbox", &["outbox"]),
