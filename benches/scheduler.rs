@@ -3,8 +3,9 @@
 //! file (release build). `cargo bench --bench scheduler`;
 //! `SCHEDULER_ROSTERS=1000,10000` for fewer sizes.
 //!
-//! Each roster runs in a child process of its own (this binary again), so
-//! each peak RSS is that roster's. Reported per roster:
+//! Each start runs in a child process of its own (this binary again), as a
+//! daemon's start would, so each peak RSS is that roster's and that
+//! start's. Reported per roster:
 //!
 //! - start-up: from reading the configuration to `/healthz` answering, on
 //!   a fresh database (first start) and again on the same one (restart);
@@ -14,7 +15,10 @@
 //!   from `/proc/self/task/*/schedstat`), averaged over [`IDLE_TICKS`];
 //! - the Thursday 16:00 fan-out: one tick at 16:00 in each of the six
 //!   zones, which between them enqueue one check-in for everyone;
-//! - the process's peak resident memory (`VmHWM`).
+//! - the larger of the two processes' peak resident memory (`VmHWM`).
+//!
+//! `SCHEDULER_PHASES=1` prints, to standard error, the memory after each
+//! phase (peak, resident, and how much of it is heap or mapped files).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -46,6 +50,8 @@ const FAN_OUT: [&str; 6] = [
     "2026-11-19T10:30:00Z",
     "2026-11-19T07:00:00Z",
 ];
+/// Monday 00:00 UTC of that week: nothing is due before Thursday.
+const MONDAY: &str = "2026-11-16T00:00:00Z";
 /// Ticks with nothing due, averaged.
 const IDLE_TICKS: u32 = 100;
 
@@ -119,9 +125,32 @@ struct Started {
     startup: Duration,
 }
 
+/// With `SCHEDULER_PHASES` set, prints the memory figures after `name`.
+fn phase(name: &str) {
+    if std::env::var_os("SCHEDULER_PHASES").is_some() {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        let get = |k: &str| {
+            status
+                .lines()
+                .find(|l| l.starts_with(k))
+                .unwrap()
+                .to_owned()
+        };
+        eprintln!(
+            "{name:>20}: {} {} {} {}",
+            get("VmHWM:"),
+            get("VmRSS:"),
+            get("RssAnon:"),
+            get("RssFile:")
+        );
+    }
+}
+
 async fn start(config: &Path, clock: &ManualClock) -> Started {
     let begun = Instant::now();
+    phase("before load");
     let settings = Settings::load_with_env(config, []).unwrap();
+    phase("loaded");
     let app = App::build(settings, Arc::new(clock.clone()))
         .await
         .unwrap()
@@ -167,63 +196,134 @@ async fn ticks(dispatcher: &Dispatcher, instants: &[DateTime<Utc>]) -> (Duration
     (wall.elapsed(), cpu() - before, sent)
 }
 
-/// Measures one roster and prints one line of the table.
-async fn measure(people: usize) {
-    let dir = tempfile::tempdir().unwrap();
-    let config = installation(dir.path(), people);
-    // Monday 00:00 UTC: nothing is due before Thursday.
-    let monday = at("2026-11-16T00:00:00Z");
-    let clock = ManualClock::new(monday);
-
-    let first = start(&config, &clock).await;
-    let (first_tick, _, _) = ticks(&first.dispatcher, &[monday]).await;
-    let first_startup = first.startup;
+/// The first start on a fresh database and its first tick (on which every
+/// due time is computed), then the process's peak RSS.
+async fn first_start(config: &Path) -> Vec<f64> {
+    let clock = ManualClock::new(at(MONDAY));
+    let first = start(config, &clock).await;
+    phase("started");
+    let (tick, _, _) = ticks(&first.dispatcher, &[at(MONDAY)]).await;
+    phase("first tick");
+    let startup = first.startup;
     first.stop().await;
+    vec![ms(startup), ms(tick), peak_rss_mib()]
+}
 
-    let again = start(&config, &clock).await;
-    let (restart_tick, _, _) = ticks(&again.dispatcher, &[monday]).await;
+/// A restart on the same database, its first tick, [`IDLE_TICKS`] ticks
+/// with nothing due, and the Thursday 16:00 fan-out, then the peak RSS.
+async fn restart(config: &Path, people: usize) -> Vec<f64> {
+    let monday = at(MONDAY);
+    let clock = ManualClock::new(monday);
+    let again = start(config, &clock).await;
+    let (tick, _, _) = ticks(&again.dispatcher, &[monday]).await;
+    phase("restarted");
     let idle: Vec<_> = (1..=IDLE_TICKS)
         .map(|m| monday + chrono::Duration::minutes(i64::from(m)))
         .collect();
     let (_, idle_cpu, idle_sent) = ticks(&again.dispatcher, &idle).await;
     assert_eq!(idle_sent, 0);
+    phase("idle");
 
     let mut fan_out: Vec<_> = FAN_OUT.iter().map(|t| at(t)).collect();
     fan_out.sort();
     let (fan_wall, fan_cpu, sent) = ticks(&again.dispatcher, &fan_out).await;
     assert_eq!(sent, people, "one check-in each");
-    let restart_startup = again.startup;
+    phase("fan-out");
+    let startup = again.startup;
     again.stop().await;
-
-    println!(
-        "| {people:>7} | {:>7.0} ms | {:>7.0} ms | {:>7.0} ms | {:>7.0} ms | {:>8.2} ms | {:>7.1} s ({:.1} s CPU) | {:>5.0} MiB |",
-        first_startup.as_secs_f64() * 1e3,
-        first_tick.as_secs_f64() * 1e3,
-        restart_startup.as_secs_f64() * 1e3,
-        restart_tick.as_secs_f64() * 1e3,
-        idle_cpu.as_secs_f64() * 1e3 / f64::from(IDLE_TICKS),
+    vec![
+        ms(startup),
+        ms(tick),
+        ms(idle_cpu) / f64::from(IDLE_TICKS),
         fan_wall.as_secs_f64(),
         fan_cpu.as_secs_f64(),
         peak_rss_mib(),
+    ]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+/// Runs this binary again as `--stage STAGE` on `config`, and reads the
+/// figures it prints on its last line.
+fn stage(stage: &str, config: &Path, people: usize) -> Vec<f64> {
+    let me = std::env::current_exe().unwrap();
+    let out = std::process::Command::new(me)
+        .args([
+            "--stage",
+            stage,
+            "--roster",
+            &people.to_string(),
+            "--config",
+        ])
+        .arg(config)
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{stage} with {people}: {}",
+        out.status
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .last()
+        .expect("figures")
+        .split_whitespace()
+        .map(|f| f.parse().expect("a figure"))
+        .collect()
+}
+
+/// Measures one roster, each start in a process of its own as a daemon's
+/// would be, and prints one line of the table.
+fn measure(people: usize) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = installation(dir.path(), people);
+    let first = stage("first", &config, people);
+    let again = stage("restart", &config, people);
+    println!(
+        "| {people:>7} | {:>7.0} ms | {:>7.0} ms | {:>7.0} ms | {:>7.0} ms | {:>8.2} ms | {:>7.1} s ({:.1} s CPU) | {:>5.0} MiB |",
+        first[0],
+        first[1],
+        again[0],
+        again[1],
+        again[2],
+        again[3],
+        again[4],
+        first[2].max(again[5]),
     );
 }
 
 fn main() {
+    // As the daemon's `main` does.
+    nudged::allocator::limit_arenas();
     let _ = rustls::crypto::ring::default_provider().install_default();
     let args: Vec<String> = std::env::args().collect();
-    if let Some(i) = args.iter().position(|a| a == "--roster") {
-        let people: usize = args[i + 1].parse().expect("--roster N");
+    let arg = |name: &str| {
+        let i = args.iter().position(|a| a == name)?;
+        args.get(i + 1).cloned()
+    };
+    if let Some(stage) = arg("--stage") {
+        let people: usize = arg("--roster").unwrap().parse().expect("--roster N");
+        let config = std::path::PathBuf::from(arg("--config").unwrap());
         // What the daemon logs, to standard error, as `RUST_LOG` asks (none
         // by default).
         tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
             .with_writer(std::io::stderr)
             .init();
-        tokio::runtime::Builder::new_multi_thread()
+        let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
-            .unwrap()
-            .block_on(measure(people));
+            .unwrap();
+        let figures = match stage.as_str() {
+            "first" => runtime.block_on(first_start(&config)),
+            _ => runtime.block_on(restart(&config, people)),
+        };
+        let figures: Vec<String> = figures.iter().map(f64::to_string).collect();
+        println!("{}", figures.join(" "));
         return;
     }
     let rosters: Vec<usize> = match std::env::var("SCHEDULER_ROSTERS") {
@@ -237,12 +337,7 @@ fn main() {
         "| people  | first start | its first tick | restart | its first tick | CPU per idle tick | Thursday 16:00 fan-out | peak RSS |"
     );
     println!("|--------:|--------:|--------:|--------:|--------:|---------:|-----------:|------:|");
-    let me = std::env::current_exe().unwrap();
     for people in rosters {
-        let status = std::process::Command::new(&me)
-            .args(["--roster", &people.to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success(), "roster of {people}: {status}");
+        measure(people);
     }
 }
