@@ -236,6 +236,18 @@ mod tests {
     }
 
     #[test]
+    fn a_byte_order_mark_and_windows_line_ends_are_read_through() {
+        let text = "\u{feff}[[people]]\r\nid = \"U1\"\r\n[server]\r\nbind = \"127.0.0.1:0\"\r\n";
+        let split = cut(text);
+        let ids: Vec<_> = split.people.iter().map(|p| p.id.as_str()).collect();
+        assert_eq!(ids, ["U1"]);
+        assert_eq!(
+            split.rest,
+            "\u{feff}\n\n[server]\r\nbind = \"127.0.0.1:0\"\r\n"
+        );
+    }
+
+    #[test]
     fn a_malformed_file_is_left_whole_for_the_config_crate_to_report() {
         let text = "[[people]]\nid = \"U1\"\n[server\n";
         let split = cut(text);
