@@ -187,6 +187,16 @@ impl Pacer {
         (!paused && slots.next(now).is_none()).then(|| slots.batch())
     }
 
+    /// How many slots of the shared workspace rate this worker holds that
+    /// may be used at `now` or later; none while the workspace is paused.
+    pub fn slots_held(&self, now: DateTime<Utc>) -> usize {
+        let paused = self.global_paused_until.is_some_and(|until| until > now);
+        match &self.shared {
+            Some(slots) if !paused => slots.held(now),
+            _ => 0,
+        }
+    }
+
     /// The interval between two slots of the shared workspace rate.
     pub fn slot_step(&self) -> std::time::Duration {
         self.global.to_std().unwrap_or_default()
@@ -442,6 +452,7 @@ mod tests {
         assert!(matches!(p.admit(1, "C1", t0()), Admission::Park(_)));
         p.add_slots(t0() + ms(50), 2);
         assert_eq!(p.slots_wanted(t0()), None, "slots still to come");
+        assert_eq!(p.slots_held(t0()), 2);
         assert_eq!(p.global_ready_at(t0()), t0() + ms(50));
         assert_eq!(p.global_budget(t0() + ms(50)), 1);
         assert_eq!(p.admit(2, "C2", t0() + ms(50)), Admission::Send);
@@ -456,6 +467,8 @@ mod tests {
         // A 429 that pauses the workspace: no slot is wanted meanwhile.
         p.rate_limited(4, "C3", t0() + ms(200), std::time::Duration::from_secs(1));
         assert_eq!(p.slots_wanted(t0() + ms(500)), None);
+        p.add_slots(t0() + ms(600), 2);
+        assert_eq!(p.slots_held(t0() + ms(500)), 0, "none while paused");
         assert_eq!(p.slots_wanted(t0() + ms(1200)), Some(2));
     }
 

@@ -3,6 +3,7 @@
 //! records each result.
 
 use std::borrow::Cow;
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -143,6 +144,11 @@ pub struct Worker {
     /// The last claim took as many rows as it asked for (or the workspace
     /// rate let it ask for none): more may be due at once.
     backlog: bool,
+    /// With the workspace rate shared: rows claimed for the slots this
+    /// worker holds, not yet sent, in the order they go.
+    held: VecDeque<OutboxRow>,
+    /// Writes of finished sends' results under way ([`Worker::run`]).
+    recording: JoinSet<StoreResult<()>>,
     /// Told at every turn of [`Worker::run`]'s loop, so a worker stuck in
     /// one is reported by `/readyz`.
     heartbeat: Heartbeat,
@@ -173,6 +179,8 @@ impl Worker {
             settings,
             in_flight: JoinSet::new(),
             backlog: false,
+            held: VecDeque::new(),
+            recording: JoinSet::new(),
             heartbeat: Heartbeat::detached(),
         }
     }
@@ -211,23 +219,17 @@ impl Worker {
     /// written back (counted as deferred), unreadable ones marked failed.
     async fn start_due(&mut self, now: DateTime<Utc>) -> StoreResult<DeliveryOutcome> {
         let mut outcome = DeliveryOutcome::default();
-        let mut rows = match self.pacer.slots_wanted(now) {
-            Some(batch) => {
-                let Some(rows) = self.claim_with_slots(now, batch).await? else {
-                    return Ok(outcome);
-                };
-                rows
+        let mut rows = if self.pacer.is_shared() {
+            self.due_in_slots(now).await?
+        } else {
+            let budget = self.pacer.global_budget(now).min(self.free_permits());
+            if budget == 0 {
+                self.backlog = true;
+                return Ok(outcome);
             }
-            None => {
-                let budget = self.pacer.global_budget(now).min(self.free_permits());
-                if budget == 0 {
-                    self.backlog = true;
-                    return Ok(outcome);
-                }
-                let rows = self.claim(now, budget).await?;
-                self.backlog = rows.len() >= budget;
-                rows
-            }
+            let rows = self.claim(now, budget).await?;
+            self.backlog = rows.len() >= budget;
+            rows
         };
         // Parked rows first, in the order they queued; the sort is stable,
         // so new rows keep the store's oldest-first order.
@@ -269,44 +271,88 @@ impl Worker {
             .await
     }
 
-    /// With the workspace rate shared and no slot in hand: takes `batch`
-    /// slots from the store and claims the rows they let go, or, when no
-    /// backlog is known, claims first and takes slots only for what was
-    /// found, so an idle worker's polls spend none of the rate. Rows
-    /// claimed beyond the slots due now are parked at their slots by
-    /// [`Pacer::admit`]. `None` when nothing is to be sent now.
-    async fn claim_with_slots(
-        &mut self,
-        now: DateTime<Utc>,
-        batch: u32,
-    ) -> StoreResult<Option<Vec<OutboxRow>>> {
+    /// With the workspace rate shared: the rows that may go at `now`, in
+    /// the slots this worker holds. Slots are taken from the store a batch
+    /// at a time ([`Worker::take_slots`]), and rows for every slot held are
+    /// claimed together, ahead of the slots' instants, and kept in
+    /// [`Worker::held`]: a worker woken at a slot sends at once, with no
+    /// round trip to the store between the wake and the send, so it uses
+    /// its slots in time rather than dropping them (ARCHITECTURE.md,
+    /// "Outbox").
+    async fn due_in_slots(&mut self, now: DateTime<Utc>) -> StoreResult<Vec<OutboxRow>> {
+        // A row is sent only while its lease outlasts the send, which is
+        // cut off after half of it; one held longer (the store was
+        // unreachable) is left to its lease and claimed again.
+        let half_lease = to_chrono(self.settings.lease / 2);
+        self.held.retain(|row| {
+            row.lease_until
+                .is_some_and(|until| until >= plus(now, half_lease))
+        });
+        if let Some(batch) = self.pacer.slots_wanted(now)
+            && !self.take_slots(now, batch).await?
+        {
+            return Ok(Vec::new());
+        }
+        // With a backlog, rows for every slot held; without, only for the
+        // slots usable now (rows parked here, or new ones since the poll).
+        let ahead = if self.backlog {
+            self.pacer.slots_held(now)
+        } else {
+            self.pacer.global_budget(now).min(self.free_permits())
+        };
+        if self.held.len() < ahead {
+            let wanted = ahead - self.held.len();
+            let mut rows = self.claim(now, wanted).await?;
+            self.backlog = rows.len() >= wanted;
+            rows.sort_by_key(|row| self.pacer.queue_position(row.id));
+            self.held.extend(rows);
+        }
+        let budget = self
+            .pacer
+            .global_budget(now)
+            .min(self.free_permits())
+            .min(self.held.len());
+        Ok(self.held.drain(..budget).collect())
+    }
+
+    /// Takes `batch` slots of the shared workspace rate from the store,
+    /// with no slot in hand. When no backlog is known, claims first and
+    /// takes slots only for what was found, so an idle worker's polls
+    /// spend none of the rate; false when nothing was found.
+    async fn take_slots(&mut self, now: DateTime<Utc>, batch: u32) -> StoreResult<bool> {
         let step = self.pacer.slot_step();
-        let permits = self.free_permits();
-        if !self.backlog {
-            let rows = self.claim(now, permits).await?;
+        let mut wanted = batch;
+        if !self.backlog && self.held.is_empty() {
+            let permits = self.free_permits();
+            let mut rows = self.claim(now, permits).await?;
             if rows.is_empty() {
-                return Ok(None);
+                return Ok(false);
             }
             self.backlog = rows.len() >= permits;
-            let wanted = if self.backlog {
-                batch.max(u32::try_from(rows.len()).unwrap_or(u32::MAX))
+            let found = u32::try_from(rows.len()).unwrap_or(u32::MAX);
+            wanted = if self.backlog {
+                batch.max(found)
             } else {
-                u32::try_from(rows.len()).unwrap_or(u32::MAX)
+                found
             };
-            let first = self.store.take_send_slots(now, wanted, step).await?;
-            self.pacer.add_slots(first, wanted);
-            return Ok(Some(rows));
+            rows.sort_by_key(|row| self.pacer.queue_position(row.id));
+            self.held.extend(rows);
         }
-        let first = self.store.take_send_slots(now, batch, step).await?;
-        self.pacer.add_slots(first, batch);
-        let budget = self.pacer.global_budget(now).min(permits);
-        if budget == 0 {
-            // The slots start later: another worker holds those before.
-            return Ok(None);
-        }
-        let rows = self.claim(now, budget).await?;
-        self.backlog = rows.len() >= budget;
-        Ok(Some(rows))
+        let first = self.store.take_send_slots(now, wanted, step).await?;
+        self.pacer.add_slots(first, wanted);
+        Ok(true)
+    }
+
+    /// Writes the rows claimed ahead of their slots back, due as they
+    /// were, so any worker may take them now: this one stops, or the
+    /// workspace is paused for longer than they should stay leased.
+    async fn release_held(&mut self) -> StoreResult<()> {
+        let rows: Vec<(i64, DateTime<Utc>)> = self
+            .held
+            .drain(..)
+            .map(|row| (row.id, row.not_before))
+            .collect();
+        self.store.outbox_defer(&rows).await
     }
 
     /// Starts one send, bounded by half the lease so the row is still this
@@ -336,7 +382,7 @@ impl Worker {
     /// parked slot, else after [`POLL`] for new rows.
     pub fn next_call(&self, now: DateTime<Utc>) -> DateTime<Utc> {
         let ready = self.pacer.global_ready_at(now);
-        if self.backlog {
+        if self.backlog || !self.held.is_empty() {
             return ready;
         }
         let poll = plus(now, to_chrono(POLL));
@@ -383,7 +429,7 @@ impl Worker {
                     while let Some(joined) = self.in_flight.try_join_next() {
                         finished.extend(joined_send(joined));
                     }
-                    self.record_logged(finished, clock.now()).await;
+                    self.record_detached(finished, clock.now()).await;
                 }
                 () = tokio::time::sleep(wait.unwrap_or(POLL)), if wait.is_some() => {}
             }
@@ -392,15 +438,33 @@ impl Worker {
         while let Some(joined) = self.in_flight.join_next().await {
             finished.extend(joined_send(joined));
         }
-        self.record_logged(finished, clock.now()).await;
+        self.record_detached(finished, clock.now()).await;
+        while let Some(joined) = self.recording.join_next().await {
+            log_recorded(joined);
+        }
+        if let Err(e) = self.release_held().await {
+            // They are taken up again once their lease ends.
+            tracing::error!(error = %e, "releasing rows claimed ahead failed");
+        }
     }
 
-    async fn record_logged(&mut self, finished: Vec<Finished>, now: DateTime<Utc>) {
-        let mut outcome = DeliveryOutcome::default();
-        if let Err(e) = self.record(finished, now, &mut outcome).await {
-            // The rows stay leased and are taken up again once the lease
-            // ends.
-            tracing::error!(error = %e, "recording outbox sends failed");
+    /// Records finished sends without holding up the loop: what to record
+    /// is decided here (a 429 pauses the pacer at once), and the write runs
+    /// as a task of its own, so a slow commit does not make the worker late
+    /// for its next slot (a slot used too late is lost: see
+    /// [`Slots`](super::slots::Slots)). Until written, the rows stay leased
+    /// to this worker, so no other worker takes them meanwhile.
+    async fn record_detached(&mut self, finished: Vec<Finished>, now: DateTime<Utc>) {
+        while let Some(joined) = self.recording.try_join_next() {
+            log_recorded(joined);
+        }
+        let paused_before = self.pacer.workspace_paused_until();
+        let results = self.results(finished, now, &mut DeliveryOutcome::default());
+        let store = self.store.clone();
+        self.recording
+            .spawn(async move { store.outbox_record(&results).await });
+        if let Err(e) = self.paused_since(paused_before).await {
+            tracing::error!(error = %e, "sharing the workspace's pause failed");
         }
     }
 
@@ -413,19 +477,34 @@ impl Worker {
         outcome: &mut DeliveryOutcome,
     ) -> StoreResult<()> {
         let paused_before = self.pacer.workspace_paused_until();
-        let results: Vec<OutboxResult> = finished
+        let results = self.results(finished, now, outcome);
+        self.store.outbox_record(&results).await?;
+        self.paused_since(paused_before).await
+    }
+
+    fn results(
+        &mut self,
+        finished: Vec<Finished>,
+        now: DateTime<Utc>,
+        outcome: &mut DeliveryOutcome,
+    ) -> Vec<OutboxResult> {
+        finished
             .into_iter()
             .map(|(row, message, result)| self.result(&row, &message, result, now, outcome))
-            .collect();
-        self.store.outbox_record(&results).await?;
-        // A pause of the whole workspace holds every process sharing the
-        // rate, not only this one.
+            .collect()
+    }
+
+    /// If a 429 paused the whole workspace since `before`: the pause holds
+    /// every process sharing the rate, not only this one, and the rows
+    /// claimed ahead go back to the store for the meantime.
+    async fn paused_since(&mut self, before: Option<DateTime<Utc>>) -> StoreResult<()> {
         let paused = self.pacer.workspace_paused_until();
         if let Some(until) = paused
             && self.pacer.is_shared()
-            && paused != paused_before
+            && paused != before
         {
             self.store.pause_sends(until).await?;
+            self.release_held().await?;
         }
         Ok(())
     }
@@ -508,6 +587,16 @@ impl Worker {
                 }
             }
         }
+    }
+}
+
+/// A detached record's result; one that failed leaves its rows leased, to
+/// be taken up again once their lease ends.
+fn log_recorded(joined: Result<StoreResult<()>, tokio::task::JoinError>) {
+    match joined {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::error!(error = %e, "recording outbox sends failed"),
+        Err(e) => tracing::error!(error = %e, "a record task failed"),
     }
 }
 

@@ -455,6 +455,75 @@ mod replicas {
             .unwrap_or(0)
     }
 
+    /// A worker with a backlog claims the rows for every slot it takes
+    /// together with the slots, so sending in a slot needs nothing from
+    /// the store at its instant: here every other due row is locked by
+    /// another transaction from the first slot on (as another replica's
+    /// claim locks the rows it takes), and the worker still sends in each
+    /// slot it holds rather than letting them pass unused.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_worker_sends_in_each_slot_it_holds_without_a_claim_at_its_instant() {
+        let Some(db) = TestDb::postgres().await else {
+            return;
+        };
+        let env = TestEnv::new();
+        // 20/s: slots 50 ms apart, four per batch of 200 ms.
+        let settings = Settings::load_with_env(
+            &env.config(),
+            [
+                ("NUDGED__STORAGE__URL", db.url.as_str()),
+                ("NUDGED__DELIVERY__GLOBAL_PER_SEC", "20"),
+                ("NUDGED__DELIVERY__CONCURRENCY", "2"),
+            ]
+            .map(|(k, v)| (k.to_owned(), v.to_owned())),
+        )
+        .unwrap();
+        let settings = Arc::new(settings);
+        let mut slack = FakeSlack::start().await;
+        let test = async {
+            let store = store::open_with(&settings.storage.url, &settings.storage.options)
+                .await
+                .unwrap();
+            let start = at("2026-11-19T16:00:00Z");
+            for i in 0..10 {
+                let message = Outgoing::post(
+                    format!("D{i:04}"),
+                    None,
+                    Message {
+                        text: format!("message {i}"),
+                        blocks: vec![],
+                    },
+                );
+                outbox::enqueue(store.as_ref(), &message.into(), None, None, start)
+                    .await
+                    .unwrap();
+            }
+            let mut worker =
+                outbox::Worker::new(store.clone(), slack_chat(&slack), settings.clone());
+            assert_eq!(worker.deliver_due(start).await.unwrap().sent, 1);
+
+            let other = sqlx::PgPool::connect(&db.url).await.unwrap();
+            let mut locking = other.begin().await.unwrap();
+            let locked = sqlx::query(
+                "SELECT id FROM outbox WHERE status = 'pending' AND lease_until IS NULL FOR UPDATE",
+            )
+            .fetch_all(&mut *locking)
+            .await
+            .unwrap();
+            assert!(!locked.is_empty());
+            let step = Duration::milliseconds(50);
+            for slot in 1..4 {
+                let outcome = worker.deliver_due(start + step * slot).await.unwrap();
+                assert_eq!(outcome.sent, 1, "slot {slot} of the batch: {outcome:?}");
+            }
+            locking.rollback().await.unwrap();
+            assert_eq!(slack.received().len(), 4);
+        };
+        tokio::time::timeout(WAIT * 4, test)
+            .await
+            .expect("the worker did not finish in time");
+    }
+
     /// Two replicas' delivery workers on one database, stepped through
     /// time together by a manual clock, with a backlog to a channel per
     /// message: between them they never send more in any one second than
