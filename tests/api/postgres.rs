@@ -441,6 +441,39 @@ mod replicas {
 
     /// The most sends among `sends` (instants, sorted) in any one-second
     /// window.
+    /// The test installation's settings on `db`, sending at most `rate` a
+    /// second and `concurrency` at once.
+    fn paced(env: &TestEnv, db: &TestDb, rate: usize, concurrency: usize) -> Arc<Settings> {
+        let settings = Settings::load_with_env(
+            &env.config(),
+            [
+                ("NUDGED__STORAGE__URL", db.url.clone()),
+                ("NUDGED__DELIVERY__GLOBAL_PER_SEC", rate.to_string()),
+                ("NUDGED__DELIVERY__CONCURRENCY", concurrency.to_string()),
+            ]
+            .map(|(k, v)| (k.to_owned(), v)),
+        )
+        .unwrap();
+        Arc::new(settings)
+    }
+
+    /// Queues `count` posts due at `at`, each to a channel of its own.
+    async fn enqueue_posts(store: &dyn Store, count: usize, at: DateTime<Utc>) {
+        for i in 0..count {
+            let message = Outgoing::post(
+                format!("D{i:04}"),
+                None,
+                Message {
+                    text: format!("message {i}"),
+                    blocks: vec![],
+                },
+            );
+            outbox::enqueue(store, &message.into(), None, None, at)
+                .await
+                .unwrap();
+        }
+    }
+
     fn busiest_second(sends: &[DateTime<Utc>]) -> usize {
         sends
             .iter()
@@ -468,36 +501,14 @@ mod replicas {
         };
         let env = TestEnv::new();
         // 20/s: slots 50 ms apart, four per batch of 200 ms.
-        let settings = Settings::load_with_env(
-            &env.config(),
-            [
-                ("NUDGED__STORAGE__URL", db.url.as_str()),
-                ("NUDGED__DELIVERY__GLOBAL_PER_SEC", "20"),
-                ("NUDGED__DELIVERY__CONCURRENCY", "2"),
-            ]
-            .map(|(k, v)| (k.to_owned(), v.to_owned())),
-        )
-        .unwrap();
-        let settings = Arc::new(settings);
+        let settings = paced(&env, &db, 20, 2);
         let mut slack = FakeSlack::start().await;
         let test = async {
             let store = store::open_with(&settings.storage.url, &settings.storage.options)
                 .await
                 .unwrap();
             let start = at("2026-11-19T16:00:00Z");
-            for i in 0..10 {
-                let message = Outgoing::post(
-                    format!("D{i:04}"),
-                    None,
-                    Message {
-                        text: format!("message {i}"),
-                        blocks: vec![],
-                    },
-                );
-                outbox::enqueue(store.as_ref(), &message.into(), None, None, start)
-                    .await
-                    .unwrap();
-            }
+            enqueue_posts(store.as_ref(), 10, start).await;
             let mut worker =
                 outbox::Worker::new(store.clone(), slack_chat(&slack), settings.clone());
             assert_eq!(worker.deliver_due(start).await.unwrap().sent, 1);
@@ -541,36 +552,14 @@ mod replicas {
             return;
         };
         let env = TestEnv::new();
-        let settings = Settings::load_with_env(
-            &env.config(),
-            [
-                ("NUDGED__STORAGE__URL", db.url.as_str()),
-                ("NUDGED__DELIVERY__GLOBAL_PER_SEC", &RATE.to_string()),
-                ("NUDGED__DELIVERY__CONCURRENCY", &CONCURRENCY.to_string()),
-            ]
-            .map(|(k, v)| (k.to_owned(), v.to_owned())),
-        )
-        .unwrap();
-        let settings = Arc::new(settings);
+        let settings = paced(&env, &db, RATE, CONCURRENCY);
         let slack = FakeSlack::start().await;
         let test = async {
             let open = || store::open_with(&settings.storage.url, &settings.storage.options);
             let (a, b): (Arc<dyn Store>, Arc<dyn Store>) =
                 (open().await.unwrap(), open().await.unwrap());
             let start = at("2026-11-19T16:00:00Z");
-            for i in 0..MESSAGES {
-                let message = Outgoing::post(
-                    format!("D{i:04}"),
-                    None,
-                    Message {
-                        text: format!("message {i}"),
-                        blocks: vec![],
-                    },
-                );
-                outbox::enqueue(a.as_ref(), &message.into(), None, None, start)
-                    .await
-                    .unwrap();
-            }
+            enqueue_posts(a.as_ref(), MESSAGES, start).await;
             let mut ours = outbox::Worker::new(a.clone(), slack_chat(&slack), settings.clone());
             let mut theirs = outbox::Worker::new(b.clone(), slack_chat(&slack), settings.clone());
 
