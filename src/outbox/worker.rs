@@ -147,8 +147,6 @@ pub struct Worker {
     /// With the workspace rate shared: rows claimed for the slots this
     /// worker holds, not yet sent, in the order they go.
     held: VecDeque<OutboxRow>,
-    /// Writes of finished sends' results under way ([`Worker::run`]).
-    recording: JoinSet<StoreResult<()>>,
     /// Told at every turn of [`Worker::run`]'s loop, so a worker stuck in
     /// one is reported by `/readyz`.
     heartbeat: Heartbeat,
@@ -180,7 +178,6 @@ impl Worker {
             in_flight: JoinSet::new(),
             backlog: false,
             held: VecDeque::new(),
-            recording: JoinSet::new(),
             heartbeat: Heartbeat::detached(),
         }
     }
@@ -429,7 +426,7 @@ impl Worker {
                     while let Some(joined) = self.in_flight.try_join_next() {
                         finished.extend(joined_send(joined));
                     }
-                    self.record_detached(finished, clock.now()).await;
+                    self.record_logged(finished, clock.now()).await;
                 }
                 () = tokio::time::sleep(wait.unwrap_or(POLL)), if wait.is_some() => {}
             }
@@ -438,33 +435,23 @@ impl Worker {
         while let Some(joined) = self.in_flight.join_next().await {
             finished.extend(joined_send(joined));
         }
-        self.record_detached(finished, clock.now()).await;
-        while let Some(joined) = self.recording.join_next().await {
-            log_recorded(joined);
-        }
+        self.record_logged(finished, clock.now()).await;
         if let Err(e) = self.release_held().await {
             // They are taken up again once their lease ends.
             tracing::error!(error = %e, "releasing rows claimed ahead failed");
         }
     }
 
-    /// Records finished sends without holding up the loop: what to record
-    /// is decided here (a 429 pauses the pacer at once), and the write runs
-    /// as a task of its own, so a slow commit does not make the worker late
-    /// for its next slot (a slot used too late is lost: see
-    /// [`Slots`](super::slots::Slots)). Until written, the rows stay leased
-    /// to this worker, so no other worker takes them meanwhile.
-    async fn record_detached(&mut self, finished: Vec<Finished>, now: DateTime<Utc>) {
-        while let Some(joined) = self.recording.try_join_next() {
-            log_recorded(joined);
-        }
-        let paused_before = self.pacer.workspace_paused_until();
-        let results = self.results(finished, now, &mut DeliveryOutcome::default());
-        let store = self.store.clone();
-        self.recording
-            .spawn(async move { store.outbox_record(&results).await });
-        if let Err(e) = self.paused_since(paused_before).await {
-            tracing::error!(error = %e, "sharing the workspace's pause failed");
+    /// Records finished sends before the loop goes on. Written in the
+    /// loop, not beside it: a send Slack has answered counts as sent only
+    /// once recorded, and a replica killed before that would have it sent
+    /// again by another, so the loop starts nothing new meanwhile.
+    async fn record_logged(&mut self, finished: Vec<Finished>, now: DateTime<Utc>) {
+        let mut outcome = DeliveryOutcome::default();
+        if let Err(e) = self.record(finished, now, &mut outcome).await {
+            // The rows stay leased and are taken up again once the lease
+            // ends.
+            tracing::error!(error = %e, "recording outbox sends failed");
         }
     }
 
@@ -587,16 +574,6 @@ impl Worker {
                 }
             }
         }
-    }
-}
-
-/// A detached record's result; one that failed leaves its rows leased, to
-/// be taken up again once their lease ends.
-fn log_recorded(joined: Result<StoreResult<()>, tokio::task::JoinError>) {
-    match joined {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => tracing::error!(error = %e, "recording outbox sends failed"),
-        Err(e) => tracing::error!(error = %e, "a record task failed"),
     }
 }
 
