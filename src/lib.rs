@@ -6,8 +6,8 @@
 //! ARCHITECTURE.md is the map: the flows, the layers and the invariants.
 //! Calls run one way: drivers (`http`, `socket_mode`, `mattermost_ws`, `scheduler`, `cli`,
 //! `console_input`, `retention`) → use cases ([`service`]) → [`outbox`] → [`chat`]
-//! adapters; [`store`], [`config`], [`clock`], [`health`], [`supervisor`]
-//! and [`allocator`] beside them; the pure core below all. A test
+//! adapters; [`store`], [`config`], [`clock`], [`health`] and
+//! [`supervisor`] beside them; the pure core below all. A test
 //! (`tests/api/layers.rs`) fails on an import up a layer.
 //!
 //! Pure core (no IO, time passed in):
@@ -24,7 +24,6 @@
 //! - [`store`]: the [`store::Store`] trait and its SQLite and PostgreSQL engines.
 //! - [`health`]: the workers' state, `/healthz` and `/readyz`'s checks.
 //! - [`supervisor`]: runs the workers and restarts them after a fault.
-//! - [`allocator`]: glibc's malloc capped at two arenas, first thing in `main`.
 //!
 //! Chat adapters and the outbox:
 //! - [`chat`]: the [`chat::ChatApi`] port and its [`chat::Outgoing`] message:
@@ -50,7 +49,6 @@
 //! - [`app`]: the composition root: build everything, run until shutdown.
 //! - [`cli`]: the `nudged` commands.
 
-pub mod allocator;
 pub mod app;
 pub mod chat;
 pub mod cli;

@@ -9,7 +9,6 @@ use nudged::config::{LogFormat, Settings};
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
-    nudged::allocator::limit_arenas();
     let cli = Cli::parse();
     // The config first: it says how to log. Loading it logs nothing, and a
     // broken one is reported on stderr like any other failure.

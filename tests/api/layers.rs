@@ -16,14 +16,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ),
     (
         "beside",
-        &[
-            "clock",
-            "config",
-            "store",
-            "health",
-            "supervisor",
-            "allocator",
-        ],
+        &["clock", "config", "store", "health", "supervisor"],
     ),
     ("chat adapters", &["chat"]),
     ("outbox", &["outbox"]),
