@@ -282,8 +282,6 @@ async fn load(
 }
 
 fn main() {
-    // As the daemon's `main` does.
-    nudged::allocator::limit_arenas();
     let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = tempfile::tempdir().unwrap();
     let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));

@@ -297,8 +297,6 @@ fn measure(people: usize) {
 }
 
 fn main() {
-    // As the daemon's `main` does.
-    nudged::allocator::limit_arenas();
     let _ = rustls::crypto::ring::default_provider().install_default();
     let args: Vec<String> = std::env::args().collect();
     let arg = |name: &str| {
