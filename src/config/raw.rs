@@ -389,12 +389,19 @@ fn join(parent: &str, child: &str) -> String {
     }
 }
 
-fn unknown_field(message: &str) -> Option<String> {
-    let rest = message.strip_prefix("unknown field `")?;
+/// The key serde's `message` names as unknown.
+pub(super) fn unknown_field(message: &str) -> Option<String> {
+    backticked(message, "unknown field `")
+}
+
+/// The name in `` prefix`name` `` at the start of serde's `message`.
+pub(super) fn backticked(message: &str, prefix: &str) -> Option<String> {
+    let rest = message.strip_prefix(prefix)?;
     Some(rest[..rest.find('`')?].to_owned())
 }
 
-fn expected_suffix(message: &str) -> String {
+/// `; expected …` from serde's `message`, or nothing.
+pub(super) fn expected_suffix(message: &str) -> String {
     match message.find("expected ") {
         Some(at) => format!("; {}", &message[at..]),
         None => String::new(),

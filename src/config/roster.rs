@@ -19,7 +19,7 @@ use toml_parser::lexer::{Lexer, TokenKind};
 use toml_parser::{Raw, Source};
 
 use super::ConfigError;
-use super::raw::RawPerson;
+use super::raw::{RawPerson, backticked, expected_suffix, unknown_field};
 
 /// A file cut in two.
 #[derive(Debug)]
@@ -83,29 +83,19 @@ fn person(path: &Path, table: &str, index: usize, line: usize) -> Result<RawPers
         Err(e) => {
             let message = e.message().trim_end();
             let at = line + e.span().map_or(0, |s| newlines(&table[..s.start]));
-            Err(if let Some(field) = field_in(message, "unknown field `") {
-                let expected = message
-                    .find("expected ")
-                    .map(|i| format!("; {}", &message[i..]))
-                    .unwrap_or_default();
+            Err(if let Some(field) = unknown_field(message) {
                 ConfigError::new(
                     path,
                     format!("{key}.{field}"),
-                    format!("unknown key{expected} (line {at})"),
+                    format!("unknown key{} (line {at})", expected_suffix(message)),
                 )
-            } else if let Some(field) = field_in(message, "missing field `") {
+            } else if let Some(field) = backticked(message, "missing field `") {
                 ConfigError::new(path, format!("{key}.{field}"), "is required")
             } else {
                 ConfigError::new(path, key, format!("{message} (line {at})"))
             })
         }
     }
-}
-
-/// The name in `` prefix`name` `` at the start of serde's `message`.
-fn field_in<'m>(message: &'m str, prefix: &str) -> Option<&'m str> {
-    let rest = message.strip_prefix(prefix)?;
-    Some(&rest[..rest.find('`')?])
 }
 
 fn newlines(text: &str) -> usize {
