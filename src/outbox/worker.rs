@@ -456,7 +456,9 @@ impl Worker {
     }
 
     /// Records finished sends in one store round trip, and tells the pacer
-    /// of the 429s among them.
+    /// of the 429s among them. A 429 that paused the whole workspace holds
+    /// every process sharing the rate, not only this one, and the rows
+    /// claimed ahead go back to the store for the meantime.
     async fn record(
         &mut self,
         finished: Vec<Finished>,
@@ -464,31 +466,15 @@ impl Worker {
         outcome: &mut DeliveryOutcome,
     ) -> StoreResult<()> {
         let paused_before = self.pacer.workspace_paused_until();
-        let results = self.results(finished, now, outcome);
-        self.store.outbox_record(&results).await?;
-        self.paused_since(paused_before).await
-    }
-
-    fn results(
-        &mut self,
-        finished: Vec<Finished>,
-        now: DateTime<Utc>,
-        outcome: &mut DeliveryOutcome,
-    ) -> Vec<OutboxResult> {
-        finished
+        let results: Vec<OutboxResult> = finished
             .into_iter()
             .map(|(row, message, result)| self.result(&row, &message, result, now, outcome))
-            .collect()
-    }
-
-    /// If a 429 paused the whole workspace since `before`: the pause holds
-    /// every process sharing the rate, not only this one, and the rows
-    /// claimed ahead go back to the store for the meantime.
-    async fn paused_since(&mut self, before: Option<DateTime<Utc>>) -> StoreResult<()> {
+            .collect();
+        self.store.outbox_record(&results).await?;
         let paused = self.pacer.workspace_paused_until();
         if let Some(until) = paused
             && self.pacer.is_shared()
-            && paused != before
+            && paused != paused_before
         {
             self.store.pause_sends(until).await?;
             self.release_held().await?;
