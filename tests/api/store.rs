@@ -2447,6 +2447,70 @@ mod on_postgres_only {
         .await;
     }
 
+    /// Clicks arriving together that touch one answer, or repeat each
+    /// other's id, count as they would one after another: each click on a
+    /// new option changes the answer, a replayed id is a duplicate, and a
+    /// reply queued with answers goes out once per write.
+    #[tokio::test]
+    async fn clicks_together_on_one_answer_count_as_one_after_another() {
+        const ONE: InboundOutcome = InboundOutcome::Recorded {
+            changed: 1,
+            unchanged: 0,
+        };
+        let db = postgres_db!();
+        within_time(async {
+            let store = db.open().await;
+            let people: Vec<String> = (0..10).map(|i| format!("U{i}")).collect();
+            for id in &people {
+                contract::add(store.as_ref(), id).await;
+            }
+            let click = |id: &str, key: &str, option: &str| InboundWrite {
+                answers: vec![contract::answer(id, "2026-W47", "focus", option)],
+                ..keyed_click(id, key)
+            };
+            let mut writes: Vec<InboundWrite> = Vec::new();
+            for id in &people {
+                writes.push(click(id, &format!("action:{id}:1"), "deciding"));
+                writes.push(click(id, &format!("action:{id}:2"), "shipping"));
+                writes.push(click(id, &format!("action:{id}:1"), "deciding"));
+                // No id, a reply queued whatever the answers do.
+                writes.push(InboundWrite {
+                    always: vec![NewOutbox {
+                        dedupe_key: Some(format!("reply:{id}")),
+                        ..prompt(id, test_now())
+                    }],
+                    ..InboundWrite::answers(
+                        vec![contract::answer(id, "2026-W47", "load", "low")],
+                        AnswerSource::Text,
+                    )
+                });
+            }
+            let outcomes: Vec<InboundOutcome> = all_at_once(&store, writes)
+                .await
+                .into_iter()
+                .map(|outcome| outcome.unwrap())
+                .collect();
+            for (person, outcomes) in people.iter().zip(outcomes.chunks(4)) {
+                let [first, second, replay, reply] = outcomes else {
+                    unreachable!()
+                };
+                // Whichever of a click and its replay is applied first counts.
+                let pair = [*first, *replay];
+                assert!(
+                    pair == [ONE, InboundOutcome::Duplicate]
+                        || pair == [InboundOutcome::Duplicate, ONE],
+                    "{person}: a click and its replay: {pair:?}"
+                );
+                assert_eq!(*second, ONE, "{person}: the other option");
+                assert_eq!(*reply, ONE, "{person}: the reply's answer");
+            }
+            assert_eq!(store.answers(None).await.unwrap().len(), 20);
+            // One redraw per person (its dedupe key), one reply each.
+            assert_eq!(store.outbox_counts().await.unwrap().pending, 20);
+        })
+        .await;
+    }
+
     /// Two replicas taking the same click ids in opposite orders, in
     /// batches, may wait on each other's keys until PostgreSQL aborts one
     /// transaction as a deadlock; its clicks are then applied again rather

@@ -47,6 +47,7 @@ pub fn is_postgres_url(url: &str) -> bool {
     url.starts_with("postgres://") || url.starts_with("postgresql://")
 }
 
+mod batch;
 mod due;
 mod writer;
 

@@ -9,12 +9,14 @@
 //! while a writer is idle is applied at once, alone, in one autocommitted
 //! statement (no added latency); batches are only what arrived meanwhile.
 //!
-//! PostgreSQL ends a transaction at any error, so one failing write (an
-//! answer for an unknown person) would take its batch-mates down. A batch is
-//! first applied without savepoints (one round trip per write); if the server
-//! refuses a write's statement (a foreign key, a trigger), the transaction is
-//! rolled back, that write gets its error, and the rest are applied again
-//! with a savepoint around each, so further failures stay their own.
+//! A batch goes to the server as one statement ([`batch`]), or one per
+//! round where writes share a key, so it costs one round trip and one
+//! commit, not one of each per write. PostgreSQL ends a statement (and a
+//! transaction) at any error, so one failing write (an answer for an
+//! unknown person) would take its batch-mates down: if the server refuses
+//! the batch for a write's sake (a foreign key, a trigger), the writes are
+//! applied again one by one, each in a savepoint in one transaction, so the
+//! refused one gets its error and the others commit.
 //!
 //! Two replicas can take the same seen keys in different orders in their
 //! batches: each waits on the other's unique-index entry, and PostgreSQL
@@ -31,6 +33,7 @@ use sqlx::Acquire;
 use sqlx::postgres::{PgConnection, PgPool};
 use tokio::sync::{Mutex, mpsc, oneshot};
 
+use super::batch;
 use crate::store::shared::{not_committed, unknown_person, writer_stopped};
 use crate::store::{InboundOutcome, InboundWrite, StoreError, StoreResult};
 
@@ -135,19 +138,17 @@ async fn run(pool: PgPool, queue: Arc<Mutex<mpsc::Receiver<Job>>>) {
 
 /// Applies `jobs` and answers each caller after its transaction's fate is
 /// known.
-async fn commit(conn: &mut PgConnection, mut jobs: Vec<Job>) {
+async fn commit(conn: &mut PgConnection, jobs: Vec<Job>) {
     if jobs.len() == 1 {
         return each_alone(conn, jobs).await;
     }
-    let aborted = match in_transaction(conn, &jobs, false).await {
-        Ok(outcomes) => return answer_all(jobs, outcomes),
-        Err(Abort::Job(culprit, e)) => {
-            jobs.remove(culprit).answer(Err(e));
-            match in_transaction(conn, &jobs, true).await {
-                Ok(outcomes) => return answer_all(jobs, outcomes),
-                Err(abort) => abort,
-            }
-        }
+    let aborted = match together(conn, &jobs).await {
+        Ok(outcomes) => return answer_all(jobs, outcomes.into_iter().map(Ok).collect()),
+        // Some write was refused; a savepoint around each finds which.
+        Err(Abort::Refused(_)) => match with_savepoints(conn, &jobs).await {
+            Ok(outcomes) => return answer_all(jobs, outcomes),
+            Err(abort) => abort,
+        },
         Err(abort) => abort,
     };
     match aborted {
@@ -155,9 +156,9 @@ async fn commit(conn: &mut PgConnection, mut jobs: Vec<Job>) {
             tracing::debug!(error = %e, jobs = jobs.len(), "batch aborted by a concurrent one; applying its writes one by one");
             each_alone(conn, jobs).await;
         }
-        // Savepoints keep a write's own failure inside the batch, so this
-        // is only reached without them, and already handled above.
-        Abort::Job(_, e) | Abort::Failed(e) => {
+        // Savepoints keep a write's own failure inside the batch, so a
+        // refusal is only reached without them, and handled above.
+        Abort::Refused(e) | Abort::Failed(e) => {
             tracing::error!(error = %e, jobs = jobs.len(), "PostgreSQL batch failed; none of its writes is committed");
             jobs.into_iter().for_each(|job| job.fail(&e));
         }
@@ -180,51 +181,85 @@ fn answer_all(jobs: Vec<Job>, outcomes: Vec<Result<InboundOutcome, sqlx::Error>>
 
 /// Why a batch's transaction ended without committing.
 enum Abort {
-    /// The write at this index failed on its own (no savepoints).
-    Job(usize, sqlx::Error),
+    /// A write failed on its own (which one is not known).
+    Refused(sqlx::Error),
     /// A deadlock or serialization failure with another transaction.
     Conflict(sqlx::Error),
     /// Anything else, including a failed `BEGIN` or `COMMIT`.
     Failed(sqlx::Error),
 }
 
-/// Applies `jobs` in order in one transaction and commits it, returning each
-/// write's outcome. With `savepoints`, a write failing on its own is
-/// undone alone and its error is its outcome; without, it ends the attempt.
-async fn in_transaction(
-    conn: &mut PgConnection,
-    jobs: &[Job],
-    savepoints: bool,
-) -> Result<Vec<Result<InboundOutcome, sqlx::Error>>, Abort> {
-    let mut tx = conn.begin().await.map_err(Abort::Failed)?;
-    let mut outcomes = Vec::with_capacity(jobs.len());
-    for (i, job) in jobs.iter().enumerate() {
-        let outcome = if savepoints {
-            let mut savepoint = tx.begin().await.map_err(Abort::Failed)?;
-            let outcome = job.apply(&mut savepoint).await;
-            let end = match outcome {
-                Ok(_) => savepoint.commit().await,
-                Err(_) => savepoint.rollback().await,
-            };
-            end.map_err(Abort::Failed)?;
-            outcome
-        } else {
-            job.apply(&mut tx).await
-        };
-        match outcome {
-            Ok(done) => outcomes.push(Ok(done)),
-            Err(e) => match failure(&e) {
-                Failure::Own if savepoints => outcomes.push(Err(e)),
-                kind => {
+impl Abort {
+    fn of(e: sqlx::Error) -> Self {
+        match failure(&e) {
+            Failure::Own => Self::Refused(e),
+            Failure::Conflict => Self::Conflict(e),
+            Failure::Other => Self::Failed(e),
+        }
+    }
+}
+
+/// Applies `jobs` in as few statements as their keys allow
+/// ([`batch::rounds`]): one, autocommitted, when no two share a key, else
+/// one per round in one transaction. All or nothing: any write refused
+/// fails them all.
+async fn together(conn: &mut PgConnection, jobs: &[Job]) -> Result<Vec<InboundOutcome>, Abort> {
+    let writes: Vec<batch::Write<'_>> = jobs.iter().map(|job| (&job.write, job.now)).collect();
+    let rounds = batch::rounds(&writes);
+    let mut outcomes = vec![InboundOutcome::Duplicate; jobs.len()];
+    let mut place = |round: &[usize], done: Vec<InboundOutcome>| {
+        for (i, outcome) in round.iter().zip(done) {
+            outcomes[*i] = outcome;
+        }
+    };
+    if let [round] = rounds.as_slice() {
+        let done = batch::apply(conn, &writes, round)
+            .await
+            .map_err(Abort::of)?;
+        place(round, done);
+    } else {
+        let mut tx = conn.begin().await.map_err(Abort::Failed)?;
+        for round in &rounds {
+            match batch::apply(&mut tx, &writes, round).await {
+                Ok(done) => place(round, done),
+                Err(e) => {
                     // The transaction is over; end it before reusing the
                     // connection (an error here is the connection's, and
                     // the pool drops a broken one).
                     let _ = tx.rollback().await;
-                    return Err(match kind {
-                        Failure::Own => Abort::Job(i, e),
-                        Failure::Conflict => Abort::Conflict(e),
-                        Failure::Other => Abort::Failed(e),
-                    });
+                    return Err(Abort::of(e));
+                }
+            }
+        }
+        tx.commit().await.map_err(Abort::Failed)?;
+    }
+    Ok(outcomes)
+}
+
+/// Applies `jobs` in order in one transaction, each in a savepoint, and
+/// commits it, returning each write's outcome: a write failing on its own
+/// is undone alone and its error is its outcome.
+async fn with_savepoints(
+    conn: &mut PgConnection,
+    jobs: &[Job],
+) -> Result<Vec<Result<InboundOutcome, sqlx::Error>>, Abort> {
+    let mut tx = conn.begin().await.map_err(Abort::Failed)?;
+    let mut outcomes = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        let mut savepoint = tx.begin().await.map_err(Abort::Failed)?;
+        let outcome = job.apply(&mut savepoint).await;
+        let end = match outcome {
+            Ok(_) => savepoint.commit().await,
+            Err(_) => savepoint.rollback().await,
+        };
+        end.map_err(Abort::Failed)?;
+        match outcome {
+            Ok(done) => outcomes.push(Ok(done)),
+            Err(e) => match Abort::of(e) {
+                Abort::Refused(e) => outcomes.push(Err(e)),
+                abort => {
+                    let _ = tx.rollback().await;
+                    return Err(abort);
                 }
             },
         }

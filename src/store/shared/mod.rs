@@ -58,12 +58,14 @@ macro_rules! upsert_answers {
     (insert) => {
         "INSERT INTO answers (person, week, question, option, source, recorded_at, revision) "
     };
-    (on_conflict) => {
+    (update) => {
         " ON CONFLICT (person, week, question) DO UPDATE SET \
            option = excluded.option, source = excluded.source, \
            recorded_at = excluded.recorded_at, revision = answers.revision + 1 \
-         WHERE answers.option <> excluded.option \
-         RETURNING revision"
+         WHERE answers.option <> excluded.option"
+    };
+    (on_conflict) => {
+        concat!(upsert_answers!(update), " RETURNING revision")
     };
 }
 
