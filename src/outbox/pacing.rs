@@ -45,6 +45,12 @@ const FORGET_PARKED_AFTER: Duration = Duration::minutes(10);
 const QUEUE_GRACE: Duration = Duration::minutes(2);
 /// How often idle channels and stale parked rows are dropped from memory.
 const PRUNE_EVERY: Duration = Duration::seconds(10);
+/// With the pace shared through the store, how long after its planned
+/// instant a row may still go in the channel reserved for it (at most:
+/// less when slots are usable for less long). A channel is reserved for
+/// this much more than its interval, so a row sent late by up to this
+/// still keeps the interval to the next reservation.
+const SHARED_GRACE: Duration = Duration::milliseconds(250);
 
 /// What to do with a row now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -138,6 +144,11 @@ fn to_chrono(d: std::time::Duration) -> Duration {
     Duration::from_std(d).unwrap_or(Duration::MAX)
 }
 
+/// `a + b`, saturating instead of overflowing.
+fn plus_duration(a: Duration, b: Duration) -> Duration {
+    a.checked_add(&b).unwrap_or(Duration::MAX)
+}
+
 /// `at + d`, saturating at the latest instant chrono can hold instead of
 /// panicking. Durations here come from the config and from platforms'
 /// answers; whatever their value, the worker must go on.
@@ -174,8 +185,78 @@ impl Pacer {
         burst: u32,
     ) -> Self {
         let mut pacer = Self::new(per_channel, global, burst);
-        pacer.shared = Some(Slots::new(pacer.global, pacer.burst));
+        let slots = Slots::new(pacer.global, pacer.burst);
+        // A channel's pace is then the store's too, which spaces its
+        // reservations by the interval and the grace (see `plan`).
+        pacer.per_channel = plus_duration(pacer.per_channel, slots.late().min(SHARED_GRACE));
+        pacer.shared = Some(slots);
         pacer
+    }
+
+    /// With the rate shared: how long after its planned instant a row may
+    /// still be sent in the channel reserved for it (ARCHITECTURE.md,
+    /// "Outbox"); zero otherwise.
+    pub fn grace(&self) -> Duration {
+        self.shared
+            .as_ref()
+            .map_or(Duration::zero(), |slots| slots.late().min(SHARED_GRACE))
+    }
+
+    /// The time a channel is kept for one message: the per-channel
+    /// interval, and with the rate shared the grace on top.
+    pub fn channel_spacing(&self) -> std::time::Duration {
+        self.per_channel.to_std().unwrap_or_default()
+    }
+
+    /// The shared slots still usable at `now` that come after `after`
+    /// (all of them when `None`), in order: the instants rows claimed
+    /// now are planned at.
+    pub fn slots_after(
+        &self,
+        after: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Vec<DateTime<Utc>> {
+        match &self.shared {
+            Some(slots) => slots.after(after, now),
+            None => Vec::new(),
+        }
+    }
+
+    /// Uses one shared slot at `now` for a row planned in it; false when
+    /// none is usable (not shared, none held, or the workspace paused).
+    pub fn use_slot(&mut self, now: DateTime<Utc>) -> bool {
+        if self.global_paused_until.is_some_and(|until| until > now) {
+            return false;
+        }
+        self.shared.as_mut().is_some_and(|slots| slots.take(now))
+    }
+
+    /// With the rate shared: whether row `id` to `channel` may go at `at`
+    /// (the slot it is planned in) as far as this worker knows its
+    /// channel, taking the channel at `at` if so; the store then reserves
+    /// it for all workers. As [`Pacer::admit`] without the workspace rate,
+    /// which the slot already answers.
+    pub fn plan(&mut self, id: i64, channel: &str, at: DateTime<Utc>) -> Admission {
+        self.prune(at);
+        self.admit_channel(id, channel, at, at)
+    }
+
+    /// Row `id` to `channel` was refused by the store, whose record says
+    /// the channel is free at `free`: parks it there or, behind the rows
+    /// this worker parked before in that channel, later. Returns when it
+    /// is due.
+    pub fn park_until(&mut self, id: i64, channel: &str, free: DateTime<Utc>) -> DateTime<Utc> {
+        let per_channel = self.per_channel;
+        let state = self
+            .channels
+            .entry(channel.to_owned())
+            .or_insert_with(|| Channel::new(free));
+        let at = state.tail.max(free);
+        state.tail = plus(at, per_channel);
+        let seq = self.back;
+        self.back += 1;
+        self.hold(id, channel, seq, at);
+        at
     }
 
     /// How many slots to take from the store now, if the workspace rate
@@ -274,7 +355,6 @@ impl Pacer {
     /// takes the channel's and the workspace's allowance if it goes.
     pub fn admit(&mut self, id: i64, channel: &str, now: DateTime<Utc>) -> Admission {
         self.prune(now);
-        let per_channel = self.per_channel;
         let global_ready = match &self.shared {
             // No slot left: the next batch starts one interval on at the
             // earliest.
@@ -283,6 +363,34 @@ impl Pacer {
             }
             _ => self.global_ready_at(now),
         };
+        let admission = self.admit_channel(id, channel, now, global_ready);
+        if admission == Admission::Send {
+            match &mut self.shared {
+                Some(slots) => {
+                    slots.take(now);
+                }
+                None => {
+                    self.global_tat = Some(plus(
+                        self.global_tat.map_or(now, |tat| tat.max(now)),
+                        self.global,
+                    ));
+                }
+            }
+        }
+        admission
+    }
+
+    /// The channel's part of [`Pacer::admit`]: whether row `id` goes at
+    /// `now` given the workspace lets one go at `global_ready`, taking the
+    /// channel if so, else parking the row.
+    fn admit_channel(
+        &mut self,
+        id: i64,
+        channel: &str,
+        now: DateTime<Utc>,
+        global_ready: DateTime<Utc>,
+    ) -> Admission {
+        let per_channel = self.per_channel;
         let held = self.parked.get(&id).map(|p| (p.seq, p.slot));
         let state = self
             .channels
@@ -315,17 +423,6 @@ impl Pacer {
             state.sent_before = state.last_sent;
             state.last_sent = Some(now);
             state.tail = state.tail.max(plus(now, per_channel));
-            match &mut self.shared {
-                Some(slots) => {
-                    slots.take(now);
-                }
-                None => {
-                    self.global_tat = Some(plus(
-                        self.global_tat.map_or(now, |tat| tat.max(now)),
-                        self.global,
-                    ));
-                }
-            }
             self.release(id);
             Admission::Send
         } else {
@@ -456,10 +553,12 @@ mod tests {
         assert_eq!(p.global_ready_at(t0()), t0() + ms(50));
         assert_eq!(p.global_budget(t0() + ms(50)), 1);
         assert_eq!(p.admit(2, "C2", t0() + ms(50)), Admission::Send);
-        // A channel's pace holds as before: C2 is busy for a second.
+        // A channel's pace holds as before: C2 is busy for a second, and
+        // the grace a shared pace adds (a slot's lateness, 100 ms here).
+        assert_eq!(p.grace(), ms(100));
         assert_eq!(
             p.admit(3, "C2", t0() + ms(150)),
-            Admission::Park(t0() + ms(1050))
+            Admission::Park(t0() + ms(1150))
         );
         assert_eq!(p.admit(4, "C3", t0() + ms(150)), Admission::Send);
         assert_eq!(p.global_budget(t0() + ms(150)), 0);
