@@ -129,6 +129,10 @@ pub struct Pacer {
     /// store's, and this worker sends only in the slots it took from it
     /// (`global_tat` is then unused).
     shared: Option<Slots>,
+    /// Channels as they were before [`Pacer::plan`] took them for sends
+    /// the store has not granted yet, to put back if it refuses
+    /// ([`Pacer::refused`]); `None`: the channel was not tracked.
+    planned: HashMap<String, Option<Channel>>,
     /// Rows parked by this worker.
     parked: HashMap<i64, Parked>,
     /// Their slots, ordered, to know when the next one falls due.
@@ -168,6 +172,7 @@ impl Pacer {
             global_tat: None,
             global_paused_until: None,
             shared: None,
+            planned: HashMap::new(),
             parked: HashMap::new(),
             slots: BTreeSet::new(),
             back: 0,
@@ -238,14 +243,32 @@ impl Pacer {
     /// which the slot already answers.
     pub fn plan(&mut self, id: i64, channel: &str, at: DateTime<Utc>) -> Admission {
         self.prune(at);
+        if !self.planned.contains_key(channel) {
+            let before = self.channels.get(channel).cloned();
+            self.planned.insert(channel.to_owned(), before);
+        }
         self.admit_channel(id, channel, at, at)
     }
 
-    /// Row `id` to `channel` was refused by the store, whose record says
-    /// the channel is free at `free`: parks it there or, behind the rows
-    /// this worker parked before in that channel, later. Returns when it
-    /// is due.
-    pub fn park_until(&mut self, id: i64, channel: &str, free: DateTime<Utc>) -> DateTime<Utc> {
+    /// The store granted the channels planned since the last call, but
+    /// those [`Pacer::refused`]: they stay taken as planned.
+    pub fn granted(&mut self) {
+        self.planned.clear();
+    }
+
+    /// Row `id` to `channel`, planned by [`Pacer::plan`], was refused by
+    /// the store, whose record says the channel is free at `free`: the
+    /// channel is put back as it was before this batch's plans (it was not
+    /// taken), and the row parked at `free` or, behind the rows this
+    /// worker parked before in that channel, later. Returns when it is
+    /// due.
+    pub fn refused(&mut self, id: i64, channel: &str, free: DateTime<Utc>) -> DateTime<Utc> {
+        if let Some(before) = self.planned.remove(channel) {
+            match before {
+                Some(state) => self.channels.insert(channel.to_owned(), state),
+                None => self.channels.remove(channel),
+            };
+        }
         let per_channel = self.per_channel;
         let state = self
             .channels
@@ -391,6 +414,7 @@ impl Pacer {
         global_ready: DateTime<Utc>,
     ) -> Admission {
         let per_channel = self.per_channel;
+        let shared = self.shared.is_some();
         let held = self.parked.get(&id).map(|p| (p.seq, p.slot));
         let state = self
             .channels
@@ -409,12 +433,15 @@ impl Pacer {
         };
         // Behind the rows queued before it, even late ones: they may be in
         // the next batch. One whose slot passed long ago without it coming
-        // back (another worker took it) no longer holds the rest.
+        // back (another worker took it) no longer holds the rest. With the
+        // pace shared, other workers take this worker's parked rows as a
+        // matter of course, and the store keeps the channel's pace: a row
+        // goes as soon as the channel is free.
         let ahead = state
             .queue
             .range(..seq)
             .map(|(_, at)| *at)
-            .filter(|at| now - *at < QUEUE_GRACE)
+            .filter(|at| now - *at < QUEUE_GRACE && !shared)
             .max();
         let slot = slot
             .max(free)

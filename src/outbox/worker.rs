@@ -440,12 +440,13 @@ impl Worker {
         for (held, (key, _)) in planned.into_iter().zip(wanted) {
             match refused.get(&key) {
                 Some(free) => {
-                    let at = self.pacer.park_until(held.row.id, &key, *free);
+                    let at = self.pacer.refused(held.row.id, &key, *free);
                     deferrals.push((held.row.id, at));
                 }
                 None => self.held.push_back(held),
             }
         }
+        self.pacer.granted();
         Ok(())
     }
 

@@ -681,7 +681,7 @@ mod replicas {
     /// in a channel), and every message is delivered.
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn two_replicas_keep_one_channels_pace_between_them() {
-        const MESSAGES: usize = 8;
+        const MESSAGES: usize = 12;
         let Some(db) = TestDb::postgres().await else {
             return;
         };
@@ -698,12 +698,20 @@ mod replicas {
             let mut ours = outbox::Worker::new(a.clone(), slack_chat(&slack), settings.clone());
             let mut theirs = outbox::Worker::new(b.clone(), slack_chat(&slack), settings.clone());
 
-            // Both replicas, every 10 ms, in turn, until all is sent.
+            // Both replicas, every 10 ms, each first every other time,
+            // until all is sent.
             let clock = ManualClock::new(start);
-            let mut sends = Vec::new();
+            let (mut sends, mut by_theirs) = (Vec::new(), 0);
+            let mut turn = 0;
             while sends.len() < MESSAGES && clock.now() < start + Duration::seconds(60) {
-                step(&mut ours, &clock, &mut slack, &mut sends).await;
-                step(&mut theirs, &clock, &mut slack, &mut sends).await;
+                if turn % 2 == 0 {
+                    step(&mut ours, &clock, &mut slack, &mut sends).await;
+                }
+                by_theirs += step(&mut theirs, &clock, &mut slack, &mut sends).await.sent;
+                if turn % 2 == 1 {
+                    step(&mut ours, &clock, &mut slack, &mut sends).await;
+                }
+                turn += 1;
                 clock.advance(Duration::milliseconds(10));
             }
             assert_eq!(sends.len(), MESSAGES, "all delivered: {sends:?}");
@@ -714,6 +722,18 @@ mod replicas {
                 closest.num_milliseconds()
             );
             assert_eq!(a.outbox_counts().await.unwrap().sent, MESSAGES as u64);
+            assert!(
+                by_theirs > 0 && by_theirs < MESSAGES,
+                "both replicas posted: {by_theirs} of {MESSAGES} by theirs"
+            );
+            // Close to the channel's pace, not slowed by the replicas
+            // taking turns at it.
+            let span = sends[MESSAGES - 1].0 - sends[0].0;
+            assert!(
+                span <= interval * (MESSAGES as i32 - 1) * 3 / 2,
+                "{MESSAGES} posts took {} ms: {sends:?}",
+                span.num_milliseconds()
+            );
         };
         tokio::time::timeout(WAIT * 4, test)
             .await
