@@ -11,6 +11,15 @@
 //! thousand messages to ten thousand DMs are limited only by the global
 //! rate, and no store write is spent on them.
 //!
+//! With several processes on one database (PostgreSQL), a channel's pace
+//! is also the store's: the worker plans each claimed row at its shared
+//! slot with [`Pacer::plan`], the store reserves the channels for all of
+//! them in one statement, and a channel it refuses is put back as it was
+//! ([`Pacer::refused`]) and the row parked until the store says it is
+//! free. A reservation lasts the interval plus [`Pacer::grace`], and rows
+//! are not held behind rows they queued after, since another worker may
+//! have taken those (ARCHITECTURE.md, "Outbox").
+//!
 //! Written here rather than with `governor`. A `governor` limiter answers
 //! only `check()` and `check_n(n)`: "may one (or n) more go now?", and
 //! consumes the cells when the answer is yes (a `StateSnapshot` of what is
