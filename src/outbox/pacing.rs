@@ -608,6 +608,37 @@ mod tests {
     }
 
     #[test]
+    fn a_channel_the_store_refused_is_put_back_and_its_row_parked_when_free() {
+        let mut p = Pacer::shared(
+            std::time::Duration::from_secs(1),
+            std::time::Duration::from_millis(100),
+            2,
+        );
+        let spacing = ms(1100);
+        assert_eq!(p.channel_spacing(), spacing.to_std().unwrap());
+        // A batch: C1 planned in its slot, a second row to it waits here.
+        assert_eq!(p.plan(1, "C1", t0()), Admission::Send);
+        assert_eq!(
+            p.plan(2, "C1", t0() + ms(100)),
+            Admission::Park(t0() + spacing)
+        );
+        assert_eq!(p.plan(3, "C2", t0() + ms(100)), Admission::Send);
+        // The store refuses C1 (another worker has it until t0 + 3 s):
+        // C1 is as it was, not taken at t0, and row 1 waits for it.
+        assert_eq!(p.refused(1, "C1", t0() + ms(3000)), t0() + ms(3000));
+        p.granted();
+        // C2 was granted and stays taken.
+        assert_eq!(
+            p.plan(4, "C2", t0() + ms(200)),
+            Admission::Park(t0() + ms(100) + spacing)
+        );
+        p.granted();
+        // Row 2 back at its slot finds C1 free here: the store answers
+        // for the channel, not rows this worker parked before it.
+        assert_eq!(p.plan(2, "C1", t0() + spacing), Admission::Send);
+    }
+
+    #[test]
     fn an_unused_shared_slot_is_dropped_once_too_late() {
         let mut p = Pacer::shared(
             std::time::Duration::from_secs(1),

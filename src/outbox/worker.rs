@@ -431,12 +431,19 @@ impl Worker {
             .iter()
             .map(|held| (pacing_key(&held.row), held.at))
             .collect();
-        let refused: HashMap<String, DateTime<Utc>> = self
+        let reserved = self
             .store
             .reserve_channels(&wanted, self.pacer.channel_spacing())
-            .await?
-            .into_iter()
-            .collect();
+            .await;
+        let refused: HashMap<String, DateTime<Utc>> = match reserved {
+            Ok(refused) => refused.into_iter().collect(),
+            Err(e) => {
+                // The rows stay leased until their lease ends; the
+                // channels stay taken here meanwhile, which only delays.
+                self.pacer.granted();
+                return Err(e);
+            }
+        };
         for (held, (key, _)) in planned.into_iter().zip(wanted) {
             match refused.get(&key) {
                 Some(free) => {
