@@ -11,6 +11,9 @@
 //! - delivered and failed outbox rows after `storage.retention_days`;
 //! - assessments after `storage.retention_days`, except each person's
 //!   latest, which is always kept.
+//! - channel paces shared by replicas (`channel_pace`) free for more than
+//!   [`CHANNEL_PACE_RETENTION`]: a channel with none stored is free, so
+//!   they are only kept from growing with every channel ever written to.
 //!
 //! Never pending or in-flight outbox rows, nudges, answers or check-ins:
 //! those are the history and the promises the daemon keeps. Rows go in
@@ -31,6 +34,12 @@ use crate::store::{Store, StoreResult};
 /// hour over which Slack retries an event.
 pub const SEEN_RETENTION: chrono::Duration = chrono::Duration::days(1);
 
+/// How long past its next free instant a channel's shared pace is kept.
+/// Any time would do (it is free either way); an hour keeps the rows of
+/// channels written to every few minutes from being deleted and written
+/// again.
+pub const CHANNEL_PACE_RETENTION: chrono::Duration = chrono::Duration::hours(1);
+
 /// Rows deleted per statement: small enough that other writes wait at
 /// most a few milliseconds behind one, large enough that a year of rows
 /// goes in a few hundred statements.
@@ -46,6 +55,7 @@ pub struct PruneOutcome {
     pub seen_events: u64,
     pub outbox: u64,
     pub assessments: u64,
+    pub channel_pace: u64,
 }
 
 impl PruneOutcome {
@@ -57,8 +67,9 @@ impl PruneOutcome {
 
 /// Deletes what is no longer needed at `now` (see the module doc):
 /// seen ids older than [`SEEN_RETENTION`], and finished outbox rows and
-/// superseded assessments older than `retention`. Batch after batch until
-/// none is left.
+/// superseded assessments older than `retention`, channel paces free for
+/// longer than [`CHANNEL_PACE_RETENTION`]. Batch after batch until none is
+/// left.
 pub async fn prune(
     store: &dyn Store,
     retention: chrono::Duration,
@@ -79,6 +90,10 @@ pub async fn prune(
         .await?,
         assessments: drain("assessments", || {
             store.prune_assessments(before(retention), PRUNE_BATCH)
+        })
+        .await?,
+        channel_pace: drain("channel_pace", || {
+            store.prune_channel_pace(before(CHANNEL_PACE_RETENTION), PRUNE_BATCH)
         })
         .await?,
     };

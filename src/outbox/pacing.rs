@@ -11,6 +11,15 @@
 //! thousand messages to ten thousand DMs are limited only by the global
 //! rate, and no store write is spent on them.
 //!
+//! With several processes on one database (PostgreSQL), a channel's pace
+//! is also the store's: the worker plans each claimed row at its shared
+//! slot with [`Pacer::plan`], the store reserves the channels for all of
+//! them in one statement, and a channel it refuses is put back as it was
+//! ([`Pacer::refused`]) and the row parked until the store says it is
+//! free. A reservation lasts the interval plus [`Pacer::grace`], and rows
+//! are not held behind rows they queued after, since another worker may
+//! have taken those (ARCHITECTURE.md, "Outbox").
+//!
 //! Written here rather than with `governor`. A `governor` limiter answers
 //! only `check()` and `check_n(n)`: "may one (or n) more go now?", and
 //! consumes the cells when the answer is yes (a `StateSnapshot` of what is
@@ -45,6 +54,12 @@ const FORGET_PARKED_AFTER: Duration = Duration::minutes(10);
 const QUEUE_GRACE: Duration = Duration::minutes(2);
 /// How often idle channels and stale parked rows are dropped from memory.
 const PRUNE_EVERY: Duration = Duration::seconds(10);
+/// With the pace shared through the store, how long after its planned
+/// instant a row may still go in the channel reserved for it (at most:
+/// less when slots are usable for less long). A channel is reserved for
+/// this much more than its interval, so a row sent late by up to this
+/// still keeps the interval to the next reservation.
+const SHARED_GRACE: Duration = Duration::milliseconds(250);
 
 /// What to do with a row now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,6 +138,10 @@ pub struct Pacer {
     /// store's, and this worker sends only in the slots it took from it
     /// (`global_tat` is then unused).
     shared: Option<Slots>,
+    /// Channels as they were before [`Pacer::plan`] took them for sends
+    /// the store has not granted yet, to put back if it refuses
+    /// ([`Pacer::refused`]); `None`: the channel was not tracked.
+    planned: HashMap<String, Option<Channel>>,
     /// Rows parked by this worker.
     parked: HashMap<i64, Parked>,
     /// Their slots, ordered, to know when the next one falls due.
@@ -136,6 +155,11 @@ pub struct Pacer {
 
 fn to_chrono(d: std::time::Duration) -> Duration {
     Duration::from_std(d).unwrap_or(Duration::MAX)
+}
+
+/// `a + b`, saturating instead of overflowing.
+fn plus_duration(a: Duration, b: Duration) -> Duration {
+    a.checked_add(&b).unwrap_or(Duration::MAX)
 }
 
 /// `at + d`, saturating at the latest instant chrono can hold instead of
@@ -157,6 +181,7 @@ impl Pacer {
             global_tat: None,
             global_paused_until: None,
             shared: None,
+            planned: HashMap::new(),
             parked: HashMap::new(),
             slots: BTreeSet::new(),
             back: 0,
@@ -174,8 +199,96 @@ impl Pacer {
         burst: u32,
     ) -> Self {
         let mut pacer = Self::new(per_channel, global, burst);
-        pacer.shared = Some(Slots::new(pacer.global, pacer.burst));
+        let slots = Slots::new(pacer.global, pacer.burst);
+        // A channel's pace is then the store's too, which spaces its
+        // reservations by the interval and the grace (see `plan`).
+        pacer.per_channel = plus_duration(pacer.per_channel, slots.late().min(SHARED_GRACE));
+        pacer.shared = Some(slots);
         pacer
+    }
+
+    /// With the rate shared: how long after its planned instant a row may
+    /// still be sent in the channel reserved for it (ARCHITECTURE.md,
+    /// "Outbox"); zero otherwise.
+    pub fn grace(&self) -> Duration {
+        self.shared
+            .as_ref()
+            .map_or(Duration::zero(), |slots| slots.late().min(SHARED_GRACE))
+    }
+
+    /// The time a channel is kept for one message: the per-channel
+    /// interval, and with the rate shared the grace on top.
+    pub fn channel_spacing(&self) -> std::time::Duration {
+        self.per_channel.to_std().unwrap_or_default()
+    }
+
+    /// The shared slots still usable at `now` that come after `after`
+    /// (all of them when `None`), in order: the instants rows claimed
+    /// now are planned at.
+    pub fn slots_after(
+        &self,
+        after: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Vec<DateTime<Utc>> {
+        match &self.shared {
+            Some(slots) => slots.after(after, now),
+            None => Vec::new(),
+        }
+    }
+
+    /// Uses one shared slot at `now` for a row planned in it; false when
+    /// none is usable (not shared, none held, or the workspace paused).
+    pub fn use_slot(&mut self, now: DateTime<Utc>) -> bool {
+        if self.global_paused_until.is_some_and(|until| until > now) {
+            return false;
+        }
+        self.shared.as_mut().is_some_and(|slots| slots.take(now))
+    }
+
+    /// With the rate shared: whether row `id` to `channel` may go at `at`
+    /// (the slot it is planned in) as far as this worker knows its
+    /// channel, taking the channel at `at` if so; the store then reserves
+    /// it for all workers. As [`Pacer::admit`] without the workspace rate,
+    /// which the slot already answers.
+    pub fn plan(&mut self, id: i64, channel: &str, at: DateTime<Utc>) -> Admission {
+        self.prune(at);
+        if !self.planned.contains_key(channel) {
+            let before = self.channels.get(channel).cloned();
+            self.planned.insert(channel.to_owned(), before);
+        }
+        self.admit_channel(id, channel, at, at)
+    }
+
+    /// The store granted the channels planned since the last call, but
+    /// those [`Pacer::refused`]: they stay taken as planned.
+    pub fn granted(&mut self) {
+        self.planned.clear();
+    }
+
+    /// Row `id` to `channel`, planned by [`Pacer::plan`], was refused by
+    /// the store, whose record says the channel is free at `free`: the
+    /// channel is put back as it was before this batch's plans (it was not
+    /// taken), and the row parked at `free` or, behind the rows this
+    /// worker parked before in that channel, later. Returns when it is
+    /// due.
+    pub fn refused(&mut self, id: i64, channel: &str, free: DateTime<Utc>) -> DateTime<Utc> {
+        if let Some(before) = self.planned.remove(channel) {
+            match before {
+                Some(state) => self.channels.insert(channel.to_owned(), state),
+                None => self.channels.remove(channel),
+            };
+        }
+        let per_channel = self.per_channel;
+        let state = self
+            .channels
+            .entry(channel.to_owned())
+            .or_insert_with(|| Channel::new(free));
+        let at = state.tail.max(free);
+        state.tail = plus(at, per_channel);
+        let seq = self.back;
+        self.back += 1;
+        self.hold(id, channel, seq, at);
+        at
     }
 
     /// How many slots to take from the store now, if the workspace rate
@@ -274,7 +387,6 @@ impl Pacer {
     /// takes the channel's and the workspace's allowance if it goes.
     pub fn admit(&mut self, id: i64, channel: &str, now: DateTime<Utc>) -> Admission {
         self.prune(now);
-        let per_channel = self.per_channel;
         let global_ready = match &self.shared {
             // No slot left: the next batch starts one interval on at the
             // earliest.
@@ -283,6 +395,35 @@ impl Pacer {
             }
             _ => self.global_ready_at(now),
         };
+        let admission = self.admit_channel(id, channel, now, global_ready);
+        if admission == Admission::Send {
+            match &mut self.shared {
+                Some(slots) => {
+                    slots.take(now);
+                }
+                None => {
+                    self.global_tat = Some(plus(
+                        self.global_tat.map_or(now, |tat| tat.max(now)),
+                        self.global,
+                    ));
+                }
+            }
+        }
+        admission
+    }
+
+    /// The channel's part of [`Pacer::admit`]: whether row `id` goes at
+    /// `now` given the workspace lets one go at `global_ready`, taking the
+    /// channel if so, else parking the row.
+    fn admit_channel(
+        &mut self,
+        id: i64,
+        channel: &str,
+        now: DateTime<Utc>,
+        global_ready: DateTime<Utc>,
+    ) -> Admission {
+        let per_channel = self.per_channel;
+        let shared = self.shared.is_some();
         let held = self.parked.get(&id).map(|p| (p.seq, p.slot));
         let state = self
             .channels
@@ -301,12 +442,15 @@ impl Pacer {
         };
         // Behind the rows queued before it, even late ones: they may be in
         // the next batch. One whose slot passed long ago without it coming
-        // back (another worker took it) no longer holds the rest.
+        // back (another worker took it) no longer holds the rest. With the
+        // pace shared, other workers take this worker's parked rows as a
+        // matter of course, and the store keeps the channel's pace: a row
+        // goes as soon as the channel is free.
         let ahead = state
             .queue
             .range(..seq)
             .map(|(_, at)| *at)
-            .filter(|at| now - *at < QUEUE_GRACE)
+            .filter(|at| now - *at < QUEUE_GRACE && !shared)
             .max();
         let slot = slot
             .max(free)
@@ -315,17 +459,6 @@ impl Pacer {
             state.sent_before = state.last_sent;
             state.last_sent = Some(now);
             state.tail = state.tail.max(plus(now, per_channel));
-            match &mut self.shared {
-                Some(slots) => {
-                    slots.take(now);
-                }
-                None => {
-                    self.global_tat = Some(plus(
-                        self.global_tat.map_or(now, |tat| tat.max(now)),
-                        self.global,
-                    ));
-                }
-            }
             self.release(id);
             Admission::Send
         } else {
@@ -456,10 +589,12 @@ mod tests {
         assert_eq!(p.global_ready_at(t0()), t0() + ms(50));
         assert_eq!(p.global_budget(t0() + ms(50)), 1);
         assert_eq!(p.admit(2, "C2", t0() + ms(50)), Admission::Send);
-        // A channel's pace holds as before: C2 is busy for a second.
+        // A channel's pace holds as before: C2 is busy for a second, and
+        // the grace a shared pace adds (a slot's lateness, 100 ms here).
+        assert_eq!(p.grace(), ms(100));
         assert_eq!(
             p.admit(3, "C2", t0() + ms(150)),
-            Admission::Park(t0() + ms(1050))
+            Admission::Park(t0() + ms(1150))
         );
         assert_eq!(p.admit(4, "C3", t0() + ms(150)), Admission::Send);
         assert_eq!(p.global_budget(t0() + ms(150)), 0);
@@ -470,6 +605,37 @@ mod tests {
         p.add_slots(t0() + ms(600), 2);
         assert_eq!(p.slots_held(t0() + ms(500)), 0, "none while paused");
         assert_eq!(p.slots_wanted(t0() + ms(1200)), Some(2));
+    }
+
+    #[test]
+    fn a_channel_the_store_refused_is_put_back_and_its_row_parked_when_free() {
+        let mut p = Pacer::shared(
+            std::time::Duration::from_secs(1),
+            std::time::Duration::from_millis(100),
+            2,
+        );
+        let spacing = ms(1100);
+        assert_eq!(p.channel_spacing(), spacing.to_std().unwrap());
+        // A batch: C1 planned in its slot, a second row to it waits here.
+        assert_eq!(p.plan(1, "C1", t0()), Admission::Send);
+        assert_eq!(
+            p.plan(2, "C1", t0() + ms(100)),
+            Admission::Park(t0() + spacing)
+        );
+        assert_eq!(p.plan(3, "C2", t0() + ms(100)), Admission::Send);
+        // The store refuses C1 (another worker has it until t0 + 3 s):
+        // C1 is as it was, not taken at t0, and row 1 waits for it.
+        assert_eq!(p.refused(1, "C1", t0() + ms(3000)), t0() + ms(3000));
+        p.granted();
+        // C2 was granted and stays taken.
+        assert_eq!(
+            p.plan(4, "C2", t0() + ms(200)),
+            Admission::Park(t0() + ms(100) + spacing)
+        );
+        p.granted();
+        // Row 2 back at its slot finds C1 free here: the store answers
+        // for the channel, not rows this worker parked before it.
+        assert_eq!(p.plan(2, "C1", t0() + spacing), Admission::Send);
     }
 
     #[test]

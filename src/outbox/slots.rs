@@ -98,6 +98,14 @@ impl Slots {
         self.live(now).count()
     }
 
+    /// The slots usable at `now` or later that come after `after` (all of
+    /// them when `None`), in order.
+    pub fn after(&self, after: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Vec<DateTime<Utc>> {
+        self.live(now)
+            .filter(|at| after.is_none_or(|after| *at > after))
+            .collect()
+    }
+
     /// The earliest slot not too late to use at `now`, if any is left.
     pub fn next(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
         self.live(now).next()

@@ -3,7 +3,7 @@
 //! records each result.
 
 use std::borrow::Cow;
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -126,6 +126,15 @@ fn pacing_key(row: &OutboxRow) -> String {
 /// A send that finished: its row, its message and what the platform said.
 type Finished = (OutboxRow, Queued, Result<Delivered, ChatError>);
 
+/// With the workspace rate shared: a row claimed ahead of its slot, the
+/// instant it is planned at, for which its channel is reserved in the
+/// store.
+#[derive(Debug)]
+struct Held {
+    row: OutboxRow,
+    at: DateTime<Utc>,
+}
+
 /// Delivers the outbox: claims due rows, paces them ([`pacing`](super::pacing)), keeps up
 /// to `concurrency` sends in flight and records each outcome. One per
 /// process; its pacing state lives as long as it does.
@@ -145,8 +154,9 @@ pub struct Worker {
     /// rate let it ask for none): more may be due at once.
     backlog: bool,
     /// With the workspace rate shared: rows claimed for the slots this
-    /// worker holds, not yet sent, in the order they go.
-    held: VecDeque<OutboxRow>,
+    /// worker holds, their channels reserved, not yet sent, in the order
+    /// they go.
+    held: VecDeque<Held>,
     /// Told at every turn of [`Worker::run`]'s loop, so a worker stuck in
     /// one is reported by `/readyz`.
     heartbeat: Heartbeat,
@@ -216,8 +226,10 @@ impl Worker {
     /// written back (counted as deferred), unreadable ones marked failed.
     async fn start_due(&mut self, now: DateTime<Utc>) -> StoreResult<DeliveryOutcome> {
         let mut outcome = DeliveryOutcome::default();
-        let mut rows = if self.pacer.is_shared() {
-            self.due_in_slots(now).await?
+        let mut deferrals = Vec::new();
+        let shared = self.pacer.is_shared();
+        let mut rows = if shared {
+            self.due_in_slots(now, &mut deferrals).await?
         } else {
             let budget = self.pacer.global_budget(now).min(self.free_permits());
             if budget == 0 {
@@ -232,7 +244,6 @@ impl Worker {
         // so new rows keep the store's oldest-first order.
         rows.sort_by_key(|row| self.pacer.queue_position(row.id));
 
-        let mut deferrals = Vec::new();
         let mut unreadable = Vec::new();
         for row in rows {
             let message: Queued = match serde_json::from_str(&row.payload) {
@@ -246,6 +257,16 @@ impl Worker {
                     continue;
                 }
             };
+            if shared {
+                // Its channel was reserved when it was claimed, for this
+                // slot ([`Worker::plan_held`]).
+                if self.pacer.use_slot(now) {
+                    self.spawn_send(row, message);
+                } else {
+                    deferrals.push((row.id, now));
+                }
+                continue;
+            }
             match self.pacer.admit(row.id, &pacing_key(&row), now) {
                 Admission::Send => self.spawn_send(row, message),
                 Admission::Park(at) => deferrals.push((row.id, at)),
@@ -271,59 +292,90 @@ impl Worker {
     /// With the workspace rate shared: the rows that may go at `now`, in
     /// the slots this worker holds. Slots are taken from the store a batch
     /// at a time ([`Worker::take_slots`]), and rows for every slot held are
-    /// claimed together, ahead of the slots' instants, and kept in
+    /// claimed together, ahead of the slots' instants, their channels
+    /// reserved at those instants ([`Worker::plan_held`]), and kept in
     /// [`Worker::held`]: a worker woken at a slot sends at once, with no
     /// round trip to the store between the wake and the send, so it uses
     /// its slots in time rather than dropping them (ARCHITECTURE.md,
-    /// "Outbox").
-    async fn due_in_slots(&mut self, now: DateTime<Utc>) -> StoreResult<Vec<OutboxRow>> {
+    /// "Outbox"). Rows to write back are added to `deferrals`.
+    async fn due_in_slots(
+        &mut self,
+        now: DateTime<Utc>,
+        deferrals: &mut Vec<(i64, DateTime<Utc>)>,
+    ) -> StoreResult<Vec<OutboxRow>> {
         // A row is sent only while its lease outlasts the send, which is
         // cut off after half of it; one held longer (the store was
         // unreachable) is left to its lease and claimed again.
         let half_lease = to_chrono(self.settings.lease / 2);
-        self.held.retain(|row| {
-            row.lease_until
+        self.held.retain(|held| {
+            held.row
+                .lease_until
                 .is_some_and(|until| until >= plus(now, half_lease))
         });
-        if let Some(batch) = self.pacer.slots_wanted(now)
-            && !self.take_slots(now, batch).await?
-        {
-            return Ok(Vec::new());
+        if let Some(batch) = self.pacer.slots_wanted(now) {
+            match self.take_slots(now, batch).await? {
+                Some(rows) => self.plan_held(rows, now, deferrals).await?,
+                None => return Ok(Vec::new()),
+            }
         }
         // With a backlog, rows for every slot held; without, only for the
         // slots usable now (rows parked here, or new ones since the poll).
-        let ahead = if self.backlog {
-            self.pacer.slots_held(now)
-        } else {
-            self.pacer.global_budget(now).min(self.free_permits())
-        };
-        if self.held.len() < ahead {
-            let wanted = ahead - self.held.len();
-            let mut rows = self.claim(now, wanted).await?;
-            self.backlog = rows.len() >= wanted;
-            rows.sort_by_key(|row| self.pacer.queue_position(row.id));
-            self.held.extend(rows);
-        }
-        let budget = self
+        let free = self
             .pacer
-            .global_budget(now)
-            .min(self.free_permits())
-            .min(self.held.len());
-        Ok(self.held.drain(..budget).collect())
+            .slots_after(self.held.back().map(|held| held.at), now);
+        let wanted = if self.backlog {
+            free.len()
+        } else {
+            let usable = free.iter().take_while(|at| **at <= now).count();
+            usable.min(self.free_permits().saturating_sub(self.held.len()))
+        };
+        if wanted > 0 {
+            let rows = self.claim(now, wanted).await?;
+            self.backlog = rows.len() >= wanted;
+            self.plan_held(rows, now, deferrals).await?;
+        }
+        let budget = self.pacer.global_budget(now).min(self.free_permits());
+        let grace = self.pacer.grace();
+        let mut due = Vec::new();
+        while due.len() < budget
+            && let Some(held) = self.held.front()
+            && held.at <= now
+        {
+            let Some(held) = self.held.pop_front() else {
+                break;
+            };
+            if now - held.at > grace {
+                // Too late for its reservation: it could go less than an
+                // interval before the channel's next one. Back to the
+                // store, due when its reservation ends, to be reserved
+                // anew.
+                let spacing = to_chrono(self.pacer.channel_spacing());
+                deferrals.push((held.row.id, plus(held.at, spacing)));
+                continue;
+            }
+            due.push(held.row);
+        }
+        Ok(due)
     }
 
     /// Takes `batch` slots of the shared workspace rate from the store,
     /// with no slot in hand. When no backlog is known, claims first and
     /// takes slots only for what was found, so an idle worker's polls
-    /// spend none of the rate; false when nothing was found.
-    async fn take_slots(&mut self, now: DateTime<Utc>, batch: u32) -> StoreResult<bool> {
+    /// spend none of the rate; `None` when nothing was found, else the
+    /// rows claimed first, to plan in the slots.
+    async fn take_slots(
+        &mut self,
+        now: DateTime<Utc>,
+        batch: u32,
+    ) -> StoreResult<Option<Vec<OutboxRow>>> {
         let step = self.pacer.slot_step();
         let mut wanted = batch;
+        let mut rows = Vec::new();
         if !self.backlog && self.held.is_empty() {
             let permits = self.free_permits();
-            let mut rows = self.claim(now, permits).await?;
+            rows = self.claim(now, permits).await?;
             if rows.is_empty() {
-                return Ok(false);
+                return Ok(None);
             }
             self.backlog = rows.len() >= permits;
             let found = u32::try_from(rows.len()).unwrap_or(u32::MAX);
@@ -332,12 +384,77 @@ impl Worker {
             } else {
                 found
             };
-            rows.sort_by_key(|row| self.pacer.queue_position(row.id));
-            self.held.extend(rows);
         }
         let first = self.store.take_send_slots(now, wanted, step).await?;
         self.pacer.add_slots(first, wanted);
-        Ok(true)
+        Ok(Some(rows))
+    }
+
+    /// Plans `rows`, just claimed, in the slots held after the rows
+    /// already held, one each in the order they queued, and reserves their
+    /// channels at those instants in one store statement, so no other
+    /// worker sends into a channel less than its interval from them
+    /// (ARCHITECTURE.md, "Outbox"). A row whose channel this worker knows
+    /// to be busy takes no slot; it and a row whose channel the store
+    /// refused are parked (added to `deferrals`), due when the channel is
+    /// free. Rows beyond the slots go back as they were.
+    async fn plan_held(
+        &mut self,
+        mut rows: Vec<OutboxRow>,
+        now: DateTime<Utc>,
+        deferrals: &mut Vec<(i64, DateTime<Utc>)>,
+    ) -> StoreResult<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        rows.sort_by_key(|row| self.pacer.queue_position(row.id));
+        let mut slots = self
+            .pacer
+            .slots_after(self.held.back().map(|held| held.at), now)
+            .into_iter()
+            .peekable();
+        let mut planned = Vec::new();
+        for row in rows {
+            let Some(&at) = slots.peek() else {
+                deferrals.push((row.id, row.not_before));
+                continue;
+            };
+            match self.pacer.plan(row.id, &pacing_key(&row), at) {
+                Admission::Send => {
+                    slots.next();
+                    planned.push(Held { row, at });
+                }
+                Admission::Park(until) => deferrals.push((row.id, until)),
+            }
+        }
+        let wanted: Vec<(String, DateTime<Utc>)> = planned
+            .iter()
+            .map(|held| (pacing_key(&held.row), held.at))
+            .collect();
+        let reserved = self
+            .store
+            .reserve_channels(&wanted, self.pacer.channel_spacing())
+            .await;
+        let refused: HashMap<String, DateTime<Utc>> = match reserved {
+            Ok(refused) => refused.into_iter().collect(),
+            Err(e) => {
+                // The rows stay leased until their lease ends; the
+                // channels stay taken here meanwhile, which only delays.
+                self.pacer.granted();
+                return Err(e);
+            }
+        };
+        for (held, (key, _)) in planned.into_iter().zip(wanted) {
+            match refused.get(&key) {
+                Some(free) => {
+                    let at = self.pacer.refused(held.row.id, &key, *free);
+                    deferrals.push((held.row.id, at));
+                }
+                None => self.held.push_back(held),
+            }
+        }
+        self.pacer.granted();
+        Ok(())
     }
 
     /// Writes the rows claimed ahead of their slots back, due as they
@@ -347,7 +464,7 @@ impl Worker {
         let rows: Vec<(i64, DateTime<Utc>)> = self
             .held
             .drain(..)
-            .map(|row| (row.id, row.not_before))
+            .map(|held| (held.row.id, held.row.not_before))
             .collect();
         self.store.outbox_defer(&rows).await
     }
@@ -379,7 +496,10 @@ impl Worker {
     /// parked slot, else after [`POLL`] for new rows.
     pub fn next_call(&self, now: DateTime<Utc>) -> DateTime<Utc> {
         let ready = self.pacer.global_ready_at(now);
-        if self.backlog || !self.held.is_empty() {
+        if let Some(held) = self.held.front() {
+            return ready.max(held.at);
+        }
+        if self.backlog {
             return ready;
         }
         let poll = plus(now, to_chrono(POLL));
@@ -466,11 +586,21 @@ impl Worker {
         outcome: &mut DeliveryOutcome,
     ) -> StoreResult<()> {
         let paused_before = self.pacer.workspace_paused_until();
+        let mut channels_paused = Vec::new();
         let results: Vec<OutboxResult> = finished
             .into_iter()
-            .map(|(row, message, result)| self.result(&row, &message, result, now, outcome))
+            .map(|(row, message, result)| {
+                self.result(&row, &message, result, now, outcome, &mut channels_paused)
+            })
             .collect();
         self.store.outbox_record(&results).await?;
+        // A channel's pause holds every process's sends into it. Rare (a
+        // 429 on a busy channel): a statement each.
+        if self.pacer.is_shared() {
+            for (key, until) in channels_paused {
+                self.store.pause_channel(&key, until).await?;
+            }
+        }
         let paused = self.pacer.workspace_paused_until();
         if let Some(until) = paused
             && self.pacer.is_shared()
@@ -491,6 +621,7 @@ impl Worker {
         result: Result<Delivered, ChatError>,
         now: DateTime<Utc>,
         outcome: &mut DeliveryOutcome,
+        channels_paused: &mut Vec<(String, DateTime<Utc>)>,
     ) -> OutboxResult {
         match result {
             Ok(delivered) => {
@@ -520,7 +651,10 @@ impl Worker {
                     self.pacer
                         .rate_limited(row.id, &pacing_key(row), now, retry_after);
                 let scope = match paused {
-                    Paused::Channel => "channel",
+                    Paused::Channel => {
+                        channels_paused.push((pacing_key(row), until));
+                        "channel"
+                    }
                     Paused::Workspace => "workspace",
                 };
                 tracing::info!(

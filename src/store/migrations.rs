@@ -63,6 +63,11 @@ pub(super) const SQLITE: &[Embedded] = &[
         description: "delivery rate",
         sql: include_str!("../../migrations/sqlite/0008_delivery_rate.sql"),
     },
+    Embedded {
+        version: 9,
+        description: "channel pace",
+        sql: include_str!("../../migrations/sqlite/0009_channel_pace.sql"),
+    },
 ];
 
 /// The PostgreSQL schema, oldest first: the same versions as [`SQLITE`],
@@ -102,6 +107,11 @@ pub(super) const POSTGRES: &[Embedded] = &[
         version: 8,
         description: "delivery rate",
         sql: include_str!("../../migrations/postgres/0008_delivery_rate.sql"),
+    },
+    Embedded {
+        version: 9,
+        description: "channel pace",
+        sql: include_str!("../../migrations/postgres/0009_channel_pace.sql"),
     },
 ];
 

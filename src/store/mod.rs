@@ -399,6 +399,24 @@ pub trait Store: Send + Sync + 'static {
     /// whole workspace to wait (a 429's `Retry-After`).
     async fn pause_sends(&self, until: DateTime<Utc>) -> StoreResult<()>;
 
+    /// Reserves channels' paces for sends planned at given instants: each
+    /// `(key, at)` asks that a message go into channel `key` at `at`. A
+    /// key is granted when its next free instant is not after the first
+    /// of its instants here, and is then busy until `spacing` after the
+    /// last; a key that is busy is left as it is. In one statement on
+    /// PostgreSQL, so replicas reserving at once never both get a key.
+    /// Returns the keys refused, each with the instant it is free (as far
+    /// as was seen; another replica may have moved it on meanwhile).
+    async fn reserve_channels(
+        &self,
+        planned: &[(String, DateTime<Utc>)],
+        spacing: Duration,
+    ) -> StoreResult<Vec<(String, DateTime<Utc>)>>;
+
+    /// Lets no message go into channel `key` before `until`: the platform
+    /// asked that channel to wait (a 429's `Retry-After`).
+    async fn pause_channel(&self, key: &str, until: DateTime<Utc>) -> StoreResult<()>;
+
     // ---- privacy --------------------------------------------------------
 
     /// Removes every row about `person` in every table, in one transaction,
@@ -444,6 +462,11 @@ pub trait Store: Send + Sync + 'static {
     /// their person's latest; returns how many went. Each person's latest
     /// assessment ([`Store::latest_assessment`]) is always kept.
     async fn prune_assessments(&self, before: DateTime<Utc>, limit: u32) -> StoreResult<u64>;
+
+    /// Deletes up to `limit` channel paces ([`Store::reserve_channels`])
+    /// free since before `before`; returns how many went. A channel with
+    /// no pace stored is free, so this changes nothing but the size.
+    async fn prune_channel_pace(&self, before: DateTime<Utc>, limit: u32) -> StoreResult<u64>;
 
     // ---- due index (schedule_due; see `due.rs`) --------------------------
 

@@ -355,6 +355,7 @@ mod replicas {
 
     use chrono::{DateTime, Duration, Utc};
     use nudged::chat::Outgoing;
+    use nudged::clock::{Clock, ManualClock};
     use nudged::config::Settings;
     use nudged::domain::PersonId;
     use nudged::outbox;
@@ -362,7 +363,7 @@ mod replicas {
     use nudged::scheduler::Dispatcher;
     use nudged::store::{self, NewPerson, Store};
 
-    use crate::fake_slack::FakeSlack;
+    use crate::fake_slack::{FakeSlack, Reply};
     use crate::helpers::{TestEnv, WAIT, slack_chat};
     use crate::store::TestDb;
 
@@ -472,6 +473,54 @@ mod replicas {
                 .await
                 .unwrap();
         }
+    }
+
+    /// Queues `count` posts due at `at`, all to `channel`.
+    async fn enqueue_to(store: &dyn Store, channel: &str, count: usize, at: DateTime<Utc>) {
+        for i in 0..count {
+            let message = Outgoing::post(
+                channel.to_owned(),
+                None,
+                Message {
+                    text: format!("message {i} to {channel}"),
+                    blocks: vec![],
+                },
+            );
+            outbox::enqueue(store, &message.into(), None, None, at)
+                .await
+                .unwrap();
+        }
+    }
+
+    /// Lets `worker` deliver what is due at the clock's time, and adds the
+    /// posts the fake Slack received meanwhile to `sends`, as (instant,
+    /// channel, answered normally): a worker's sends are all answered
+    /// before it returns, so they went at that instant.
+    async fn step(
+        worker: &mut outbox::Worker,
+        clock: &ManualClock,
+        slack: &mut FakeSlack,
+        sends: &mut Vec<(DateTime<Utc>, String, bool)>,
+    ) -> outbox::DeliveryOutcome {
+        let now = clock.now();
+        let outcome = worker.deliver_due(now).await.unwrap();
+        for call in slack.received() {
+            if call.method == "chat.postMessage" {
+                let channel = call.body["channel"].as_str().unwrap_or_default();
+                sends.push((now, channel.to_owned(), call.ok));
+            }
+        }
+        outcome
+    }
+
+    /// The shortest time between two posts into `channel` among `sends`.
+    fn closest(sends: &[(DateTime<Utc>, String, bool)], channel: &str) -> Option<Duration> {
+        let times: Vec<DateTime<Utc>> = sends
+            .iter()
+            .filter(|(_, c, _)| c == channel)
+            .map(|(at, _, _)| *at)
+            .collect();
+        times.windows(2).map(|pair| pair[1] - pair[0]).min()
     }
 
     fn busiest_second(sends: &[DateTime<Utc>]) -> usize {
@@ -618,6 +667,144 @@ mod replicas {
                 steady * 100 >= allowed * 95,
                 "{steady} sent in {} s by the replica left",
                 SECONDS - 1
+            );
+        };
+        tokio::time::timeout(WAIT * 4, test)
+            .await
+            .expect("the replicas did not finish in time");
+    }
+
+    /// Two replicas' delivery workers on one database, stepped through
+    /// time by a manual clock, with a backlog queued to one channel:
+    /// between them they never post into it twice less than
+    /// `delivery.per_channel_interval` apart (Slack's one message a second
+    /// in a channel), and every message is delivered.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn two_replicas_keep_one_channels_pace_between_them() {
+        const MESSAGES: usize = 12;
+        let Some(db) = TestDb::postgres().await else {
+            return;
+        };
+        let env = TestEnv::new();
+        let settings = paced(&env, &db, 20, 2);
+        let interval = Duration::from_std(settings.delivery.per_channel_interval).unwrap();
+        let mut slack = FakeSlack::start().await;
+        let test = async {
+            let open = || store::open_with(&settings.storage.url, &settings.storage.options);
+            let (a, b): (Arc<dyn Store>, Arc<dyn Store>) =
+                (open().await.unwrap(), open().await.unwrap());
+            let start = at("2026-11-19T16:00:00Z");
+            enqueue_to(a.as_ref(), "C0PACE", MESSAGES, start).await;
+            let mut ours = outbox::Worker::new(a.clone(), slack_chat(&slack), settings.clone());
+            let mut theirs = outbox::Worker::new(b.clone(), slack_chat(&slack), settings.clone());
+
+            // Both replicas, every 10 ms, each first every other time,
+            // until all is sent.
+            let clock = ManualClock::new(start);
+            let (mut sends, mut by_theirs) = (Vec::new(), 0);
+            let mut turn = 0;
+            while sends.len() < MESSAGES && clock.now() < start + Duration::seconds(60) {
+                if turn % 2 == 0 {
+                    step(&mut ours, &clock, &mut slack, &mut sends).await;
+                }
+                by_theirs += step(&mut theirs, &clock, &mut slack, &mut sends).await.sent;
+                if turn % 2 == 1 {
+                    step(&mut ours, &clock, &mut slack, &mut sends).await;
+                }
+                turn += 1;
+                clock.advance(Duration::milliseconds(10));
+            }
+            assert_eq!(sends.len(), MESSAGES, "all delivered: {sends:?}");
+            let closest = closest(&sends, "C0PACE").unwrap();
+            assert!(
+                closest >= interval,
+                "two posts into one channel {} ms apart: {sends:?}",
+                closest.num_milliseconds()
+            );
+            assert_eq!(a.outbox_counts().await.unwrap().sent, MESSAGES as u64);
+            assert!(
+                by_theirs > 0 && by_theirs < MESSAGES,
+                "both replicas posted: {by_theirs} of {MESSAGES} by theirs"
+            );
+            // Close to the channel's pace, not slowed by the replicas
+            // taking turns at it.
+            let span = sends[MESSAGES - 1].0 - sends[0].0;
+            assert!(
+                span <= interval * (MESSAGES as i32 - 1) * 3 / 2,
+                "{MESSAGES} posts took {} ms: {sends:?}",
+                span.num_milliseconds()
+            );
+        };
+        tokio::time::timeout(WAIT * 4, test)
+            .await
+            .expect("the replicas did not finish in time");
+    }
+
+    /// A 429 one replica gets on a busy channel (it posted there a moment
+    /// before) pauses that channel for the other replica too: the other
+    /// posts into it only once the `Retry-After` has passed, while it
+    /// posts elsewhere at once.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_channel_paused_by_one_replica_holds_the_others_posts_into_it() {
+        const RETRY_AFTER: i64 = 30;
+        let Some(db) = TestDb::postgres().await else {
+            return;
+        };
+        let env = TestEnv::new();
+        let settings = paced(&env, &db, 20, 2);
+        let mut slack = FakeSlack::start().await;
+        let test = async {
+            let open = || store::open_with(&settings.storage.url, &settings.storage.options);
+            let (a, b): (Arc<dyn Store>, Arc<dyn Store>) =
+                (open().await.unwrap(), open().await.unwrap());
+            let start = at("2026-11-19T16:00:00Z");
+            let clock = ManualClock::new(start);
+            enqueue_to(a.as_ref(), "C0BUSY", 2, start).await;
+            let mut ours = outbox::Worker::new(a.clone(), slack_chat(&slack), settings.clone());
+            let mut theirs = outbox::Worker::new(b.clone(), slack_chat(&slack), settings.clone());
+
+            // Ours posts twice into the channel; Slack refuses the second.
+            slack.script([Reply::Normal, Reply::TooManyRequests(RETRY_AFTER as u64)]);
+            let mut sends = Vec::new();
+            let mut paused_at = None;
+            while paused_at.is_none() && clock.now() < start + Duration::seconds(5) {
+                if step(&mut ours, &clock, &mut slack, &mut sends)
+                    .await
+                    .retried
+                    > 0
+                {
+                    paused_at = Some(clock.now());
+                }
+                clock.advance(Duration::milliseconds(10));
+            }
+            let paused_at = paused_at.expect("Slack's 429 reached ours");
+            let until = paused_at + Duration::seconds(RETRY_AFTER);
+            assert_eq!(sends.len(), 2, "{sends:?}");
+
+            // Theirs, alone from now on, has one more for that channel
+            // and one for another.
+            let now = clock.now();
+            enqueue_to(b.as_ref(), "C0BUSY", 1, now).await;
+            enqueue_to(b.as_ref(), "D0ELSE", 1, now).await;
+            let mut theirs_sent = Vec::new();
+            while theirs_sent.len() < 3 && clock.now() < until + Duration::seconds(10) {
+                step(&mut theirs, &clock, &mut slack, &mut theirs_sent).await;
+                clock.advance(Duration::milliseconds(10));
+            }
+            let elsewhere: Vec<_> = theirs_sent.iter().filter(|s| s.1 == "D0ELSE").collect();
+            assert!(
+                elsewhere.len() == 1 && elsewhere[0].0 < now + Duration::seconds(1),
+                "posted elsewhere at once: {theirs_sent:?}"
+            );
+            let busy: Vec<_> = theirs_sent.iter().filter(|s| s.1 == "C0BUSY").collect();
+            assert_eq!(
+                busy.len(),
+                2,
+                "both posts into the paused channel: {theirs_sent:?}"
+            );
+            assert!(
+                busy.iter().all(|(at, _, ok)| *at >= until && *ok),
+                "posted into the channel before {until}: {theirs_sent:?}"
             );
         };
         tokio::time::timeout(WAIT * 4, test)

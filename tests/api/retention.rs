@@ -203,6 +203,21 @@ async fn pruning_deletes_what_is_no_longer_needed_and_nothing_else(store: Arc<dy
         .await
         .unwrap();
 
+    // Channels' shared paces: those long free go; a pause still running
+    // or just ended stays.
+    store
+        .pause_channel("post:C1", now - Duration::hours(2))
+        .await
+        .unwrap();
+    store
+        .pause_channel("post:C2", now - Duration::minutes(1))
+        .await
+        .unwrap();
+    store
+        .pause_channel("post:C3", now + Duration::minutes(5))
+        .await
+        .unwrap();
+
     // Assessments: old ones go, except each person's latest.
     assess(store, "U1", now - Duration::days(200), "U1 oldest").await;
     assess(store, "U1", now - Duration::days(100), "U1 old").await;
@@ -241,6 +256,7 @@ async fn pruning_deletes_what_is_no_longer_needed_and_nothing_else(store: Arc<dy
             seen_events: 1,
             outbox: 2,
             assessments: 3,
+            channel_pace: 1,
         }
     );
 

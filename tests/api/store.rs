@@ -92,6 +92,7 @@ macro_rules! contract_tests {
             every_delivery_attempt_is_counted_and_clears_the_lease,
             a_paced_outbox_row_is_deferred_without_counting_an_attempt,
             send_slots_are_handed_out_once_from_now_and_after_a_pause,
+            a_channel_is_reserved_for_one_send_at_a_time_and_after_a_pause,
             a_late_report_does_not_reopen_a_finished_row,
             a_batch_of_send_results_is_recorded_as_each_would_be_alone,
             forget_removes_every_row_of_one_person_and_nothing_of_another,
@@ -101,6 +102,7 @@ macro_rules! contract_tests {
             fifty_concurrent_claims_of_one_run_succeed_once,
             concurrent_outbox_claimers_never_share_a_row,
             concurrent_takers_of_send_slots_never_share_one,
+            concurrent_reservations_of_one_channel_grant_it_once,
         );
         contract_tests!(@db $db;
             data_survives_closing_and_reopening,
@@ -1487,6 +1489,95 @@ mod contract {
         assert_eq!(store.take_send_slots(later, 1, step).await.unwrap(), until);
     }
 
+    pub async fn a_channel_is_reserved_for_one_send_at_a_time_and_after_a_pause(
+        store: Arc<dyn Store>,
+    ) {
+        let spacing = std::time::Duration::from_secs(1);
+        let s = Duration::seconds(1);
+        let now = test_now();
+        let wanted = |list: &[(&str, DateTime<Utc>)]| -> Vec<(String, DateTime<Utc>)> {
+            list.iter().map(|(k, at)| (k.to_string(), *at)).collect()
+        };
+        // Two keys, one of them twice in the batch: both granted, the
+        // second busy until a second after its last instant.
+        let refused = store
+            .reserve_channels(
+                &wanted(&[("post:C1", now), ("post:C2", now), ("post:C2", now + s / 2)]),
+                spacing,
+            )
+            .await
+            .unwrap();
+        assert_eq!(refused, []);
+        // Too soon for either: refused, each with when it is free.
+        let mut refused = store
+            .reserve_channels(
+                &wanted(&[("post:C1", now + s / 2), ("post:C2", now + s)]),
+                spacing,
+            )
+            .await
+            .unwrap();
+        refused.sort();
+        assert_eq!(
+            refused,
+            [
+                ("post:C1".to_owned(), now + s),
+                ("post:C2".to_owned(), now + s + s / 2)
+            ]
+        );
+        // At the instant it is free: granted; another kind in the same
+        // channel is paced apart.
+        let refused = store
+            .reserve_channels(
+                &wanted(&[("post:C1", now + s), ("update:C1", now)]),
+                spacing,
+            )
+            .await
+            .unwrap();
+        assert_eq!(refused, []);
+        // A pause holds it until its end; an earlier one changes nothing.
+        store.pause_channel("post:C1", now + s * 30).await.unwrap();
+        store.pause_channel("post:C1", now + s * 5).await.unwrap();
+        let refused = store
+            .reserve_channels(&wanted(&[("post:C1", now + s * 10)]), spacing)
+            .await
+            .unwrap();
+        assert_eq!(refused, [("post:C1".to_owned(), now + s * 30)]);
+        // Free long ago: pruned, and free all the same.
+        assert_eq!(store.prune_channel_pace(now + s * 60, 10).await.unwrap(), 3);
+        let refused = store
+            .reserve_channels(&wanted(&[("post:C1", now + s * 30)]), spacing)
+            .await
+            .unwrap();
+        assert_eq!(refused, []);
+    }
+
+    pub async fn concurrent_reservations_of_one_channel_grant_it_once(
+        handles: Vec<Arc<dyn Store>>,
+    ) {
+        let spacing = std::time::Duration::from_secs(1);
+        let now = test_now();
+        let tries: Vec<_> = (0..40)
+            .map(|i| {
+                let store = handles[i % handles.len()].clone();
+                // Each asks for the channel and one of its own.
+                let wanted = vec![("post:C1".to_owned(), now), (format!("post:D{i}"), now)];
+                tokio::spawn(async move { store.reserve_channels(&wanted, spacing).await.unwrap() })
+            })
+            .collect();
+        let mut granted = 0;
+        for attempt in tries {
+            let refused = attempt.await.unwrap();
+            assert!(
+                refused.iter().all(|(key, _)| key == "post:C1"),
+                "{refused:?}"
+            );
+            if refused.is_empty() {
+                granted += 1;
+            }
+        }
+        assert_eq!(granted, 1, "the channel granted once among 40");
+    }
+
     pub async fn concurrent_takers_of_send_slots_never_share_one(handles: Vec<Arc<dyn Store>>) {
         let step = std::time::Duration::from_millis(1);
         let now = test_now();
@@ -1938,7 +2029,8 @@ mod on_sqlite_only {
                 (4, true),
                 (5, true),
                 (7, true),
-                (8, true)
+                (8, true),
+                (9, true)
             ]
         );
     }
@@ -2167,7 +2259,8 @@ mod on_postgres_only {
                 (4, true),
                 (5, true),
                 (7, true),
-                (8, true)
+                (8, true),
+                (9, true)
             ]
         );
     }

@@ -136,6 +136,8 @@ impl Engine for Postgres {
     const PRUNE_OUTBOX: &'static str = locking_statements!(prune_outbox, " FOR UPDATE SKIP LOCKED");
     const PRUNE_ASSESSMENTS: &'static str =
         locking_statements!(prune_assessments, " FOR UPDATE OF a SKIP LOCKED");
+    const PRUNE_CHANNEL_PACE: &'static str =
+        locking_statements!(prune_channel_pace, " FOR UPDATE SKIP LOCKED");
 
     fn rows_affected(done: &PgQueryResult) -> u64 {
         done.rows_affected()
@@ -509,6 +511,57 @@ impl Store for PgStore {
         Sql::pause_sends(&self.pool, until).await
     }
 
+    async fn reserve_channels(
+        &self,
+        planned: &[(String, DateTime<Utc>)],
+        spacing: std::time::Duration,
+    ) -> StoreResult<Vec<(String, DateTime<Utc>)>> {
+        if planned.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<&str> = planned.iter().map(|(key, _)| key.as_str()).collect();
+        let at: Vec<i64> = planned
+            .iter()
+            .map(|(_, at)| at.timestamp_micros())
+            .collect();
+        let spacing = i64::try_from(spacing.as_micros()).unwrap_or(i64::MAX);
+        // One statement for the batch. Each key once (an upsert may not
+        // touch a row twice), its instants folded into the first and the
+        // last; keys taken in order, so two replicas reserving the same
+        // keys at once wait on each other rather than deadlock. A key
+        // refused is read as this statement's snapshot saw it: a replica
+        // that moved it on meanwhile only makes the row come back early
+        // and be refused again.
+        let refused: Vec<(String, i64)> = sqlx::query_as(
+            "WITH wanted AS ( \
+               SELECT key, MIN(at) AS first, MAX(at) AS last \
+               FROM UNNEST($1::TEXT[], $2::BIGINT[]) AS w(key, at) GROUP BY key), \
+             taken AS ( \
+               INSERT INTO channel_pace (key, next_free) \
+               SELECT key, last + $3 FROM wanted ORDER BY key \
+               ON CONFLICT (key) DO UPDATE SET next_free = excluded.next_free \
+               WHERE channel_pace.next_free <= \
+                 (SELECT w.first FROM wanted w WHERE w.key = excluded.key) \
+               RETURNING key) \
+             SELECT w.key, COALESCE(c.next_free, w.last + $3) \
+             FROM wanted w LEFT JOIN channel_pace c ON c.key = w.key \
+             WHERE w.key NOT IN (SELECT key FROM taken)",
+        )
+        .bind(&keys)
+        .bind(&at)
+        .bind(spacing)
+        .fetch_all(&self.pool)
+        .await?;
+        refused
+            .into_iter()
+            .map(|(key, free)| Ok((key, shared::micros_instant(free)?)))
+            .collect()
+    }
+
+    async fn pause_channel(&self, key: &str, until: DateTime<Utc>) -> StoreResult<()> {
+        Sql::pause_channel(&self.pool, key, until).await
+    }
+
     async fn probe_write(&self, now: DateTime<Utc>) -> StoreResult<()> {
         Sql::probe_write(&self.pool, now).await
     }
@@ -527,6 +580,10 @@ impl Store for PgStore {
 
     async fn prune_assessments(&self, before: DateTime<Utc>, limit: u32) -> StoreResult<u64> {
         Sql::prune(&self.pool, Postgres::PRUNE_ASSESSMENTS, before, limit).await
+    }
+
+    async fn prune_channel_pace(&self, before: DateTime<Utc>, limit: u32) -> StoreResult<u64> {
+        Sql::prune_channel_pace(&self.pool, before, limit).await
     }
 
     // ---- due index: in `postgres/due.rs` ----

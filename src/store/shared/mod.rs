@@ -119,6 +119,14 @@ macro_rules! locking_statements {
             ")"
         )
     };
+    (prune_channel_pace, $lock:literal) => {
+        concat!(
+            "DELETE FROM channel_pace WHERE key IN ( \
+               SELECT key FROM channel_pace WHERE next_free < $1 ORDER BY next_free LIMIT $2",
+            $lock,
+            ")"
+        )
+    };
     // "Not the latest": a later one of the same person exists, in the
     // order `latest_assessment` reads (time, then the row saved last).
     (prune_assessments, $lock:literal) => {
@@ -172,6 +180,7 @@ mod outbox;
 mod statements;
 
 pub(super) use decode::*;
+pub(super) use outbox::micros_instant;
 pub(super) use statements::Sql;
 
 /// What the shared statements need to know of an engine beyond sqlx's
@@ -194,6 +203,8 @@ pub(super) trait Engine: Database {
     const PRUNE_OUTBOX: &'static str;
     /// One batch of the prune of assessments that are not the latest.
     const PRUNE_ASSESSMENTS: &'static str;
+    /// One batch of the prune of channel paces long free.
+    const PRUNE_CHANNEL_PACE: &'static str;
 
     /// How many rows a statement touched (each driver has its own result
     /// type, with no trait to ask it by).

@@ -12,6 +12,12 @@ use crate::store::{
     action_seen_prefix, bind,
 };
 
+/// An instant stored in `channel_pace`, in microseconds since the epoch.
+pub(in crate::store) fn micros_instant(micros: i64) -> StoreResult<DateTime<Utc>> {
+    DateTime::from_timestamp_micros(micros)
+        .ok_or_else(|| corrupt("channel_pace", format!("next_free {micros} out of range")))
+}
+
 shared_statements! {
     // ---- outbox -------------------------------------------------------
 
@@ -309,6 +315,78 @@ shared_statements! {
     {
         Self::take_send_slots(exec, until, 0, std::time::Duration::ZERO).await?;
         Ok(())
+    }
+
+    // ---- each channel's shared pace (channel_pace) ------------------------
+
+    /// [`Store::reserve_channels`](crate::store::Store::reserve_channels)
+    /// for one key, `first` and `last` its earliest and latest instants:
+    /// `None` when granted, else the instant the key is free. Two
+    /// statements, on one connection the caller keeps to itself (SQLite's
+    /// writer); PostgreSQL reserves a whole batch in one statement of its
+    /// own.
+    pub async fn reserve_channel(
+        conn: &mut DB::Connection,
+        key: &str,
+        first: DateTime<Utc>,
+        last: DateTime<Utc>,
+        spacing: std::time::Duration,
+    ) -> StoreResult<Option<DateTime<Utc>>> {
+        let spacing = i64::try_from(spacing.as_micros()).unwrap_or(i64::MAX);
+        let taken: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO channel_pace (key, next_free) VALUES ($1, $2) \
+             ON CONFLICT (key) DO UPDATE SET next_free = excluded.next_free \
+             WHERE channel_pace.next_free <= $3 RETURNING next_free",
+        )
+        .bind(key)
+        .bind(last.timestamp_micros().saturating_add(spacing))
+        .bind(first.timestamp_micros())
+        .fetch_optional(&mut *conn)
+        .await?;
+        if taken.is_some() {
+            return Ok(None);
+        }
+        let free: i64 = sqlx::query_scalar("SELECT next_free FROM channel_pace WHERE key = $1")
+            .bind(key)
+            .fetch_one(&mut *conn)
+            .await?;
+        micros_instant(free).map(Some)
+    }
+
+    /// [`Store::pause_channel`](crate::store::Store::pause_channel): the
+    /// key's next free instant moved to `until` if it is earlier.
+    pub async fn pause_channel<'c, E>(exec: E, key: &str, until: DateTime<Utc>) -> StoreResult<()>
+    where
+        E: Executor<'c, Database = DB>,
+    {
+        sqlx::query(
+            "INSERT INTO channel_pace (key, next_free) VALUES ($1, $2) \
+             ON CONFLICT (key) DO UPDATE SET next_free = \
+               CASE WHEN channel_pace.next_free > $2 THEN channel_pace.next_free ELSE $2 END",
+        )
+        .bind(key)
+        .bind(until.timestamp_micros())
+        .execute(exec)
+        .await?;
+        Ok(())
+    }
+
+    /// One batch of [`Store::prune_channel_pace`](crate::store::Store::prune_channel_pace)
+    /// (the engine's `PRUNE_CHANNEL_PACE`): its instants are microseconds.
+    pub async fn prune_channel_pace<'c, E>(
+        exec: E,
+        before: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<u64>
+    where
+        E: Executor<'c, Database = DB>,
+    {
+        let done = sqlx::query(DB::PRUNE_CHANNEL_PACE)
+            .bind(before.timestamp_micros())
+            .bind(i64::from(limit))
+            .execute(exec)
+            .await?;
+        Ok(DB::rows_affected(&done))
     }
 
     // ---- health and retention -------------------------------------------

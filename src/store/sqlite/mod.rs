@@ -26,6 +26,7 @@
 //! that one `fsync` per batch rather than per write, but this store trades
 //! that last window for latency, as most SQLite deployments in WAL mode do.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
@@ -227,6 +228,7 @@ impl Engine for Sqlite {
     const PRUNE_SEEN: &'static str = locking_statements!(prune_seen, "");
     const PRUNE_OUTBOX: &'static str = locking_statements!(prune_outbox, "");
     const PRUNE_ASSESSMENTS: &'static str = locking_statements!(prune_assessments, "");
+    const PRUNE_CHANNEL_PACE: &'static str = locking_statements!(prune_channel_pace, "");
 
     fn rows_affected(done: &SqliteQueryResult) -> u64 {
         done.rows_affected()
@@ -602,6 +604,32 @@ impl Store for SqliteStore {
         on_writer!(self, |conn| Sql::pause_sends(conn, until).await)
     }
 
+    async fn reserve_channels(
+        &self,
+        planned: &[(String, DateTime<Utc>)],
+        spacing: std::time::Duration,
+    ) -> StoreResult<Vec<(String, DateTime<Utc>)>> {
+        let mut keys: BTreeMap<String, (DateTime<Utc>, DateTime<Utc>)> = BTreeMap::new();
+        for (key, at) in planned {
+            let span = keys.entry(key.clone()).or_insert((*at, *at));
+            *span = (span.0.min(*at), span.1.max(*at));
+        }
+        on_writer!(self, |conn| {
+            let mut refused = Vec::new();
+            for (key, (first, last)) in keys {
+                if let Some(free) = Sql::reserve_channel(conn, &key, first, last, spacing).await? {
+                    refused.push((key, free));
+                }
+            }
+            Ok(refused)
+        })
+    }
+
+    async fn pause_channel(&self, key: &str, until: DateTime<Utc>) -> StoreResult<()> {
+        let key = key.to_owned();
+        on_writer!(self, |conn| Sql::pause_channel(conn, &key, until).await)
+    }
+
     async fn probe_write(&self, now: DateTime<Utc>) -> StoreResult<()> {
         // Through the write task, as every write: a probe that passes
         // means writes are being committed.
@@ -643,6 +671,11 @@ impl Store for SqliteStore {
             limit
         )
         .await)
+    }
+
+    async fn prune_channel_pace(&self, before: DateTime<Utc>, limit: u32) -> StoreResult<u64> {
+        on_writer!(self, |conn| Sql::prune_channel_pace(conn, before, limit)
+            .await)
     }
 
     // ---- due index: in `sqlite/due.rs` ----
