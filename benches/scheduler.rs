@@ -29,6 +29,8 @@ use nudged::app::App;
 use nudged::clock::ManualClock;
 use nudged::config::Settings;
 use nudged::scheduler::Dispatcher;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 /// Rosters measured unless `SCHEDULER_ROSTERS` says otherwise.
 const ROSTERS: [usize; 3] = [1_000, 10_000, 100_000];
@@ -308,9 +310,14 @@ fn main() {
         let config = std::path::PathBuf::from(arg("--config").unwrap());
         // What the daemon logs, to standard error, as `RUST_LOG` asks (none
         // by default).
+        let filter: tracing_subscriber::filter::Targets = std::env::var("RUST_LOG")
+            .ok()
+            .and_then(|directives| directives.parse().ok())
+            .unwrap_or_default();
         tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
             .with_writer(std::io::stderr)
+            .finish()
+            .with(filter)
             .init();
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()

@@ -6,7 +6,9 @@ use std::process::ExitCode;
 use clap::Parser;
 use nudged::cli::{Cli, Command};
 use nudged::config::{LogFormat, Settings};
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -24,15 +26,23 @@ fn main() -> ExitCode {
         Command::Run { .. } => "info,tokio_cron_scheduler=warn",
         _ => "warn",
     };
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
-    let logger = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    // `RUST_LOG` as `target=level` directives (`info,nudged=debug`); a
+    // value that does not parse is reported and the default used.
+    let (filter, bad_filter) = match std::env::var("RUST_LOG") {
+        Ok(directives) => match directives.parse::<Targets>() {
+            Ok(filter) => (filter, None),
+            Err(e) => (default_level.parse().unwrap_or_default(), Some(e)),
+        },
+        Err(_) => (default_level.parse().unwrap_or_default(), None),
+    };
+    let logger = tracing_subscriber::fmt().with_writer(std::io::stderr);
     match settings.log_format {
-        LogFormat::Text => logger.init(),
+        LogFormat::Text => logger.finish().with(filter).init(),
         // One JSON object per line, with the span's fields, for collectors.
-        LogFormat::Json => logger.json().with_current_span(true).init(),
+        LogFormat::Json => logger.json().with_current_span(true).finish().with(filter).init(),
+    }
+    if let Some(e) = bad_filter {
+        tracing::warn!(error = %e, "RUST_LOG is not a list of target=level directives; using the default levels");
     }
     // reqwest and sqlx are built with rustls on the `ring` provider only.
     let _ = rustls::crypto::ring::default_provider().install_default();

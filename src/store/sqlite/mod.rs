@@ -53,13 +53,19 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// connection, and the hot paths (a click, a reply) read little or
 /// nothing: two readers keep a slow read from holding up the others. Each
 /// connection is a thread of sqlx's and a page cache of up to
-/// [`CACHE_KIB`] (see the README, "Memory").
+/// [`READER_CACHE_KIB`] (see the README, "Memory").
 const MAX_CONNECTIONS: u32 = 2;
 
-/// Each connection's page cache, in KiB (SQLite's default is 2,000): the
-/// pages of the indexes a click writes fit, and the file's pages are in the
-/// OS's cache anyway.
-const CACHE_KIB: u32 = 1024;
+/// The write connection's page cache, in KiB (SQLite's default is 2,000):
+/// the pages of the indexes a click writes stay in it from one batch to the
+/// next, as no other connection writes.
+const WRITER_CACHE_KIB: u32 = 1024;
+
+/// The page cache of the readers and the checkpointer, in KiB. A reader's
+/// cache is emptied whenever another connection has written since its last
+/// read, so under a stream of clicks it holds only what one read needs;
+/// the file's pages are in the OS's cache anyway.
+const READER_CACHE_KIB: u32 = 256;
 
 mod checkpoint;
 mod due;
@@ -109,7 +115,7 @@ impl SqliteStore {
             .foreign_keys(true)
             .busy_timeout(BUSY_TIMEOUT)
             // Negative: a size in KiB rather than in pages.
-            .pragma("cache_size", format!("-{CACHE_KIB}"));
+            .pragma("cache_size", format!("-{READER_CACHE_KIB}"));
         // A new connection sets `journal_mode = WAL`, and SQLite may answer
         // that (or a first read that must recover the WAL index) with
         // "database is locked" at once, without waiting on the busy timeout,
@@ -133,6 +139,7 @@ impl SqliteStore {
                     "wal_autocheckpoint",
                     checkpoint::WRITER_AUTOCHECKPOINT.to_string(),
                 )
+                .pragma("cache_size", format!("-{WRITER_CACHE_KIB}"))
                 .connect()
                 .await?;
             StoreResult::Ok((pool, checkpoint_connection, write_connection))
