@@ -39,7 +39,12 @@ fn main() -> ExitCode {
     match settings.log_format {
         LogFormat::Text => logger.finish().with(filter).init(),
         // One JSON object per line, with the span's fields, for collectors.
-        LogFormat::Json => logger.json().with_current_span(true).finish().with(filter).init(),
+        LogFormat::Json => logger
+            .json()
+            .with_current_span(true)
+            .finish()
+            .with(filter)
+            .init(),
     }
     if let Some(e) = bad_filter {
         tracing::warn!(error = %e, "RUST_LOG is not a list of target=level directives; using the default levels");

@@ -41,6 +41,33 @@ fn a_broken_config_prints_one_line_naming_file_key_and_problem() {
     assert!(err.contains("chat.platform"), "{err}");
 }
 
+/// `RUST_LOG` sets the levels by target; a value that is not a list of
+/// `target=level` directives is named at start, and the command runs on
+/// with the default levels.
+#[test]
+fn rust_log_sets_levels_and_a_bad_one_is_reported_not_fatal() {
+    let env = TestEnv::new();
+    let out = env
+        .command(&["check"])
+        .env("RUST_LOG", "nudged=loud")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("RUST_LOG") && err.contains("default levels"),
+        "{err}"
+    );
+
+    let out = env
+        .command(&["check"])
+        .env("RUST_LOG", "off")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "", "nothing logged");
+}
+
 #[test]
 fn a_missing_config_file_is_a_clear_error() {
     let env = TestEnv::new();
