@@ -391,9 +391,7 @@ mod replicas {
         .unwrap();
         let settings = Arc::new(settings);
         let test = async {
-            let open = || store::open_with(&settings.storage.url, &settings.storage.options);
-            let (a, b): (Arc<dyn Store>, Arc<dyn Store>) =
-                (open().await.unwrap(), open().await.unwrap());
+            let (a, b) = two_replicas(&settings).await;
             let start = at("2026-11-16T00:00:00Z");
             for i in 0..PEOPLE {
                 let person = NewPerson {
@@ -438,6 +436,12 @@ mod replicas {
         tokio::time::timeout(WAIT * 2, test)
             .await
             .expect("the replicas did not finish in time");
+    }
+
+    /// Two replicas' stores on the database of `settings`.
+    async fn two_replicas(settings: &Settings) -> (Arc<dyn Store>, Arc<dyn Store>) {
+        let open = || store::open_with(&settings.storage.url, &settings.storage.options);
+        (open().await.unwrap(), open().await.unwrap())
     }
 
     /// The most sends among `sends` (instants, sorted) in any one-second
@@ -604,9 +608,7 @@ mod replicas {
         let settings = paced(&env, &db, RATE, CONCURRENCY);
         let slack = FakeSlack::start().await;
         let test = async {
-            let open = || store::open_with(&settings.storage.url, &settings.storage.options);
-            let (a, b): (Arc<dyn Store>, Arc<dyn Store>) =
-                (open().await.unwrap(), open().await.unwrap());
+            let (a, b) = two_replicas(&settings).await;
             let start = at("2026-11-19T16:00:00Z");
             enqueue_posts(a.as_ref(), MESSAGES, start).await;
             let mut ours = outbox::Worker::new(a.clone(), slack_chat(&slack), settings.clone());
@@ -690,9 +692,7 @@ mod replicas {
         let interval = Duration::from_std(settings.delivery.per_channel_interval).unwrap();
         let mut slack = FakeSlack::start().await;
         let test = async {
-            let open = || store::open_with(&settings.storage.url, &settings.storage.options);
-            let (a, b): (Arc<dyn Store>, Arc<dyn Store>) =
-                (open().await.unwrap(), open().await.unwrap());
+            let (a, b) = two_replicas(&settings).await;
             let start = at("2026-11-19T16:00:00Z");
             enqueue_to(a.as_ref(), "C0PACE", MESSAGES, start).await;
             let mut ours = outbox::Worker::new(a.clone(), slack_chat(&slack), settings.clone());
@@ -754,9 +754,7 @@ mod replicas {
         let settings = paced(&env, &db, 20, 2);
         let mut slack = FakeSlack::start().await;
         let test = async {
-            let open = || store::open_with(&settings.storage.url, &settings.storage.options);
-            let (a, b): (Arc<dyn Store>, Arc<dyn Store>) =
-                (open().await.unwrap(), open().await.unwrap());
+            let (a, b) = two_replicas(&settings).await;
             let start = at("2026-11-19T16:00:00Z");
             let clock = ManualClock::new(start);
             enqueue_to(a.as_ref(), "C0BUSY", 2, start).await;
