@@ -438,6 +438,26 @@ mod replicas {
             .expect("the replicas did not finish in time");
     }
 
+    /// Each replica's delivery worker, sending to `slack`.
+    fn workers(
+        a: &Arc<dyn Store>,
+        b: &Arc<dyn Store>,
+        slack: &FakeSlack,
+        settings: &Arc<Settings>,
+    ) -> (outbox::Worker, outbox::Worker) {
+        let worker = |store: &Arc<dyn Store>| {
+            outbox::Worker::new(store.clone(), slack_chat(slack), settings.clone())
+        };
+        (worker(a), worker(b))
+    }
+
+    /// Runs a test of two replicas, failing it if they take too long.
+    async fn replicas_within_time(test: impl std::future::Future<Output = ()>) {
+        tokio::time::timeout(WAIT * 4, test)
+            .await
+            .expect("the replicas did not finish in time");
+    }
+
     /// Two replicas' stores on the database of `settings`.
     async fn two_replicas(settings: &Settings) -> (Arc<dyn Store>, Arc<dyn Store>) {
         let open = || store::open_with(&settings.storage.url, &settings.storage.options);
@@ -611,8 +631,7 @@ mod replicas {
             let (a, b) = two_replicas(&settings).await;
             let start = at("2026-11-19T16:00:00Z");
             enqueue_posts(a.as_ref(), MESSAGES, start).await;
-            let mut ours = outbox::Worker::new(a.clone(), slack_chat(&slack), settings.clone());
-            let mut theirs = outbox::Worker::new(b.clone(), slack_chat(&slack), settings.clone());
+            let (mut ours, mut theirs) = workers(&a, &b, &slack, &settings);
 
             // Both replicas, every 10 ms, in turn.
             let (mut both, mut by_theirs) = (Vec::new(), 0);
@@ -671,9 +690,7 @@ mod replicas {
                 SECONDS - 1
             );
         };
-        tokio::time::timeout(WAIT * 4, test)
-            .await
-            .expect("the replicas did not finish in time");
+        replicas_within_time(test).await;
     }
 
     /// Two replicas' delivery workers on one database, stepped through
@@ -695,8 +712,7 @@ mod replicas {
             let (a, b) = two_replicas(&settings).await;
             let start = at("2026-11-19T16:00:00Z");
             enqueue_to(a.as_ref(), "C0PACE", MESSAGES, start).await;
-            let mut ours = outbox::Worker::new(a.clone(), slack_chat(&slack), settings.clone());
-            let mut theirs = outbox::Worker::new(b.clone(), slack_chat(&slack), settings.clone());
+            let (mut ours, mut theirs) = workers(&a, &b, &slack, &settings);
 
             // Both replicas, every 10 ms, each first every other time,
             // until all is sent.
@@ -735,9 +751,7 @@ mod replicas {
                 span.num_milliseconds()
             );
         };
-        tokio::time::timeout(WAIT * 4, test)
-            .await
-            .expect("the replicas did not finish in time");
+        replicas_within_time(test).await;
     }
 
     /// A 429 one replica gets on a busy channel (it posted there a moment
@@ -758,8 +772,7 @@ mod replicas {
             let start = at("2026-11-19T16:00:00Z");
             let clock = ManualClock::new(start);
             enqueue_to(a.as_ref(), "C0BUSY", 2, start).await;
-            let mut ours = outbox::Worker::new(a.clone(), slack_chat(&slack), settings.clone());
-            let mut theirs = outbox::Worker::new(b.clone(), slack_chat(&slack), settings.clone());
+            let (mut ours, mut theirs) = workers(&a, &b, &slack, &settings);
 
             // Ours posts twice into the channel; Slack refuses the second.
             slack.script([Reply::Normal, Reply::TooManyRequests(RETRY_AFTER as u64)]);
@@ -805,8 +818,6 @@ mod replicas {
                 "posted into the channel before {until}: {theirs_sent:?}"
             );
         };
-        tokio::time::timeout(WAIT * 4, test)
-            .await
-            .expect("the replicas did not finish in time");
+        replicas_within_time(test).await;
     }
 }
