@@ -309,41 +309,59 @@ pub async fn handle_interactions(
 /// the whole clicked message included: decoded here in one pass into one
 /// buffer, which the JSON parser then reads (and checks as UTF-8), rather
 /// than replacing the `+`s, decoding the escapes and checking UTF-8 in
-/// three passes and as many copies, as a general form decoder does.
+/// three passes and as many copies, as a general form decoder does. Fields
+/// are found with `memchr` (SIMD): a byte-at-a-time search for the `&`
+/// that a click's body does not have took a third of the decoding's time.
 fn form_field(body: &[u8], name: &[u8]) -> Option<Vec<u8>> {
-    let value = body.split(|b| *b == b'&').find_map(|pair| {
-        let (key, value) = match pair.iter().position(|b| *b == b'=') {
+    let mut fields = body;
+    loop {
+        let end = memchr::memchr(b'&', fields).unwrap_or(fields.len());
+        let pair = &fields[..end];
+        let (key, value) = match memchr::memchr(b'=', pair) {
             Some(eq) => (&pair[..eq], &pair[eq + 1..]),
             None => (pair, &[][..]),
         };
-        (key == name).then_some(value)
-    })?;
-    let mut decoded = Vec::with_capacity(value.len());
-    let mut rest = value;
-    while let Some((&byte, tail)) = rest.split_first() {
-        rest = tail;
-        match byte {
-            b'+' => decoded.push(b' '),
-            b'%' => match rest {
-                [high, low, tail @ ..] if high.is_ascii_hexdigit() && low.is_ascii_hexdigit() => {
-                    decoded.push(hex_value(*high) << 4 | hex_value(*low));
-                    rest = tail;
-                }
-                // A `%` that starts no escape stands for itself.
-                _ => decoded.push(b'%'),
-            },
-            other => decoded.push(other),
+        if key == name {
+            return Some(percent_decode(value));
         }
+        fields = fields.get(end + 1..)?;
     }
-    Some(decoded)
 }
 
-/// The value of an ASCII hex digit.
-fn hex_value(digit: u8) -> u8 {
+/// `value` with `+` read as a space and each `%XX` as its byte; a `%` that
+/// starts no escape stands for itself. Written to a buffer by index rather
+/// than pushed, so the loop keeps its state in registers (twice as fast on
+/// a click's payload as pushing onto a `Vec`).
+fn percent_decode(value: &[u8]) -> Vec<u8> {
+    let mut decoded = vec![0; value.len()];
+    let (mut read, mut written) = (0, 0);
+    while let Some(&byte) = value.get(read) {
+        let mut out = if byte == b'+' { b' ' } else { byte };
+        let mut used = 1;
+        if byte == b'%'
+            && let (Some(high), Some(low)) = (value.get(read + 1), value.get(read + 2))
+            && let (Some(high), Some(low)) = (hex_value(*high), hex_value(*low))
+        {
+            out = high << 4 | low;
+            used = 3;
+        }
+        if let Some(slot) = decoded.get_mut(written) {
+            *slot = out;
+        }
+        written += 1;
+        read += used;
+    }
+    decoded.truncate(written);
+    decoded
+}
+
+/// The value of an ASCII hex digit, if it is one.
+fn hex_value(digit: u8) -> Option<u8> {
     match digit {
-        b'0'..=b'9' => digit - b'0',
-        b'a'..=b'f' => digit - b'a' + 10,
-        _ => digit - b'A' + 10,
+        b'0'..=b'9' => Some(digit - b'0'),
+        b'a'..=b'f' => Some(digit - b'a' + 10),
+        b'A'..=b'F' => Some(digit - b'A' + 10),
+        _ => None,
     }
 }
 
@@ -522,6 +540,20 @@ mod tests {
         }
         let ours = form_field(encoded.as_bytes(), b"payload").unwrap();
         assert_eq!(ours, json.as_bytes());
+    }
+
+    proptest::proptest! {
+        /// Any body, escapes cut short and stray `%`s included, reads as
+        /// the general decoder reads it (which replaces bytes that are not
+        /// UTF-8, as the JSON parser would refuse them).
+        #[test]
+        fn any_body_reads_as_a_general_form_decoder_reads_it(
+            body in "(payload|x)?[=&+%0-9a-fA-FzZ\\x{e9}]{0,40}",
+        ) {
+            let ours = form_field(body.as_bytes(), b"payload")
+                .map(|v| String::from_utf8_lossy(&v).into_owned());
+            proptest::prop_assert_eq!(ours, decoded_by_serde(&body));
+        }
     }
 
     #[test]
