@@ -310,7 +310,13 @@ impl Store for SqliteStore {
         now: DateTime<Utc>,
     ) -> StoreResult<InboundOutcome> {
         let write = write.clone();
-        on_writer!(self, |conn| inbound::record(conn, &write, now).await)
+        // One script in a savepoint, its first statement a write
+        // (`inbound`): all or nothing on its own.
+        self.writer
+            .write_atomic(move |conn| {
+                Box::pin(async move { inbound::record(conn, &write, now).await })
+            })
+            .await
     }
 
     async fn import_answers(
