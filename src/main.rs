@@ -28,13 +28,13 @@ fn main() -> ExitCode {
     };
     // `RUST_LOG` as `target=level` directives (`info,nudged=debug`); a
     // value that does not parse is reported and the default used.
-    let (filter, bad_filter) = match std::env::var("RUST_LOG") {
-        Ok(directives) => match directives.parse::<Targets>() {
-            Ok(filter) => (filter, None),
-            Err(e) => (default_level.parse().unwrap_or_default(), Some(e)),
-        },
-        Err(_) => (default_level.parse().unwrap_or_default(), None),
-    };
+    let from_env = std::env::var("RUST_LOG").ok().map(|d| d.parse::<Targets>());
+    let bad_filter = from_env
+        .as_ref()
+        .and_then(|parsed| parsed.as_ref().err().map(ToString::to_string));
+    let filter = from_env
+        .and_then(Result::ok)
+        .unwrap_or_else(|| default_level.parse().unwrap_or_default());
     let logger = tracing_subscriber::fmt().with_writer(std::io::stderr);
     match settings.log_format {
         LogFormat::Text => logger.finish().with(filter).init(),

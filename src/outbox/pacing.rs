@@ -157,6 +157,12 @@ fn to_chrono(d: std::time::Duration) -> Duration {
     Duration::from_std(d).unwrap_or(Duration::MAX)
 }
 
+/// How late a row may go in the channel reserved for it: a slot's
+/// lateness, at most [`SHARED_GRACE`].
+fn shared_grace(slots: &Slots) -> Duration {
+    slots.late().min(SHARED_GRACE)
+}
+
 /// `a + b`, saturating instead of overflowing.
 fn plus_duration(a: Duration, b: Duration) -> Duration {
     a.checked_add(&b).unwrap_or(Duration::MAX)
@@ -202,7 +208,7 @@ impl Pacer {
         let slots = Slots::new(pacer.global, pacer.burst);
         // A channel's pace is then the store's too, which spaces its
         // reservations by the interval and the grace (see `plan`).
-        pacer.per_channel = plus_duration(pacer.per_channel, slots.late().min(SHARED_GRACE));
+        pacer.per_channel = plus_duration(pacer.per_channel, shared_grace(&slots));
         pacer.shared = Some(slots);
         pacer
     }
@@ -211,9 +217,7 @@ impl Pacer {
     /// still be sent in the channel reserved for it (ARCHITECTURE.md,
     /// "Outbox"); zero otherwise.
     pub fn grace(&self) -> Duration {
-        self.shared
-            .as_ref()
-            .map_or(Duration::zero(), |slots| slots.late().min(SHARED_GRACE))
+        self.shared.as_ref().map_or(Duration::zero(), shared_grace)
     }
 
     /// The time a channel is kept for one message: the per-channel
@@ -298,16 +302,6 @@ impl Pacer {
         let slots = self.shared.as_ref()?;
         let paused = self.global_paused_until.is_some_and(|until| until > now);
         (!paused && slots.next(now).is_none()).then(|| slots.batch())
-    }
-
-    /// How many slots of the shared workspace rate this worker holds that
-    /// may be used at `now` or later; none while the workspace is paused.
-    pub fn slots_held(&self, now: DateTime<Utc>) -> usize {
-        let paused = self.global_paused_until.is_some_and(|until| until > now);
-        match &self.shared {
-            Some(slots) if !paused => slots.held(now),
-            _ => 0,
-        }
     }
 
     /// The interval between two slots of the shared workspace rate.
@@ -585,7 +579,6 @@ mod tests {
         assert!(matches!(p.admit(1, "C1", t0()), Admission::Park(_)));
         p.add_slots(t0() + ms(50), 2);
         assert_eq!(p.slots_wanted(t0()), None, "slots still to come");
-        assert_eq!(p.slots_held(t0()), 2);
         assert_eq!(p.global_ready_at(t0()), t0() + ms(50));
         assert_eq!(p.global_budget(t0() + ms(50)), 1);
         assert_eq!(p.admit(2, "C2", t0() + ms(50)), Admission::Send);
@@ -602,8 +595,6 @@ mod tests {
         // A 429 that pauses the workspace: no slot is wanted meanwhile.
         p.rate_limited(4, "C3", t0() + ms(200), std::time::Duration::from_secs(1));
         assert_eq!(p.slots_wanted(t0() + ms(500)), None);
-        p.add_slots(t0() + ms(600), 2);
-        assert_eq!(p.slots_held(t0() + ms(500)), 0, "none while paused");
         assert_eq!(p.slots_wanted(t0() + ms(1200)), Some(2));
     }
 

@@ -93,11 +93,6 @@ impl Slots {
         self.live(now).take_while(|at| *at <= now).count()
     }
 
-    /// Slots that may be used at `now` or later.
-    pub fn held(&self, now: DateTime<Utc>) -> usize {
-        self.live(now).count()
-    }
-
     /// The slots usable at `now` or later that come after `after` (all of
     /// them when `None`), in order.
     pub fn after(&self, after: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Vec<DateTime<Utc>> {
@@ -141,7 +136,6 @@ mod tests {
         assert_eq!(slots.late(), Duration::milliseconds(200));
         slots.add(at(0), 4);
         assert_eq!(slots.usable(at(-1)), 0);
-        assert_eq!(slots.held(at(-1)), 4);
         assert_eq!(slots.next(at(-1)), Some(at(0)));
         assert_eq!(slots.usable(at(150)), 2);
         assert!(slots.take(at(150)));
@@ -149,7 +143,6 @@ mod tests {
         assert!(!slots.take(at(150)), "the third is not due yet");
         // At 450 the slot of 200 is more than 200 ms late: dropped.
         assert_eq!(slots.usable(at(450)), 1);
-        assert_eq!(slots.held(at(450)), 1);
         assert!(slots.take(at(450)));
         assert_eq!(slots.next(at(450)), None);
     }

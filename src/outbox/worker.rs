@@ -320,9 +320,7 @@ impl Worker {
         }
         // With a backlog, rows for every slot held; without, only for the
         // slots usable now (rows parked here, or new ones since the poll).
-        let free = self
-            .pacer
-            .slots_after(self.held.back().map(|held| held.at), now);
+        let free = self.free_slots(now);
         let wanted = if self.backlog {
             free.len()
         } else {
@@ -390,6 +388,13 @@ impl Worker {
         Ok(Some(rows))
     }
 
+    /// The shared slots still usable at `now` that no held row is planned
+    /// in: those after the last held row's.
+    fn free_slots(&self, now: DateTime<Utc>) -> Vec<DateTime<Utc>> {
+        self.pacer
+            .slots_after(self.held.back().map(|held| held.at), now)
+    }
+
     /// Plans `rows`, just claimed, in the slots held after the rows
     /// already held, one each in the order they queued, and reserves their
     /// channels at those instants in one store statement, so no other
@@ -408,11 +413,7 @@ impl Worker {
             return Ok(());
         }
         rows.sort_by_key(|row| self.pacer.queue_position(row.id));
-        let mut slots = self
-            .pacer
-            .slots_after(self.held.back().map(|held| held.at), now)
-            .into_iter()
-            .peekable();
+        let mut slots = self.free_slots(now).into_iter().peekable();
         let mut planned = Vec::new();
         for row in rows {
             let Some(&at) = slots.peek() else {

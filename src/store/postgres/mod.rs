@@ -554,7 +554,7 @@ impl Store for PgStore {
         .await?;
         refused
             .into_iter()
-            .map(|(key, free)| Ok((key, shared::micros_instant(free)?)))
+            .map(|(key, free)| Ok((key, shared::micros_instant("channel_pace", free)?)))
             .collect()
     }
 

@@ -12,10 +12,14 @@ use crate::store::{
     action_seen_prefix, bind,
 };
 
-/// An instant stored in `channel_pace`, in microseconds since the epoch.
-pub(in crate::store) fn micros_instant(micros: i64) -> StoreResult<DateTime<Utc>> {
+/// A `next_free` instant of `table` (`delivery_rate`, `channel_pace`), in
+/// microseconds since the epoch.
+pub(in crate::store) fn micros_instant(
+    table: &'static str,
+    micros: i64,
+) -> StoreResult<DateTime<Utc>> {
     DateTime::from_timestamp_micros(micros)
-        .ok_or_else(|| corrupt("channel_pace", format!("next_free {micros} out of range")))
+        .ok_or_else(|| corrupt(table, format!("next_free {micros} out of range")))
 }
 
 shared_statements! {
@@ -302,9 +306,7 @@ shared_statements! {
         .bind(span)
         .fetch_one(exec)
         .await?;
-        let first: i64 = row.try_get("first")?;
-        DateTime::from_timestamp_micros(first)
-            .ok_or_else(|| corrupt("delivery_rate", format!("next_free {first} out of range")))
+        micros_instant("delivery_rate", row.try_get("first")?)
     }
 
     /// [`Store::pause_sends`](crate::store::Store::pause_sends): no slot
@@ -350,7 +352,7 @@ shared_statements! {
             .bind(key)
             .fetch_one(&mut *conn)
             .await?;
-        micros_instant(free).map(Some)
+        micros_instant("channel_pace", free).map(Some)
     }
 
     /// [`Store::pause_channel`](crate::store::Store::pause_channel): the

@@ -167,13 +167,7 @@ impl SqliteStore {
 
     /// Runs `apply` on the write connection and returns once it is
     /// committed, grouped with whatever other writes were queued.
-    async fn write<T, F>(&self, apply: F) -> StoreResult<T>
-    where
-        T: Send + 'static,
-        F: for<'c> FnOnce(&'c mut SqliteConnection) -> writer::BoxFuture<'c, StoreResult<T>>
-            + Send
-            + 'static,
-    {
+    async fn write<T: Send + 'static>(&self, apply: impl writer::Apply<T>) -> StoreResult<T> {
         self.writer.write(apply).await
     }
 }
@@ -253,6 +247,13 @@ macro_rules! on_writer {
             .write(move |$conn| Box::pin(async move { $body }))
             .await
     };
+    // All or nothing by itself (`writer::Writer::write_atomic`).
+    ($self:ident, atomic |$conn:ident| $body:expr) => {
+        $self
+            .writer
+            .write_atomic(move |$conn| Box::pin(async move { $body }))
+            .await
+    };
 }
 
 #[async_trait]
@@ -312,11 +313,10 @@ impl Store for SqliteStore {
         let write = write.clone();
         // One script in a savepoint, its first statement a write
         // (`inbound`): all or nothing on its own.
-        self.writer
-            .write_atomic(move |conn| {
-                Box::pin(async move { inbound::record(conn, &write, now).await })
-            })
-            .await
+        on_writer!(
+            self,
+            atomic | conn | inbound::record(conn, &write, now).await
+        )
     }
 
     async fn import_answers(

@@ -38,6 +38,18 @@ use crate::store::{StoreError, StoreResult};
 /// A boxed, sendable future borrowing for `'a`.
 pub(super) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
+/// A write: what runs on the write connection, inside the batch's
+/// transaction, and returns a `T`.
+pub(super) trait Apply<T>:
+    for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, StoreResult<T>> + Send + 'static
+{
+}
+
+impl<T, F> Apply<T> for F where
+    F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, StoreResult<T>> + Send + 'static
+{
+}
+
 /// Most writes applied in one transaction. Batches are whatever is queued
 /// when the previous commit returns, so they rarely reach this; it bounds
 /// how long one commit keeps the callers in it waiting.
@@ -70,13 +82,7 @@ impl Writer {
     ///
     /// Dropping the returned future does not withdraw a queued write: it is
     /// applied all the same, like a statement already sent to a database.
-    pub(super) async fn write<T, F>(&self, apply: F) -> StoreResult<T>
-    where
-        T: Send + 'static,
-        F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, StoreResult<T>>
-            + Send
-            + 'static,
-    {
+    pub(super) async fn write<T: Send + 'static>(&self, apply: impl Apply<T>) -> StoreResult<T> {
         self.queue(apply, false).await
     }
 
@@ -86,23 +92,14 @@ impl Writer {
     /// the batch's, its savepoint being the transaction, so a lone write
     /// costs one round trip to the connection's thread rather than three
     /// (`BEGIN`, the write, `COMMIT`).
-    pub(super) async fn write_atomic<T, F>(&self, apply: F) -> StoreResult<T>
-    where
-        T: Send + 'static,
-        F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, StoreResult<T>>
-            + Send
-            + 'static,
-    {
+    pub(super) async fn write_atomic<T: Send + 'static>(
+        &self,
+        apply: impl Apply<T>,
+    ) -> StoreResult<T> {
         self.queue(apply, true).await
     }
 
-    async fn queue<T, F>(&self, apply: F, atomic: bool) -> StoreResult<T>
-    where
-        T: Send + 'static,
-        F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, StoreResult<T>>
-            + Send
-            + 'static,
-    {
+    async fn queue<T: Send + 'static>(&self, apply: impl Apply<T>, atomic: bool) -> StoreResult<T> {
         let (done, outcome) = oneshot::channel();
         self.jobs
             .send(Box::new(Write {
@@ -279,7 +276,7 @@ struct Write<F, T> {
 impl<F, T> Job for Write<F, T>
 where
     T: Send + 'static,
-    F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, StoreResult<T>> + Send + 'static,
+    F: Apply<T>,
 {
     fn atomic(&self) -> bool {
         self.atomic
