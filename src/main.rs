@@ -11,6 +11,7 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
 fn main() -> ExitCode {
+    cap_malloc_arenas();
     let cli = Cli::parse();
     // The config first: it says how to log. Loading it logs nothing, and a
     // broken one is reported on stderr like any other failure.
@@ -64,6 +65,36 @@ fn main() -> ExitCode {
         Err(e) => fail(&e),
     }
 }
+
+/// Caps glibc's malloc at [`MALLOC_ARENAS`] arenas, unless
+/// `MALLOC_ARENA_MAX` or `GLIBC_TUNABLES` already say how many.
+///
+/// By default glibc gives each thread that allocates an arena of its own,
+/// up to eight per core, and each keeps the memory freed into it. The
+/// daemon's threads (the runtime's workers, one per SQLite connection)
+/// allocate on one thread and free on another, so the arenas hold more
+/// than the heap in use (README, "Memory"). Per-thread caches still serve
+/// most small allocations without taking an arena's lock.
+fn cap_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    if std::env::var_os("MALLOC_ARENA_MAX").is_none()
+        && std::env::var_os("GLIBC_TUNABLES").is_none()
+    {
+        // SAFETY: `mallopt` sets a parameter of glibc's allocator and is
+        // safe to call at any time; here no other thread exists yet.
+        unsafe {
+            libc::mallopt(libc::M_ARENA_MAX, MALLOC_ARENAS);
+        }
+    }
+}
+
+/// Arenas for the daemon's threads: under the 32-connection click load,
+/// two held 0.6 MiB less at peak than glibc's default (19.4–20.1 against
+/// 20.2–20.7 MiB) for a CPU per click within the runs' spread (96–115
+/// against 94–113 µs); one saved another 0.5–1 MiB but cost a tenth of the
+/// CPU per click, the threads waiting on its lock.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+const MALLOC_ARENAS: i32 = 2;
 
 /// Reports `e` on one line, the outermost context first, then its causes.
 fn fail(e: &anyhow::Error) -> ExitCode {
