@@ -47,6 +47,12 @@ pub use crate::config::ConnectionLimits;
 /// listener, the store's pool and files, outgoing HTTPS, logs.
 pub const RESERVED_FDS: u64 = 128;
 
+/// The most a connection's read buffer grows to, which is also the most a
+/// request's head may take (a larger one is answered 431). hyper starts at
+/// 8 KiB and doubles a buffer a read filled; its default cap of 400 KiB let
+/// a connection that had carried a 10 KB click keep 24 KiB or more.
+const READ_BUFFER: usize = 16 * 1024;
+
 /// How long to wait after `accept` fails for a reason other than the
 /// client's (the process is out of file descriptors or memory), so the
 /// loop does not spin while it lasts.
@@ -202,6 +208,7 @@ async fn serve_connection(
     // The watch keeps the time; hyper's timer would also run between
     // requests (see the module docs).
     http.header_read_timeout(None);
+    http.max_buf_size(READ_BUFFER);
     let mut connection = pin!(http.serve_connection(io, service));
     let mut draining = false;
     loop {

@@ -310,3 +310,29 @@ async fn a_signed_timestamp_half_the_clock_away_is_refused_not_overflowed() {
     assert_eq!(response.status(), 401);
     stop(app).await;
 }
+
+// ---- the read buffer -------------------------------------------------------
+
+#[tokio::test]
+async fn a_request_head_past_16_kib_is_answered_431_and_a_body_past_it_is_still_read() {
+    let app = spawn_app_with(&["U0001"], &[], false).await;
+    // A head of 20 KB: one header line of padding.
+    let mut stream = TcpStream::connect(app.addr).await.unwrap();
+    let head = format!(
+        "GET /healthz HTTP/1.1\r\nHost: nudged\r\nX-Padding: {}\r\n\r\n",
+        "a".repeat(20_000)
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let (status, _) = response(&mut stream).await;
+    assert_eq!(status, "HTTP/1.1 431 Request Header Fields Too Large");
+
+    // The cap is on what a connection buffers, not on a body: a signed
+    // body of 60 KB, read in several reads, is answered in full.
+    let challenge = "c".repeat(60_000);
+    let reply = app
+        .event(&serde_json::json!({ "type": "url_verification", "challenge": challenge }))
+        .await;
+    assert_eq!(reply.status(), 200);
+    assert!(reply.text().await.unwrap().contains(&challenge));
+    stop(app).await;
+}
