@@ -291,8 +291,10 @@ pub fn metrics_handle() -> Option<PrometheusHandle> {
         .clone()
 }
 
-/// How often the recorder's histograms are folded into their buckets.
-const METRICS_UPKEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+/// How often the recorder's histograms are folded into their buckets. The
+/// samples wait in memory until then: eight bytes per request, so at
+/// 12,000 clicks a second a five-second wait held up to half a megabyte.
+const METRICS_UPKEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Folds the latency samples recorded since the last upkeep into the
 /// histograms' buckets. The recorder keeps every sample until then, so
