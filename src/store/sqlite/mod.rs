@@ -59,7 +59,7 @@ const MAX_CONNECTIONS: u32 = 2;
 /// The write connection's page cache, in KiB (SQLite's default is 2,000):
 /// the pages of the indexes a click writes stay in it from one batch to the
 /// next, as no other connection writes.
-const WRITER_CACHE_KIB: u32 = 1024;
+const WRITER_CACHE_KIB: u32 = 512;
 
 /// The page cache of the readers and the checkpointer, in KiB. A reader's
 /// cache is emptied whenever another connection has written since its last
