@@ -19,15 +19,13 @@
 //! or an answer's (person, week, question) go in separate rounds
 //! ([`rounds`]), each one statement, applied in order in one transaction.
 
-use std::collections::HashSet;
-
-use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 use sqlx::Row;
 
 use crate::domain::PersonId;
+use crate::store::InboundOutcome;
 use crate::store::shared::millis;
-use crate::store::{InboundOutcome, InboundWrite};
+pub(super) use crate::store::shared::rounds::{Write, rounds};
 
 /// The statement: `$1`–`$3` the writes (place, seen key, time), `$4`–`$10`
 /// their answers, `$11`–`$20` their outbox rows (`on_change` marks a
@@ -71,51 +69,6 @@ const STATEMENT: &str = concat!(
             (SELECT count(*) FROM changed WHERE changed.idx = write.idx) AS changed \
      FROM write"
 );
-
-/// One write of a batch and the time it arrived.
-pub(super) type Write<'a> = (&'a InboundWrite, DateTime<Utc>);
-
-/// The batch's writes (by place) in rounds: no two writes of a round share
-/// a seen key or an answer's (person, week, question). A write goes in the
-/// first round it fits, so a batch without such pairs is one round, and
-/// of two writes of one key the earlier is applied first.
-pub(super) fn rounds(writes: &[Write<'_>]) -> Vec<Vec<usize>> {
-    struct Round<'a> {
-        places: Vec<usize>,
-        keys: HashSet<&'a str>,
-        answers: HashSet<(&'a str, String, &'a str)>,
-    }
-    let mut rounds: Vec<Round<'_>> = Vec::new();
-    for (place, (write, _)) in writes.iter().enumerate() {
-        let answers: Vec<_> = write
-            .distinct_answers()
-            .into_iter()
-            .map(|a| (a.person.as_str(), a.week.to_string(), a.question.as_str()))
-            .collect();
-        let fits = |round: &Round<'_>| {
-            write
-                .seen_key
-                .as_deref()
-                .is_none_or(|key| !round.keys.contains(key))
-                && answers.iter().all(|a| !round.answers.contains(a))
-        };
-        let round = match rounds.iter().position(fits) {
-            Some(i) => &mut rounds[i],
-            None => {
-                rounds.push(Round {
-                    places: Vec::new(),
-                    keys: HashSet::new(),
-                    answers: HashSet::new(),
-                });
-                rounds.last_mut().expect("just pushed")
-            }
-        };
-        round.places.push(place);
-        round.keys.extend(write.seen_key.as_deref());
-        round.answers.extend(answers);
-    }
-    rounds.into_iter().map(|round| round.places).collect()
-}
 
 /// Applies the writes at `places` in one statement on `conn`, in whatever
 /// transaction is open there, and returns their outcomes in that order.
@@ -258,55 +211,5 @@ impl Columns {
             }
         }
         columns
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::store::AnswerSource;
-
-    fn click(person: &str, key: Option<&str>, question: &str) -> InboundWrite {
-        InboundWrite {
-            seen_key: key.map(str::to_owned),
-            ..InboundWrite::answers(
-                vec![crate::domain::Answer {
-                    person: PersonId::parse(person).unwrap(),
-                    week: "2026-W47".parse().unwrap(),
-                    question: crate::domain::QuestionId::parse(question).unwrap(),
-                    option: crate::domain::OptionKey::parse("deciding").unwrap(),
-                }],
-                AnswerSource::Button,
-            )
-        }
-    }
-
-    fn rounds_of(writes: &[InboundWrite]) -> Vec<Vec<usize>> {
-        let now = Utc::now();
-        let writes: Vec<Write<'_>> = writes.iter().map(|w| (w, now)).collect();
-        rounds(&writes)
-    }
-
-    #[test]
-    fn writes_sharing_nothing_are_one_round() {
-        let writes = [
-            click("U1", Some("a"), "focus"),
-            click("U2", Some("b"), "focus"),
-            click("U1", None, "load"),
-        ];
-        assert_eq!(rounds_of(&writes), [vec![0, 1, 2]]);
-    }
-
-    #[test]
-    fn a_repeated_key_or_answer_waits_for_a_later_round() {
-        let writes = [
-            click("U1", Some("a"), "focus"),
-            click("U2", Some("a"), "focus"),
-            click("U1", Some("b"), "focus"),
-            click("U3", Some("c"), "focus"),
-            click("U1", None, "focus"),
-        ];
-        // Each in the first round that has neither its key nor its answer.
-        assert_eq!(rounds_of(&writes), [vec![0, 3], vec![1, 2], vec![4]]);
     }
 }

@@ -177,6 +177,7 @@ macro_rules! shared_statements {
 mod decode;
 mod due;
 mod outbox;
+pub(super) mod rounds;
 mod statements;
 
 pub(super) use decode::*;
