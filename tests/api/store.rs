@@ -82,6 +82,8 @@ macro_rules! contract_tests {
             an_outbox_message_is_deduplicated_by_its_key_only,
             a_waiting_row_covers_a_second_one_with_its_coalesce_key_until_claimed,
             a_click_and_its_redraw_are_stored_together_or_not_at_all,
+            clicks_committed_together_succeed_or_fail_each_on_its_own,
+            clicks_together_on_one_answer_count_as_one_after_another,
             an_inbound_write_is_stored_once_per_seen_key,
             an_inbound_write_for_an_unknown_person_stores_nothing_not_even_its_key,
             of_repeated_answers_in_one_write_the_last_counts,
@@ -168,6 +170,56 @@ mod contract {
     use crate::helpers::test_now;
 
     // ---- fixtures -------------------------------------------------------
+
+    pub fn prompt(person: &str, period: DateTime<Utc>) -> NewOutbox {
+        NewOutbox {
+            dedupe_key: Some(format!("prompt:{person}:weekly-checkin:{period}")),
+            coalesce_key: None,
+            person: Some(pid(person)),
+            kind: "post".into(),
+            channel: person.into(),
+            payload: "{}".into(),
+            not_before: period,
+            created_at: period,
+        }
+    }
+
+    /// A click by `person` with its own id `key`, and the redraw it asks for.
+    pub fn keyed_click(person: &str, key: &str) -> InboundWrite {
+        InboundWrite {
+            seen_key: Some(key.to_owned()),
+            on_change: Some(NewOutbox {
+                coalesce_key: Some(format!("prompt:D:{person}")),
+                ..prompt(person, test_now())
+            }),
+            ..InboundWrite::answers(
+                vec![answer(person, "2026-W47", "focus", "deciding")],
+                AnswerSource::Button,
+            )
+        }
+    }
+
+    /// Sends every write at once through `store` and returns their outcomes
+    /// in order. On the test's single-threaded runtime the writes are queued
+    /// faster than the store's writers commit them, so they are committed in
+    /// batches.
+    pub async fn all_at_once(
+        store: &Arc<dyn Store>,
+        writes: Vec<InboundWrite>,
+    ) -> Vec<Result<InboundOutcome, StoreError>> {
+        let tasks: Vec<_> = writes
+            .into_iter()
+            .map(|write| {
+                let store = store.clone();
+                tokio::spawn(async move { store.record_inbound(&write, test_now()).await })
+            })
+            .collect();
+        let mut outcomes = Vec::with_capacity(tasks.len());
+        for task in tasks {
+            outcomes.push(task.await.unwrap());
+        }
+        outcomes
+    }
 
     pub fn pid(id: &str) -> PersonId {
         PersonId::parse(id).unwrap()
@@ -1879,6 +1931,113 @@ mod contract {
             open.await.unwrap().unwrap();
         }
     }
+
+    // ---- inbound writes arriving together -----------------------------------
+
+    /// Many clicks arriving together are each stored and acknowledged, a
+    /// click for an unknown person among them is refused alone with the
+    /// error it gets on its own, and a click replayed among them counts
+    /// once (whichever of the two commits first).
+    pub async fn clicks_committed_together_succeed_or_fail_each_on_its_own(store: Arc<dyn Store>) {
+        {
+            for i in 0..30 {
+                add(store.as_ref(), &format!("U{i}")).await;
+            }
+            // Every third click is by nobody; the last ten replay the first
+            // ten's ids.
+            let mut writes: Vec<InboundWrite> = (0..30)
+                .map(|i| match i % 3 {
+                    2 => keyed_click(&format!("X{i}"), &format!("action:X{i}")),
+                    _ => keyed_click(&format!("U{i}"), &format!("action:U{i}")),
+                })
+                .collect();
+            writes.extend(writes[..10].to_vec());
+            let outcomes = all_at_once(&store, writes).await;
+            let (firsts, replays) = outcomes.split_at(30);
+            for (i, outcome) in firsts.iter().enumerate() {
+                // The replays race the first ten: of each pair, whichever
+                // commits first counts, the other is a duplicate.
+                let replay = replays.get(i);
+                match (outcome, replay) {
+                    (Err(StoreError::NotFound(_)), None) if i % 3 == 2 => {}
+                    (Err(StoreError::NotFound(_)), Some(Err(StoreError::NotFound(_))))
+                        if i % 3 == 2 => {}
+                    (Ok(InboundOutcome::Recorded { changed: 1, .. }), None) if i % 3 != 2 => {}
+                    (
+                        Ok(InboundOutcome::Recorded { changed: 1, .. }),
+                        Some(Ok(InboundOutcome::Duplicate)),
+                    )
+                    | (
+                        Ok(InboundOutcome::Duplicate),
+                        Some(Ok(InboundOutcome::Recorded { changed: 1, .. })),
+                    ) if i % 3 != 2 => {}
+                    other => panic!("write {i} and its replay: {other:?}"),
+                }
+            }
+            assert_eq!(store.answers(None).await.unwrap().len(), 20);
+            assert_eq!(store.outbox_counts().await.unwrap().pending, 20);
+        }
+    }
+
+    /// Clicks arriving together that touch one answer, or repeat each
+    /// other's id, count as they would one after another: each click on a
+    /// new option changes the answer, a replayed id is a duplicate, and a
+    /// reply queued with answers goes out once per write.
+    pub async fn clicks_together_on_one_answer_count_as_one_after_another(store: Arc<dyn Store>) {
+        const ONE: InboundOutcome = InboundOutcome::Recorded {
+            changed: 1,
+            unchanged: 0,
+        };
+        {
+            let people: Vec<String> = (0..10).map(|i| format!("U{i}")).collect();
+            for id in &people {
+                add(store.as_ref(), id).await;
+            }
+            let click = |id: &str, key: &str, option: &str| InboundWrite {
+                answers: vec![answer(id, "2026-W47", "focus", option)],
+                ..keyed_click(id, key)
+            };
+            let mut writes: Vec<InboundWrite> = Vec::new();
+            for id in &people {
+                writes.push(click(id, &format!("action:{id}:1"), "deciding"));
+                writes.push(click(id, &format!("action:{id}:2"), "shipping"));
+                writes.push(click(id, &format!("action:{id}:1"), "deciding"));
+                // No id, a reply queued whatever the answers do.
+                writes.push(InboundWrite {
+                    always: vec![NewOutbox {
+                        dedupe_key: Some(format!("reply:{id}")),
+                        ..prompt(id, test_now())
+                    }],
+                    ..InboundWrite::answers(
+                        vec![answer(id, "2026-W47", "load", "low")],
+                        AnswerSource::Text,
+                    )
+                });
+            }
+            let outcomes: Vec<InboundOutcome> = all_at_once(&store, writes)
+                .await
+                .into_iter()
+                .map(|outcome| outcome.unwrap())
+                .collect();
+            for (person, outcomes) in people.iter().zip(outcomes.chunks(4)) {
+                let [first, second, replay, reply] = outcomes else {
+                    unreachable!()
+                };
+                // Whichever of a click and its replay is applied first counts.
+                let pair = [*first, *replay];
+                assert!(
+                    pair == [ONE, InboundOutcome::Duplicate]
+                        || pair == [InboundOutcome::Duplicate, ONE],
+                    "{person}: a click and its replay: {pair:?}"
+                );
+                assert_eq!(*second, ONE, "{person}: the other option");
+                assert_eq!(*reply, ONE, "{person}: the reply's answer");
+            }
+            assert_eq!(store.answers(None).await.unwrap().len(), 20);
+            // One redraw per person (its dedupe key), one reply each.
+            assert_eq!(store.outbox_counts().await.unwrap().pending, 20);
+        }
+    }
 }
 
 /// Behaviours whose set-up needs SQLite itself.
@@ -2117,19 +2276,6 @@ mod on_postgres_only {
         sqlx::raw_sql(sql).execute(db.pool()).await.unwrap();
     }
 
-    fn prompt(person: &str, period: DateTime<Utc>) -> NewOutbox {
-        NewOutbox {
-            dedupe_key: Some(format!("prompt:{person}:weekly-checkin:{period}")),
-            coalesce_key: None,
-            person: Some(contract::pid(person)),
-            kind: "post".into(),
-            channel: person.into(),
-            payload: "{}".into(),
-            not_before: period,
-            created_at: period,
-        }
-    }
-
     #[tokio::test]
     async fn an_unknown_stored_zone_reads_as_none() {
         let db = postgres_db!();
@@ -2195,7 +2341,10 @@ mod on_postgres_only {
             .import_answers(&contract::history("U1", 1), test_now())
             .await
             .unwrap();
-        let id = store.enqueue(&prompt("U1", test_now())).await.unwrap();
+        let id = store
+            .enqueue(&contract::prompt("U1", test_now()))
+            .await
+            .unwrap();
         let id = id.unwrap();
         let raw = raw(&db).await;
         exec(&raw, "UPDATE answers SET week = 'soon'").await;
@@ -2366,7 +2515,7 @@ mod on_postgres_only {
                             period: now,
                         };
                         if store.claim_run(&run, now).await.unwrap() {
-                            let queued = store.enqueue(&prompt(&id, now)).await.unwrap();
+                            let queued = store.enqueue(&contract::prompt(&id, now)).await.unwrap();
                             assert!(queued.is_some(), "{id}: claimed but already queued");
                             prompts += 1;
                         }
@@ -2421,7 +2570,7 @@ mod on_postgres_only {
                 seen_key: Some("action:U1:1700000000.1".into()),
                 on_change: Some(NewOutbox {
                     coalesce_key: Some("prompt:D1:1".into()),
-                    ..prompt("U1", test_now())
+                    ..contract::prompt("U1", test_now())
                 }),
                 ..InboundWrite::answers(
                     vec![contract::answer("U1", "2026-W47", "focus", "deciding")],
@@ -2454,156 +2603,6 @@ mod on_postgres_only {
         .await;
     }
 
-    /// A click by `person` with its own id `key`, and the redraw it asks for.
-    fn keyed_click(person: &str, key: &str) -> InboundWrite {
-        InboundWrite {
-            seen_key: Some(key.to_owned()),
-            on_change: Some(NewOutbox {
-                coalesce_key: Some(format!("prompt:D:{person}")),
-                ..prompt(person, test_now())
-            }),
-            ..InboundWrite::answers(
-                vec![contract::answer(person, "2026-W47", "focus", "deciding")],
-                AnswerSource::Button,
-            )
-        }
-    }
-
-    /// Sends every write at once through `store` and returns their outcomes
-    /// in order. On the test's single-threaded runtime the writes are queued
-    /// faster than the store's writers commit them, so they are committed in
-    /// batches.
-    async fn all_at_once(
-        store: &Arc<dyn Store>,
-        writes: Vec<InboundWrite>,
-    ) -> Vec<Result<InboundOutcome, StoreError>> {
-        let tasks: Vec<_> = writes
-            .into_iter()
-            .map(|write| {
-                let store = store.clone();
-                tokio::spawn(async move { store.record_inbound(&write, test_now()).await })
-            })
-            .collect();
-        let mut outcomes = Vec::with_capacity(tasks.len());
-        for task in tasks {
-            outcomes.push(task.await.unwrap());
-        }
-        outcomes
-    }
-
-    /// Many clicks arriving together are each stored and acknowledged, a
-    /// click for an unknown person among them is refused alone with the
-    /// error it gets on its own, and a click replayed among them counts
-    /// once (whichever of the two commits first).
-    #[tokio::test]
-    async fn clicks_committed_together_succeed_or_fail_each_on_its_own() {
-        let db = postgres_db!();
-        within_time(async {
-            let store = db.open().await;
-            for i in 0..30 {
-                contract::add(store.as_ref(), &format!("U{i}")).await;
-            }
-            // Every third click is by nobody; the last ten replay the first
-            // ten's ids.
-            let mut writes: Vec<InboundWrite> = (0..30)
-                .map(|i| match i % 3 {
-                    2 => keyed_click(&format!("X{i}"), &format!("action:X{i}")),
-                    _ => keyed_click(&format!("U{i}"), &format!("action:U{i}")),
-                })
-                .collect();
-            writes.extend(writes[..10].to_vec());
-            let outcomes = all_at_once(&store, writes).await;
-            let (firsts, replays) = outcomes.split_at(30);
-            for (i, outcome) in firsts.iter().enumerate() {
-                // The replays race the first ten: of each pair, whichever
-                // commits first counts, the other is a duplicate.
-                let replay = replays.get(i);
-                match (outcome, replay) {
-                    (Err(StoreError::NotFound(_)), None) if i % 3 == 2 => {}
-                    (Err(StoreError::NotFound(_)), Some(Err(StoreError::NotFound(_))))
-                        if i % 3 == 2 => {}
-                    (Ok(InboundOutcome::Recorded { changed: 1, .. }), None) if i % 3 != 2 => {}
-                    (
-                        Ok(InboundOutcome::Recorded { changed: 1, .. }),
-                        Some(Ok(InboundOutcome::Duplicate)),
-                    )
-                    | (
-                        Ok(InboundOutcome::Duplicate),
-                        Some(Ok(InboundOutcome::Recorded { changed: 1, .. })),
-                    ) if i % 3 != 2 => {}
-                    other => panic!("write {i} and its replay: {other:?}"),
-                }
-            }
-            assert_eq!(store.answers(None).await.unwrap().len(), 20);
-            assert_eq!(store.outbox_counts().await.unwrap().pending, 20);
-        })
-        .await;
-    }
-
-    /// Clicks arriving together that touch one answer, or repeat each
-    /// other's id, count as they would one after another: each click on a
-    /// new option changes the answer, a replayed id is a duplicate, and a
-    /// reply queued with answers goes out once per write.
-    #[tokio::test]
-    async fn clicks_together_on_one_answer_count_as_one_after_another() {
-        const ONE: InboundOutcome = InboundOutcome::Recorded {
-            changed: 1,
-            unchanged: 0,
-        };
-        let db = postgres_db!();
-        within_time(async {
-            let store = db.open().await;
-            let people: Vec<String> = (0..10).map(|i| format!("U{i}")).collect();
-            for id in &people {
-                contract::add(store.as_ref(), id).await;
-            }
-            let click = |id: &str, key: &str, option: &str| InboundWrite {
-                answers: vec![contract::answer(id, "2026-W47", "focus", option)],
-                ..keyed_click(id, key)
-            };
-            let mut writes: Vec<InboundWrite> = Vec::new();
-            for id in &people {
-                writes.push(click(id, &format!("action:{id}:1"), "deciding"));
-                writes.push(click(id, &format!("action:{id}:2"), "shipping"));
-                writes.push(click(id, &format!("action:{id}:1"), "deciding"));
-                // No id, a reply queued whatever the answers do.
-                writes.push(InboundWrite {
-                    always: vec![NewOutbox {
-                        dedupe_key: Some(format!("reply:{id}")),
-                        ..prompt(id, test_now())
-                    }],
-                    ..InboundWrite::answers(
-                        vec![contract::answer(id, "2026-W47", "load", "low")],
-                        AnswerSource::Text,
-                    )
-                });
-            }
-            let outcomes: Vec<InboundOutcome> = all_at_once(&store, writes)
-                .await
-                .into_iter()
-                .map(|outcome| outcome.unwrap())
-                .collect();
-            for (person, outcomes) in people.iter().zip(outcomes.chunks(4)) {
-                let [first, second, replay, reply] = outcomes else {
-                    unreachable!()
-                };
-                // Whichever of a click and its replay is applied first counts.
-                let pair = [*first, *replay];
-                assert!(
-                    pair == [ONE, InboundOutcome::Duplicate]
-                        || pair == [InboundOutcome::Duplicate, ONE],
-                    "{person}: a click and its replay: {pair:?}"
-                );
-                assert_eq!(*second, ONE, "{person}: the other option");
-                assert_eq!(*reply, ONE, "{person}: the reply's answer");
-            }
-            assert_eq!(store.answers(None).await.unwrap().len(), 20);
-            // One redraw per person (its dedupe key), one reply each.
-            assert_eq!(store.outbox_counts().await.unwrap().pending, 20);
-        })
-        .await;
-    }
-
     /// Two replicas taking the same click ids in opposite orders, in
     /// batches, may wait on each other's keys until PostgreSQL aborts one
     /// transaction as a deadlock; its clicks are then applied again rather
@@ -2624,11 +2623,13 @@ mod on_postgres_only {
             for round in 0..ROUNDS {
                 let clicks: Vec<InboundWrite> = people
                     .iter()
-                    .map(|id| keyed_click(id, &format!("action:{id}:{round}")))
+                    .map(|id| contract::keyed_click(id, &format!("action:{id}:{round}")))
                     .collect();
                 let reversed = clicks.iter().rev().cloned().collect();
-                let (by_a, mut by_b) =
-                    tokio::join!(all_at_once(&a, clicks), all_at_once(&b, reversed));
+                let (by_a, mut by_b) = tokio::join!(
+                    contract::all_at_once(&a, clicks),
+                    contract::all_at_once(&b, reversed)
+                );
                 by_b.reverse();
                 for (i, (by_a, by_b)) in by_a.into_iter().zip(by_b).enumerate() {
                     let recorded = [by_a, by_b]

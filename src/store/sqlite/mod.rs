@@ -67,6 +67,7 @@ const WRITER_CACHE_KIB: u32 = 512;
 /// the file's pages are in the OS's cache anyway.
 const READER_CACHE_KIB: u32 = 256;
 
+mod batch;
 mod checkpoint;
 mod due;
 mod inbound;
@@ -247,13 +248,6 @@ macro_rules! on_writer {
             .write(move |$conn| Box::pin(async move { $body }))
             .await
     };
-    // All or nothing by itself (`writer::Writer::write_atomic`).
-    ($self:ident, atomic |$conn:ident| $body:expr) => {
-        $self
-            .writer
-            .write_atomic(move |$conn| Box::pin(async move { $body }))
-            .await
-    };
 }
 
 #[async_trait]
@@ -310,13 +304,9 @@ impl Store for SqliteStore {
         write: &InboundWrite,
         now: DateTime<Utc>,
     ) -> StoreResult<InboundOutcome> {
-        let write = write.clone();
-        // One script in a savepoint, its first statement a write
-        // (`inbound`): all or nothing on its own.
-        on_writer!(
-            self,
-            atomic | conn | inbound::record(conn, &write, now).await
-        )
+        // With other inbound writes queued beside it, in one script with
+        // them (`writer::Writer::record`).
+        self.writer.record(write.clone(), now).await
     }
 
     async fn import_answers(

@@ -21,19 +21,28 @@
 //! back and every write in it fails. A write of several statements runs in
 //! a savepoint ([`savepoint`]) so it never half-commits.
 //!
+//! Inbound writes (clicks, events) queued together are applied together:
+//! each round of them ([`rounds`]) is one script ([`batch`]), one round trip
+//! to the connection's thread rather than one per write. If SQLite refuses
+//! a round for one write's sake (an answer for an unknown person), its
+//! writes are applied again one by one, so only that one fails.
+//!
 //! Durability is the store's: WAL with `synchronous = NORMAL`, see
 //! [`SqliteStore::open`](super::SqliteStore::open).
 
 use std::future::Future;
 use std::pin::Pin;
 
+use chrono::{DateTime, Utc};
 use sqlx::SqliteConnection;
 use sqlx::error::ErrorKind;
 use tokio::sync::{mpsc, oneshot};
 
 use super::checkpoint::Checkpointer;
+use super::{batch, inbound};
+use crate::store::shared::rounds::{Write as Round, rounds};
 use crate::store::shared::{not_committed, writer_stopped};
-use crate::store::{StoreError, StoreResult};
+use crate::store::{InboundOutcome, InboundWrite, StoreError, StoreResult};
 
 /// A boxed, sendable future borrowing for `'a`.
 pub(super) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -62,7 +71,7 @@ const QUEUE: usize = 1024;
 /// The sending side of the write queue; cheap to clone.
 #[derive(Debug, Clone)]
 pub(super) struct Writer {
-    jobs: mpsc::Sender<Box<dyn Job>>,
+    jobs: mpsc::Sender<Queued>,
 }
 
 impl Writer {
@@ -83,34 +92,59 @@ impl Writer {
     /// Dropping the returned future does not withdraw a queued write: it is
     /// applied all the same, like a statement already sent to a database.
     pub(super) async fn write<T: Send + 'static>(&self, apply: impl Apply<T>) -> StoreResult<T> {
-        self.queue(apply, false).await
+        self.queue(apply).await
     }
 
-    /// As [`Writer::write`], for a write that is all or nothing by itself
-    /// (one script in a [`savepoint`] whose first statement writes): when
-    /// nothing else is queued with it, it runs without a transaction of
-    /// the batch's, its savepoint being the transaction, so a lone write
-    /// costs one round trip to the connection's thread rather than three
-    /// (`BEGIN`, the write, `COMMIT`).
-    pub(super) async fn write_atomic<T: Send + 'static>(
+    /// Queues an inbound write (a click, an event) and returns its outcome
+    /// once committed, as [`Writer::write`]. Alone it is applied as
+    /// [`inbound::record`]; with others queued beside it, in rounds of one
+    /// script each ([`batch`]).
+    pub(super) async fn record(
         &self,
-        apply: impl Apply<T>,
-    ) -> StoreResult<T> {
-        self.queue(apply, true).await
-    }
-
-    async fn queue<T: Send + 'static>(&self, apply: impl Apply<T>, atomic: bool) -> StoreResult<T> {
+        write: InboundWrite,
+        now: DateTime<Utc>,
+    ) -> StoreResult<InboundOutcome> {
         let (done, outcome) = oneshot::channel();
         self.jobs
-            .send(Box::new(Write {
-                apply,
-                done,
-                atomic,
-            }))
+            .send(Queued::Inbound(Box::new(Inbound { write, now, done })))
             .await
             .map_err(|_| writer_stopped())?;
         outcome.await.map_err(|_| writer_stopped())?
     }
+
+    async fn queue<T: Send + 'static>(&self, apply: impl Apply<T>) -> StoreResult<T> {
+        let (done, outcome) = oneshot::channel();
+        self.jobs
+            .send(Queued::Job(Box::new(Write { apply, done })))
+            .await
+            .map_err(|_| writer_stopped())?;
+        outcome.await.map_err(|_| writer_stopped())?
+    }
+}
+
+/// What the queue holds: any write, or an inbound one, which is applied
+/// together with the inbound writes queued next to it.
+enum Queued {
+    Job(Box<dyn Job>),
+    Inbound(Box<Inbound>),
+}
+
+impl Queued {
+    fn abandon(self, error: &StoreError) {
+        match self {
+            Queued::Job(job) => job.abandon(error),
+            Queued::Inbound(inbound) => {
+                let _ = inbound.done.send(Err(not_committed(error)));
+            }
+        }
+    }
+}
+
+/// A queued [`Writer::record`].
+struct Inbound {
+    write: InboundWrite,
+    now: DateTime<Utc>,
+    done: oneshot::Sender<StoreResult<InboundOutcome>>,
 }
 
 /// Starts a write of several statements that must stay in the batch's
@@ -146,7 +180,7 @@ async fn execute(conn: &mut SqliteConnection, sql: &'static str) -> StoreResult<
 /// The task: one batch at a time, until every handle is gone.
 async fn run(
     mut conn: SqliteConnection,
-    mut queue: mpsc::Receiver<Box<dyn Job>>,
+    mut queue: mpsc::Receiver<Queued>,
     checkpointer: Checkpointer,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
@@ -160,18 +194,31 @@ async fn run(
 }
 
 /// Applies and commits `batch` (emptying it), then answers every caller.
-async fn commit_batch(conn: &mut SqliteConnection, batch: &mut Vec<Box<dyn Job>>) {
-    if let [job] = batch.as_slice()
-        && job.atomic()
+async fn commit_batch(conn: &mut SqliteConnection, batch: &mut Vec<Queued>) {
+    if let [Queued::Inbound(_)] = batch.as_slice()
+        && let Some(Queued::Inbound(inbound)) = batch.pop()
     {
-        let Some(job) = batch.pop() else { return };
-        let done = job.apply(conn).await;
+        // Alone: one script in a savepoint, its first statement a write,
+        // all or nothing without a transaction of the batch's, so one
+        // round trip to the connection's thread rather than three
+        // (`BEGIN`, the write, `COMMIT`).
+        let outcome = inbound::record(conn, &inbound.write, inbound.now).await;
+        let done = Box::new(Applied {
+            outcome,
+            done: inbound.done,
+        });
         if done.breaks_batch() {
             // It may have left its savepoint's transaction open.
             rollback(conn).await;
         }
         return done.finish(None);
     }
+    commit_transaction(conn, batch).await;
+}
+
+/// Applies `batch` (emptying it) in one transaction and commits it, then
+/// answers every caller.
+async fn commit_transaction(conn: &mut SqliteConnection, batch: &mut Vec<Queued>) {
     if let Err(e) = execute(conn, "BEGIN IMMEDIATE").await {
         // A transaction left open by an earlier failure would make every
         // later BEGIN fail too: make sure none is.
@@ -181,30 +228,47 @@ async fn commit_batch(conn: &mut SqliteConnection, batch: &mut Vec<Box<dyn Job>>
         }
         return;
     }
-    let mut applied = Vec::with_capacity(batch.len());
-    let mut jobs = batch.drain(..);
-    let mut broken = None;
-    for job in jobs.by_ref() {
-        let done = job.apply(conn).await;
-        if done.breaks_batch() {
-            broken = Some(done);
+    let mut applied: Vec<Box<dyn Done>> = Vec::with_capacity(batch.len());
+    let mut broken = Vec::new();
+    let mut jobs = batch.drain(..).peekable();
+    while let Some(job) = jobs.next() {
+        let done = match job {
+            Queued::Job(job) => vec![job.apply(conn).await],
+            Queued::Inbound(first) => {
+                let mut together = vec![*first];
+                while let Some(Queued::Inbound(_)) = jobs.peek() {
+                    if let Some(Queued::Inbound(next)) = jobs.next() {
+                        together.push(*next);
+                    }
+                }
+                apply_inbound(conn, together).await
+            }
+        };
+        let breaks = done.iter().any(|d| d.breaks_batch());
+        for d in done {
+            if d.breaks_batch() {
+                broken.push(d);
+            } else {
+                applied.push(d);
+            }
+        }
+        if breaks {
             break;
         }
-        applied.push(done);
     }
-    let rolled_back = broken.is_some();
-    let failure = match broken {
-        Some(culprit) => {
-            rollback(conn).await;
-            let e = StoreError::Database(sqlx::Error::Io(std::io::Error::other(
-                "rolled back with a write that failed in the same transaction",
-            )));
+    let rolled_back = !broken.is_empty();
+    let failure = if rolled_back {
+        rollback(conn).await;
+        for culprit in broken {
             culprit.finish(None);
-            Some(e)
         }
-        None => execute(conn, "COMMIT").await.err().inspect(|e| {
+        Some(StoreError::Database(sqlx::Error::Io(
+            std::io::Error::other("rolled back with a write that failed in the same transaction"),
+        )))
+    } else {
+        execute(conn, "COMMIT").await.err().inspect(|e| {
             tracing::error!(error = %e, "SQLite commit failed; the batch is rolled back");
-        }),
+        })
     };
     if let Some(e) = &failure {
         if !rolled_back {
@@ -217,6 +281,75 @@ async fn commit_batch(conn: &mut SqliteConnection, batch: &mut Vec<Box<dyn Job>>
     for done in applied {
         done.finish(failure.as_ref());
     }
+}
+
+/// Applies inbound writes queued together, in the batch's transaction: a
+/// round of one write alone ([`inbound::record`]), a larger one as one
+/// script ([`batch::apply`]) in a savepoint, and if SQLite refuses that for
+/// one write's sake, each of its writes alone. Stops at an error that may
+/// have ended the transaction, which every write not yet applied shares.
+async fn apply_inbound(conn: &mut SqliteConnection, together: Vec<Inbound>) -> Vec<Box<dyn Done>> {
+    let writes: Vec<Round<'_>> = together.iter().map(|i| (&i.write, i.now)).collect();
+    let mut outcomes: Vec<Option<StoreResult<InboundOutcome>>> = std::iter::repeat_with(|| None)
+        .take(together.len())
+        .collect();
+    let mut broken = false;
+    for places in rounds(&writes) {
+        let mut round = Vec::with_capacity(places.len());
+        if let [place] = places.as_slice() {
+            let (write, now) = writes[*place];
+            round.push((*place, inbound::record(conn, write, now).await));
+        } else {
+            match batch::apply(conn, &writes, &places).await {
+                Ok(done) => round.extend(places.iter().copied().zip(done.into_iter().map(Ok))),
+                Err(e) => {
+                    let e = StoreError::Database(e);
+                    let ended = end_savepoint::<()>(conn, Err(e)).await;
+                    match ended {
+                        Err(e) if breaks_batch(&e) => {
+                            for place in &places {
+                                round.push((*place, Err(rolled_back_with(&e))));
+                            }
+                        }
+                        _ => {
+                            for place in &places {
+                                let (write, now) = writes[*place];
+                                round.push((*place, inbound::record(conn, write, now).await));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        for (place, outcome) in round {
+            broken |= outcome.as_ref().err().is_some_and(breaks_batch);
+            outcomes[place] = Some(outcome);
+        }
+        if broken {
+            break;
+        }
+    }
+    drop(writes);
+    together
+        .into_iter()
+        .zip(outcomes)
+        .map(|(inbound, outcome)| {
+            let outcome = outcome.unwrap_or_else(|| {
+                Err(StoreError::Database(sqlx::Error::Io(
+                    std::io::Error::other("not applied: an earlier write of its batch failed"),
+                )))
+            });
+            Box::new(Applied {
+                outcome,
+                done: inbound.done,
+            }) as Box<dyn Done>
+        })
+        .collect()
+}
+
+/// `e` again, for each write of a round that failed with it.
+fn rolled_back_with(e: &StoreError) -> StoreError {
+    StoreError::Database(sqlx::Error::Io(std::io::Error::other(e.to_string())))
 }
 
 /// Ends any open transaction. An error means there was none (SQLite may
@@ -250,9 +383,6 @@ fn breaks_batch(e: &StoreError) -> bool {
 
 /// A queued write, with its result type erased so one queue holds them all.
 trait Job: Send {
-    /// Whether the write is all or nothing without the batch's transaction
-    /// ([`Writer::write_atomic`]).
-    fn atomic(&self) -> bool;
     /// Runs the write inside the batch's transaction.
     fn apply<'c>(self: Box<Self>, conn: &'c mut SqliteConnection) -> BoxFuture<'c, Box<dyn Done>>;
     /// Answers the caller of a write that was never applied.
@@ -270,7 +400,6 @@ trait Done: Send {
 struct Write<F, T> {
     apply: F,
     done: oneshot::Sender<StoreResult<T>>,
-    atomic: bool,
 }
 
 impl<F, T> Job for Write<F, T>
@@ -278,12 +407,8 @@ where
     T: Send + 'static,
     F: Apply<T>,
 {
-    fn atomic(&self) -> bool {
-        self.atomic
-    }
-
     fn apply<'c>(self: Box<Self>, conn: &'c mut SqliteConnection) -> BoxFuture<'c, Box<dyn Done>> {
-        let Write { apply, done, .. } = *self;
+        let Write { apply, done } = *self;
         Box::pin(async move {
             let outcome = apply(conn).await;
             Box::new(Applied { outcome, done }) as Box<dyn Done>
