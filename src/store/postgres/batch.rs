@@ -25,6 +25,7 @@ use sqlx::Row;
 use crate::domain::PersonId;
 use crate::store::InboundOutcome;
 use crate::store::shared::millis;
+use crate::store::shared::rounds::outcome;
 pub(super) use crate::store::shared::rounds::{Write, rounds};
 
 /// The statement: `$1`–`$3` the writes (place, seen key, time), `$4`–`$10`
@@ -118,14 +119,7 @@ pub(super) async fn apply(
             )));
         };
         let (write, _) = writes[places[i]];
-        if write.seen_key.is_some() && !fresh {
-            continue;
-        }
-        let changed = usize::try_from(changed).unwrap_or_default();
-        outcomes[i] = InboundOutcome::Recorded {
-            changed,
-            unchanged: write.distinct_answers().len().saturating_sub(changed),
-        };
+        outcomes[i] = outcome(write, fresh, usize::try_from(changed).unwrap_or_default());
     }
     Ok(outcomes)
 }

@@ -13,7 +13,7 @@ use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
 
-use crate::store::InboundWrite;
+use crate::store::{InboundOutcome, InboundWrite};
 
 /// One write of a batch and the time it arrived.
 pub(in crate::store) type Write<'a> = (&'a InboundWrite, DateTime<Utc>);
@@ -58,6 +58,23 @@ pub(in crate::store) fn rounds(writes: &[Write<'_>]) -> Vec<Vec<usize>> {
         round.answers.extend(answers);
     }
     rounds.into_iter().map(|round| round.places).collect()
+}
+
+/// What a round did for `write`: nothing if its seen key was not new
+/// (`fresh`), else how many of its answers it wrote (`changed`) and left
+/// as they were.
+pub(in crate::store) fn outcome(
+    write: &InboundWrite,
+    fresh: bool,
+    changed: usize,
+) -> InboundOutcome {
+    if write.seen_key.is_some() && !fresh {
+        return InboundOutcome::Duplicate;
+    }
+    InboundOutcome::Recorded {
+        changed,
+        unchanged: write.distinct_answers().len().saturating_sub(changed),
+    }
 }
 
 #[cfg(test)]

@@ -20,7 +20,7 @@ use serde::Serialize;
 use sqlx::{Row, SqliteConnection};
 
 use crate::store::shared::millis;
-use crate::store::shared::rounds::Write;
+use crate::store::shared::rounds::{Write, outcome};
 use crate::store::{InboundOutcome, InboundWrite};
 
 /// The script: `?1` the seen keys, `?2` the answers, `?3` the outbox rows
@@ -123,15 +123,7 @@ pub(super) async fn apply(
     Ok(round
         .iter()
         .enumerate()
-        .map(|(i, (write, _))| {
-            if write.seen_key.is_some() && !fresh[i] {
-                return InboundOutcome::Duplicate;
-            }
-            InboundOutcome::Recorded {
-                changed: changed[i],
-                unchanged: write.distinct_answers().len().saturating_sub(changed[i]),
-            }
-        })
+        .map(|(i, (write, _))| outcome(write, fresh[i], changed[i]))
         .collect())
 }
 
