@@ -34,7 +34,7 @@ use sqlx::postgres::{PgConnection, PgPool};
 use tokio::sync::{Mutex, mpsc, oneshot};
 
 use super::batch;
-use crate::store::shared::{not_committed, unknown_person, writer_stopped};
+use crate::store::shared::{not_committed, queue_and_wait, unknown_person};
 use crate::store::{InboundOutcome, InboundWrite, StoreError, StoreResult};
 
 /// Batches applied at once, each on its own pooled connection: while one
@@ -78,12 +78,7 @@ impl Writer {
         write: InboundWrite,
         now: DateTime<Utc>,
     ) -> StoreResult<InboundOutcome> {
-        let (done, outcome) = oneshot::channel();
-        self.jobs
-            .send(Job { write, now, done })
-            .await
-            .map_err(|_| writer_stopped())?;
-        outcome.await.map_err(|_| writer_stopped())?
+        queue_and_wait(&self.jobs, |done| Job { write, now, done }).await
     }
 }
 

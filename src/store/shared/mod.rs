@@ -21,7 +21,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::Database;
 
-use super::{RecordOutcome, StoreError};
+use super::{RecordOutcome, StoreError, StoreResult};
 use crate::domain::PersonId;
 
 /// The columns of each table, as literals so queries can be `concat!`ed
@@ -225,8 +225,20 @@ pub(super) fn corrupt(table: &'static str, problem: impl std::fmt::Display) -> S
 }
 
 /// A group-commit writer's task is gone: its queue or answer was dropped.
-pub(super) fn writer_stopped() -> StoreError {
+fn writer_stopped() -> StoreError {
     StoreError::Database(sqlx::Error::WorkerCrashed)
+}
+
+/// Queues `job(done)` for a group-commit writer and waits for the outcome
+/// it sends on `done` once the write's transaction is committed (or
+/// failed). Dropping the returned future does not withdraw a queued write.
+pub(super) async fn queue_and_wait<J, T>(
+    queue: &tokio::sync::mpsc::Sender<J>,
+    job: impl FnOnce(tokio::sync::oneshot::Sender<StoreResult<T>>) -> J,
+) -> StoreResult<T> {
+    let (done, outcome) = tokio::sync::oneshot::channel();
+    queue.send(job(done)).await.map_err(|_| writer_stopped())?;
+    outcome.await.map_err(|_| writer_stopped())?
 }
 
 /// The error each write of a batch gets when the batch failed as a whole.

@@ -41,7 +41,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::checkpoint::Checkpointer;
 use super::{batch, inbound};
 use crate::store::shared::rounds::{Write as Round, rounds};
-use crate::store::shared::{not_committed, writer_stopped};
+use crate::store::shared::{not_committed, queue_and_wait};
 use crate::store::{InboundOutcome, InboundWrite, StoreError, StoreResult};
 
 /// A boxed, sendable future borrowing for `'a`.
@@ -104,21 +104,17 @@ impl Writer {
         write: InboundWrite,
         now: DateTime<Utc>,
     ) -> StoreResult<InboundOutcome> {
-        let (done, outcome) = oneshot::channel();
-        self.jobs
-            .send(Queued::Inbound(Box::new(Inbound { write, now, done })))
-            .await
-            .map_err(|_| writer_stopped())?;
-        outcome.await.map_err(|_| writer_stopped())?
+        queue_and_wait(&self.jobs, |done| {
+            Queued::Inbound(Box::new(Inbound { write, now, done }))
+        })
+        .await
     }
 
     async fn queue<T: Send + 'static>(&self, apply: impl Apply<T>) -> StoreResult<T> {
-        let (done, outcome) = oneshot::channel();
-        self.jobs
-            .send(Queued::Job(Box::new(Write { apply, done })))
-            .await
-            .map_err(|_| writer_stopped())?;
-        outcome.await.map_err(|_| writer_stopped())?
+        queue_and_wait(&self.jobs, |done| {
+            Queued::Job(Box::new(Write { apply, done }))
+        })
+        .await
     }
 }
 
@@ -302,23 +298,17 @@ async fn apply_inbound(conn: &mut SqliteConnection, together: Vec<Inbound>) -> V
         } else {
             match batch::apply(conn, &writes, &places).await {
                 Ok(done) => round.extend(places.iter().copied().zip(done.into_iter().map(Ok))),
-                Err(e) => {
-                    let e = StoreError::Database(e);
-                    let ended = end_savepoint::<()>(conn, Err(e)).await;
-                    match ended {
-                        Err(e) if breaks_batch(&e) => {
-                            for place in &places {
-                                round.push((*place, Err(rolled_back_with(&e))));
-                            }
-                        }
-                        _ => {
-                            for place in &places {
-                                let (write, now) = writes[*place];
-                                round.push((*place, inbound::record(conn, write, now).await));
-                            }
+                Err(e) => match end_savepoint::<()>(conn, Err(StoreError::Database(e))).await {
+                    Err(e) if breaks_batch(&e) => {
+                        round.extend(places.iter().map(|place| (*place, Err(not_committed(&e)))));
+                    }
+                    _ => {
+                        for place in &places {
+                            let (write, now) = writes[*place];
+                            round.push((*place, inbound::record(conn, write, now).await));
                         }
                     }
-                }
+                },
             }
         }
         for (place, outcome) in round {
@@ -334,22 +324,14 @@ async fn apply_inbound(conn: &mut SqliteConnection, together: Vec<Inbound>) -> V
         .into_iter()
         .zip(outcomes)
         .map(|(inbound, outcome)| {
-            let outcome = outcome.unwrap_or_else(|| {
-                Err(StoreError::Database(sqlx::Error::Io(
-                    std::io::Error::other("not applied: an earlier write of its batch failed"),
-                )))
-            });
+            let outcome = outcome
+                .unwrap_or_else(|| Err(not_committed(&"an earlier write of its batch failed")));
             Box::new(Applied {
                 outcome,
                 done: inbound.done,
             }) as Box<dyn Done>
         })
         .collect()
-}
-
-/// `e` again, for each write of a round that failed with it.
-fn rolled_back_with(e: &StoreError) -> StoreError {
-    StoreError::Database(sqlx::Error::Io(std::io::Error::other(e.to_string())))
 }
 
 /// Ends any open transaction. An error means there was none (SQLite may
