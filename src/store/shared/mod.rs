@@ -102,13 +102,30 @@ macro_rules! locking_statements {
             $lock
         )
     };
-    (prune_seen, $lock:literal) => {
+    // The oldest rows (by `$time`) of `$table` before `$1`, at most `$2`.
+    (prune_before, $table:literal, $key:literal, $time:literal, $lock:literal) => {
         concat!(
-            "DELETE FROM seen_events WHERE key IN ( \
-               SELECT key FROM seen_events WHERE seen_at < $1 ORDER BY seen_at LIMIT $2",
+            "DELETE FROM ",
+            $table,
+            " WHERE ",
+            $key,
+            " IN ( \
+               SELECT ",
+            $key,
+            " FROM ",
+            $table,
+            " WHERE ",
+            $time,
+            " < $1 \
+               ORDER BY ",
+            $time,
+            " LIMIT $2",
             $lock,
             ")"
         )
+    };
+    (prune_seen, $lock:literal) => {
+        locking_statements!(prune_before, "seen_events", "key", "seen_at", $lock)
     };
     (prune_outbox, $lock:literal) => {
         concat!(
@@ -120,12 +137,7 @@ macro_rules! locking_statements {
         )
     };
     (prune_channel_pace, $lock:literal) => {
-        concat!(
-            "DELETE FROM channel_pace WHERE key IN ( \
-               SELECT key FROM channel_pace WHERE next_free < $1 ORDER BY next_free LIMIT $2",
-            $lock,
-            ")"
-        )
+        locking_statements!(prune_before, "channel_pace", "key", "next_free", $lock)
     };
     // "Not the latest": a later one of the same person exists, in the
     // order `latest_assessment` reads (time, then the row saved last).
