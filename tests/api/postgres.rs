@@ -438,6 +438,42 @@ mod replicas {
             .expect("the replicas did not finish in time");
     }
 
+    /// Two replicas on a fresh PostgreSQL database sending at most `rate`
+    /// a second and `concurrency` at once ([`paced`]), each with a delivery
+    /// worker (`ours` on `a`, `theirs` on `b`) sending to one fake Slack.
+    struct PacedReplicas {
+        a: Arc<dyn Store>,
+        b: Arc<dyn Store>,
+        ours: outbox::Worker,
+        theirs: outbox::Worker,
+        slack: FakeSlack,
+        settings: Arc<Settings>,
+        _env: TestEnv,
+        _db: TestDb,
+    }
+
+    impl PacedReplicas {
+        /// `None` when PostgreSQL is neither installed nor required.
+        async fn start(rate: usize, concurrency: usize) -> Option<Self> {
+            let db = TestDb::postgres().await?;
+            let env = TestEnv::new();
+            let settings = paced(&env, &db, rate, concurrency);
+            let slack = FakeSlack::start().await;
+            let (a, b) = two_replicas(&settings).await;
+            let (ours, theirs) = workers(&a, &b, &slack, &settings);
+            Some(Self {
+                a,
+                b,
+                ours,
+                theirs,
+                slack,
+                settings,
+                _env: env,
+                _db: db,
+            })
+        }
+    }
+
     /// Each replica's delivery worker, sending to `slack`.
     fn workers(
         a: &Arc<dyn Store>,
@@ -464,8 +500,6 @@ mod replicas {
         (open().await.unwrap(), open().await.unwrap())
     }
 
-    /// The most sends among `sends` (instants, sorted) in any one-second
-    /// window.
     /// The test installation's settings on `db`, sending at most `rate` a
     /// second and `concurrency` at once.
     fn paced(env: &TestEnv, db: &TestDb, rate: usize, concurrency: usize) -> Arc<Settings> {
@@ -485,17 +519,7 @@ mod replicas {
     /// Queues `count` posts due at `at`, each to a channel of its own.
     async fn enqueue_posts(store: &dyn Store, count: usize, at: DateTime<Utc>) {
         for i in 0..count {
-            let message = Outgoing::post(
-                format!("D{i:04}"),
-                None,
-                Message {
-                    text: format!("message {i}"),
-                    blocks: vec![],
-                },
-            );
-            outbox::enqueue(store, &message.into(), None, None, at)
-                .await
-                .unwrap();
+            enqueue_to(store, &format!("D{i:04}"), 1, at).await;
         }
     }
 
@@ -547,6 +571,8 @@ mod replicas {
         times.windows(2).map(|pair| pair[1] - pair[0]).min()
     }
 
+    /// The most sends among `sends` (instants, sorted) in any one-second
+    /// window.
     fn busiest_second(sends: &[DateTime<Utc>]) -> usize {
         sends
             .iter()
@@ -621,17 +647,22 @@ mod replicas {
         const CONCURRENCY: usize = 2;
         const MESSAGES: usize = 400;
         const SECONDS: i64 = 8;
-        let Some(db) = TestDb::postgres().await else {
+        // The fake Slack is bound to be kept: the workers send to it.
+        let Some(PacedReplicas {
+            a,
+            mut ours,
+            mut theirs,
+            slack: _slack,
+            _env,
+            _db,
+            ..
+        }) = PacedReplicas::start(RATE, CONCURRENCY).await
+        else {
             return;
         };
-        let env = TestEnv::new();
-        let settings = paced(&env, &db, RATE, CONCURRENCY);
-        let slack = FakeSlack::start().await;
         let test = async {
-            let (a, b) = two_replicas(&settings).await;
             let start = at("2026-11-19T16:00:00Z");
             enqueue_posts(a.as_ref(), MESSAGES, start).await;
-            let (mut ours, mut theirs) = workers(&a, &b, &slack, &settings);
 
             // Both replicas, every 10 ms, in turn.
             let (mut both, mut by_theirs) = (Vec::new(), 0);
@@ -701,18 +732,23 @@ mod replicas {
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn two_replicas_keep_one_channels_pace_between_them() {
         const MESSAGES: usize = 12;
-        let Some(db) = TestDb::postgres().await else {
+        let Some(PacedReplicas {
+            a,
+            mut ours,
+            mut theirs,
+            mut slack,
+            settings,
+            _env,
+            _db,
+            ..
+        }) = PacedReplicas::start(20, 2).await
+        else {
             return;
         };
-        let env = TestEnv::new();
-        let settings = paced(&env, &db, 20, 2);
         let interval = Duration::from_std(settings.delivery.per_channel_interval).unwrap();
-        let mut slack = FakeSlack::start().await;
         let test = async {
-            let (a, b) = two_replicas(&settings).await;
             let start = at("2026-11-19T16:00:00Z");
             enqueue_to(a.as_ref(), "C0PACE", MESSAGES, start).await;
-            let (mut ours, mut theirs) = workers(&a, &b, &slack, &settings);
 
             // Both replicas, every 10 ms, each first every other time,
             // until all is sent.
@@ -761,18 +797,23 @@ mod replicas {
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn a_channel_paused_by_one_replica_holds_the_others_posts_into_it() {
         const RETRY_AFTER: i64 = 30;
-        let Some(db) = TestDb::postgres().await else {
+        let Some(PacedReplicas {
+            a,
+            b,
+            mut ours,
+            mut theirs,
+            mut slack,
+            _env,
+            _db,
+            ..
+        }) = PacedReplicas::start(20, 2).await
+        else {
             return;
         };
-        let env = TestEnv::new();
-        let settings = paced(&env, &db, 20, 2);
-        let mut slack = FakeSlack::start().await;
         let test = async {
-            let (a, b) = two_replicas(&settings).await;
             let start = at("2026-11-19T16:00:00Z");
             let clock = ManualClock::new(start);
             enqueue_to(a.as_ref(), "C0BUSY", 2, start).await;
-            let (mut ours, mut theirs) = workers(&a, &b, &slack, &settings);
 
             // Ours posts twice into the channel; Slack refuses the second.
             slack.script([Reply::Normal, Reply::TooManyRequests(RETRY_AFTER as u64)]);
