@@ -240,15 +240,10 @@ async fn commit_transaction(conn: &mut SqliteConnection, batch: &mut Vec<Queued>
                 apply_inbound(conn, together).await
             }
         };
-        let breaks = done.iter().any(|d| d.breaks_batch());
-        for d in done {
-            if d.breaks_batch() {
-                broken.push(d);
-            } else {
-                applied.push(d);
-            }
-        }
-        if breaks {
+        let (breaking, fine): (Vec<_>, Vec<_>) = done.into_iter().partition(|d| d.breaks_batch());
+        applied.extend(fine);
+        if !breaking.is_empty() {
+            broken = breaking;
             break;
         }
     }
